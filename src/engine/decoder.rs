@@ -1,0 +1,6 @@
+//! (being written)
+pub struct Source;
+pub struct SourceInfo;
+pub struct SourceWatch;
+#[derive(Debug)]
+pub struct DecodeError;

@@ -1,0 +1,30 @@
+//! `onair`: the firmware of a plug-in radio playout box.
+//!
+//! Data flows one way, storage → schedule → director → engine → outputs; status
+//! flows back through one published snapshot.
+//!
+//! - [`config`]: the station's TOML file, validated at load.
+//! - [`clock`]: wall clock or simulated clock; engine samples ↔ station time.
+//! - [`schedule`]: pure functions from the programme folder and a time to a plan.
+//! - [`director`]: owns the plan and the as-run log; tells the engine what to cue.
+//! - [`asrun`]: the as-run log (sled), written only by the director.
+//! - [`engine`]: real-time audio: decoders fill rings, the mixer pulls, fades and
+//!   feeds every output; no locks, I/O or allocation per buffer.
+//! - [`output`]: where the mixed audio goes (ALSA, null, WAV), each on its own
+//!   thread behind a bounded ring.
+//! - [`status`]: the published snapshot read by the web page and the CLI.
+//! - [`web`]: the local status page and JSON API.
+//! - [`demo`]: a generated demo station for a developer machine.
+//! - [`bench`]: `onair bench`, CPU and memory of the audio path beside ffmpeg.
+
+pub mod asrun;
+pub mod bench;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod director;
+pub mod engine;
+pub mod output;
+pub mod schedule;
+pub mod status;
+pub mod web;
