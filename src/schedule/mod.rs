@@ -1,1 +1,10 @@
-//! (being written)
+//! The schedule: pure functions from the programme folder and a time to a
+//! plan. Nothing here decodes audio or keeps state beyond what a caller holds;
+//! the only I/O is reading folders and file metadata, and every time comes in
+//! as an argument, so any clock (wall or simulated) can drive it.
+
+pub mod local_time;
+pub mod names;
+
+pub use local_time::{TimeNote, resolve_local};
+pub use names::{NameError, ProgrammeName, parse_name, title_from_slug};
