@@ -5,6 +5,10 @@
 
 pub mod local_time;
 pub mod names;
+pub mod scan;
+pub mod slots;
 
 pub use local_time::{TimeNote, resolve_local};
 pub use names::{NameError, ProgrammeName, parse_name, title_from_slug};
+pub use scan::{FolderWatch, Ignored, Programme, Scan, ScanError, scan_now};
+pub use slots::{Slot, next_start_after, on_air_at, slots};

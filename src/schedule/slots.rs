@@ -1,0 +1,194 @@
+//! Programmes in order, each bounded by the next start (hard boundaries).
+
+use chrono::{DateTime, Utc};
+
+use super::scan::{Ignored, Programme};
+
+/// A programme and the instant it must be off air by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub programme: Programme,
+    /// The next programme's start; `None` for the last one, which runs for
+    /// its own length.
+    pub hard_end: Option<DateTime<Utc>>,
+}
+
+/// Orders programmes by start and bounds each by the next start. Of several
+/// programmes with the same start, the first by file name airs and the others
+/// are returned as ignored, naming the one that airs.
+pub fn slots(mut programmes: Vec<Programme>) -> (Vec<Slot>, Vec<Ignored>) {
+    programmes.sort_by_cached_key(|p| (p.start, p.file_name()));
+    let mut kept: Vec<Programme> = Vec::with_capacity(programmes.len());
+    let mut ignored = Vec::new();
+    for programme in programmes {
+        match kept.last() {
+            Some(airs) if airs.start == programme.start => ignored.push(Ignored {
+                reason: format!(
+                    "starts at the same time as {}, which airs instead: rename one of them",
+                    airs.file_name()
+                ),
+                path: programme.path,
+            }),
+            _ => kept.push(programme),
+        }
+    }
+    let hard_ends: Vec<_> = kept
+        .iter()
+        .skip(1)
+        .map(|p| Some(p.start))
+        .chain([None])
+        .collect();
+    let slots = kept
+        .into_iter()
+        .zip(hard_ends)
+        .map(|(programme, hard_end)| Slot {
+            programme,
+            hard_end,
+        })
+        .collect();
+    (slots, ignored)
+}
+
+/// The slot whose programme should be on air at `t`: started at or before
+/// `t` and not past its hard end. For the last slot (no hard end) the caller
+/// checks the programme's length.
+pub fn on_air_at(slots: &[Slot], t: DateTime<Utc>) -> Option<&Slot> {
+    let started = slots.partition_point(|slot| slot.programme.start <= t);
+    let slot = slots.get(started.checked_sub(1)?)?;
+    match slot.hard_end {
+        Some(end) if t >= end => None,
+        _ => Some(slot),
+    }
+}
+
+/// The first slot starting strictly after `t`.
+pub fn next_start_after(slots: &[Slot], t: DateTime<Utc>) -> Option<&Slot> {
+    slots.get(slots.partition_point(|slot| slot.programme.start <= t))
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use chrono::{NaiveDateTime, TimeDelta};
+    use std::path::PathBuf;
+
+    pub fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    /// A programme named as on disk, airing at `start`.
+    pub fn programme(file_name: &str, start: &str) -> Programme {
+        let slug = file_name
+            .split('_')
+            .nth(2)
+            .unwrap_or("x")
+            .split('.')
+            .next()
+            .unwrap();
+        Programme {
+            path: PathBuf::from("/programmes").join(file_name),
+            start: utc(start),
+            local: NaiveDateTime::default(),
+            slug: slug.to_string(),
+            title: super::super::names::title_from_slug(slug),
+            note: None,
+        }
+    }
+
+    fn names(slots: &[Slot]) -> Vec<String> {
+        slots.iter().map(|s| s.programme.file_name()).collect()
+    }
+
+    #[test]
+    fn each_slot_ends_at_the_next_start() {
+        let (slots, ignored) = slots(vec![
+            programme("20260601_1030_b.mp3", "2026-06-01T09:30:00Z"),
+            programme("20260601_1000_a.mp3", "2026-06-01T09:00:00Z"),
+            programme("20260601_1200_c.mp3", "2026-06-01T11:00:00Z"),
+        ]);
+        assert!(ignored.is_empty());
+        assert_eq!(
+            names(&slots),
+            [
+                "20260601_1000_a.mp3",
+                "20260601_1030_b.mp3",
+                "20260601_1200_c.mp3"
+            ]
+        );
+        let ends: Vec<_> = slots.iter().map(|s| s.hard_end).collect();
+        assert_eq!(
+            ends,
+            [
+                Some(utc("2026-06-01T09:30:00Z")),
+                Some(utc("2026-06-01T11:00:00Z")),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn same_start_first_file_name_airs_and_the_other_is_ignored() {
+        // 01:30 (in the spring-forward gap) and 02:00 both air at 01:00 UTC.
+        let (slots, ignored) = slots(vec![
+            programme("20260329_0200_news.mp3", "2026-03-29T01:00:00Z"),
+            programme("20260329_0130_night-owls.mp3", "2026-03-29T01:00:00Z"),
+            programme("20260329_0300_jazz.mp3", "2026-03-29T02:00:00Z"),
+        ]);
+        assert_eq!(
+            names(&slots),
+            ["20260329_0130_night-owls.mp3", "20260329_0300_jazz.mp3"]
+        );
+        assert_eq!(slots[0].hard_end, Some(utc("2026-03-29T02:00:00Z")));
+        assert_eq!(ignored.len(), 1);
+        assert_eq!(
+            ignored[0].path,
+            PathBuf::from("/programmes/20260329_0200_news.mp3")
+        );
+        assert_eq!(
+            ignored[0].reason,
+            "starts at the same time as 20260329_0130_night-owls.mp3, which airs instead: rename one of them"
+        );
+    }
+
+    #[test]
+    fn on_air_and_next_start() {
+        let (slots, _) = slots(vec![
+            programme("a.mp3", "2026-06-01T09:00:00Z"),
+            programme("b.mp3", "2026-06-01T09:30:00Z"),
+        ]);
+        let name = |s: Option<&Slot>| s.map(|s| s.programme.file_name());
+        let t = |text| utc(text);
+        assert_eq!(name(on_air_at(&slots, t("2026-06-01T08:59:59Z"))), None);
+        assert_eq!(
+            name(on_air_at(&slots, t("2026-06-01T09:00:00Z"))),
+            Some("a.mp3".into())
+        );
+        let just_before = t("2026-06-01T09:30:00Z") - TimeDelta::nanoseconds(1);
+        assert_eq!(name(on_air_at(&slots, just_before)), Some("a.mp3".into()));
+        assert_eq!(
+            name(on_air_at(&slots, t("2026-06-01T09:30:00Z"))),
+            Some("b.mp3".into())
+        );
+        // The last slot has no hard end: the caller knows its length.
+        assert_eq!(
+            name(on_air_at(&slots, t("2026-06-02T00:00:00Z"))),
+            Some("b.mp3".into())
+        );
+
+        assert_eq!(
+            name(next_start_after(&slots, t("2026-06-01T08:00:00Z"))),
+            Some("a.mp3".into())
+        );
+        // Strictly after: at a start, the next one is the following slot.
+        assert_eq!(
+            name(next_start_after(&slots, t("2026-06-01T09:00:00Z"))),
+            Some("b.mp3".into())
+        );
+        assert_eq!(
+            name(next_start_after(&slots, t("2026-06-01T09:30:00Z"))),
+            None
+        );
+        assert_eq!(on_air_at(&[], t("2026-06-01T09:30:00Z")), None);
+        assert_eq!(next_start_after(&[], t("2026-06-01T09:30:00Z")), None);
+    }
+}
