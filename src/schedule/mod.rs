@@ -2,12 +2,22 @@
 //! plan. Nothing here decodes audio or keeps state beyond what a caller holds;
 //! the only I/O is reading folders and file metadata, and every time comes in
 //! as an argument, so any clock (wall or simulated) can drive it.
+//!
+//! - [`names`]: `yyyymmdd_hhmm_title.ext` → local time, slug, title.
+//! - [`local_time`]: station-local time → instant, through clock changes.
+//! - [`scan`]: the programme folder → programmes, waiting for files still
+//!   being copied.
+//! - [`slots`]: programmes in order, each bounded by the next start.
+//! - [`filler`]: the filler folder and its shuffled deck.
+//! - [`day`]: the readable plan for `onair schedule`.
 
+pub mod filler;
 pub mod local_time;
 pub mod names;
 pub mod scan;
 pub mod slots;
 
+pub use filler::{FillerDeck, list_audio_files};
 pub use local_time::{TimeNote, resolve_local};
 pub use names::{NameError, ProgrammeName, parse_name, title_from_slug};
 pub use scan::{FolderWatch, Ignored, Programme, Scan, ScanError, scan_now};
