@@ -11,12 +11,14 @@
 //! - [`filler`]: the filler folder and its shuffled deck.
 //! - [`day`]: the readable plan for `onair schedule`.
 
+pub mod day;
 pub mod filler;
 pub mod local_time;
 pub mod names;
 pub mod scan;
 pub mod slots;
 
+pub use day::{PlanEntry, PlanEntryKind, day_plan, render_day_plan};
 pub use filler::{FillerDeck, list_audio_files};
 pub use local_time::{TimeNote, resolve_local};
 pub use names::{NameError, ProgrammeName, parse_name, title_from_slug};

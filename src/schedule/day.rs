@@ -1,0 +1,404 @@
+//! The plan a person reads (`onair schedule`): what airs from when to when,
+//! programmes at their starts and filler (or the emergency source, or silence)
+//! in between.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::scan::file_name_of;
+use super::slots::Slot;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanEntryKind {
+    Programme {
+        title: String,
+        file: PathBuf,
+        /// Why it airs at another time than its name says (a clock change).
+        note: Option<String>,
+    },
+    Filler,
+    /// No filler folder: the emergency source fills the hole.
+    Emergency,
+    /// Nothing to fill the hole with.
+    Silence,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanEntry {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub kind: PlanEntryKind,
+    /// The programme is longer than its slot and is faded out at `end`.
+    pub cut: bool,
+}
+
+/// What airs between `from` and `to`. Each programme airs from its start to
+/// the end of its file or its hard end, whichever comes first; one whose
+/// length is unknown runs to its hard end (or to `to` if it is the last).
+/// A programme already on air at `from` is listed with its real start. The
+/// holes are filled with filler if there is any, else the emergency source,
+/// else silence.
+pub fn day_plan(
+    slots: &[Slot],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    duration_of: &dyn Fn(&Path) -> Option<TimeDelta>,
+    have_filler: bool,
+    have_emergency: bool,
+) -> Vec<PlanEntry> {
+    let hole_kind = if have_filler {
+        PlanEntryKind::Filler
+    } else if have_emergency {
+        PlanEntryKind::Emergency
+    } else {
+        PlanEntryKind::Silence
+    };
+    let hole = |start, end| PlanEntry {
+        start,
+        end,
+        kind: hole_kind.clone(),
+        cut: false,
+    };
+
+    let mut plan = Vec::new();
+    let mut covered_to = from;
+    for slot in slots {
+        let programme = &slot.programme;
+        let start = programme.start;
+        if start >= to {
+            break;
+        }
+        let natural_end = duration_of(&programme.path).map(|d| start + d.max(TimeDelta::zero()));
+        let (end, cut) = match (natural_end, slot.hard_end) {
+            (Some(natural), Some(hard)) if natural > hard => (hard, true),
+            (Some(natural), _) => (natural, false),
+            (None, Some(hard)) => (hard, false),
+            (None, None) => (to, false),
+        };
+        if end <= from && start < from {
+            continue;
+        }
+        if start > covered_to {
+            plan.push(hole(covered_to, start));
+        }
+        covered_to = covered_to.max(end);
+        plan.push(PlanEntry {
+            start,
+            end,
+            kind: PlanEntryKind::Programme {
+                title: programme.title.clone(),
+                file: programme.path.clone(),
+                note: programme.note.as_ref().map(ToString::to_string),
+            },
+            cut,
+        });
+    }
+    if covered_to < to {
+        plan.push(hole(covered_to, to));
+    }
+    plan
+}
+
+/// The plan as a table in station-local time, one heading per local day.
+pub fn render_day_plan(entries: &[PlanEntry], tz: Tz) -> String {
+    let mut out = format!("Times in {}\n", tz.name());
+    if entries.is_empty() {
+        out.push_str("  nothing planned\n");
+        return out;
+    }
+    let local = |t: DateTime<Utc>| tz.from_utc_datetime(&t.naive_utc());
+    let mut day = None;
+    for entry in entries {
+        let start = local(entry.start);
+        if day != Some(start.date_naive()) {
+            day = Some(start.date_naive());
+            let _ = writeln!(out, "\n{}", start.format("%A %Y-%m-%d"));
+        }
+        let what = match &entry.kind {
+            PlanEntryKind::Programme { title, file, .. } => {
+                format!("{title} ({})", file_name_of(file))
+            }
+            PlanEntryKind::Filler => "filler".to_string(),
+            PlanEntryKind::Emergency => "emergency source (no filler)".to_string(),
+            PlanEntryKind::Silence => "SILENCE (no filler, no emergency source)".to_string(),
+        };
+        let _ = write!(
+            out,
+            "  {}  {}  {:>8}  {what}",
+            start.format("%H:%M:%S %Z"),
+            local(entry.end).format("%H:%M:%S %Z"),
+            length(entry.end - entry.start),
+        );
+        if entry.cut {
+            out.push_str("  [cut: longer than its slot, faded at the next start]");
+        }
+        out.push('\n');
+        if let PlanEntryKind::Programme {
+            note: Some(note), ..
+        } = &entry.kind
+        {
+            let _ = writeln!(out, "      note: {note}");
+        }
+    }
+    out
+}
+
+/// `h:mm:ss`, rounded down to the second.
+fn length(d: TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::slots::slots;
+    use crate::schedule::slots::tests::{programme, utc};
+    use std::collections::HashMap;
+
+    /// File lengths by file name; files not listed have an unknown length.
+    fn lengths(list: &[(&str, i64)]) -> impl Fn(&Path) -> Option<TimeDelta> {
+        let map: HashMap<String, i64> = list.iter().map(|(n, s)| (n.to_string(), *s)).collect();
+        move |path: &Path| map.get(&file_name_of(path)).map(|s| TimeDelta::seconds(*s))
+    }
+
+    /// (start, end, what, cut) with times as `hh:mm:ss` UTC.
+    fn rows(plan: &[PlanEntry]) -> Vec<(String, String, String, bool)> {
+        plan.iter()
+            .map(|e| {
+                let what = match &e.kind {
+                    PlanEntryKind::Programme { file, .. } => file_name_of(file),
+                    other => format!("{other:?}"),
+                };
+                let t = |t: DateTime<Utc>| t.format("%H:%M:%S").to_string();
+                (t(e.start), t(e.end), what, e.cut)
+            })
+            .collect()
+    }
+
+    fn row(start: &str, end: &str, what: &str, cut: bool) -> (String, String, String, bool) {
+        (start.into(), end.into(), what.into(), cut)
+    }
+
+    fn two_half_hours() -> Vec<Slot> {
+        slots(vec![
+            programme("20260601_1100_first.mp3", "2026-06-01T10:00:00Z"),
+            programme("20260601_1130_second.mp3", "2026-06-01T10:30:00Z"),
+        ])
+        .0
+    }
+
+    #[test]
+    fn a_short_first_programme_leaves_filler_until_the_second() {
+        let plan = day_plan(
+            &two_half_hours(),
+            utc("2026-06-01T10:00:00Z"),
+            utc("2026-06-01T11:00:00Z"),
+            &lengths(&[
+                ("20260601_1100_first.mp3", 5),
+                ("20260601_1130_second.mp3", 1800),
+            ]),
+            true,
+            true,
+        );
+        assert_eq!(
+            rows(&plan),
+            [
+                row("10:00:00", "10:00:05", "20260601_1100_first.mp3", false),
+                row("10:00:05", "10:30:00", "Filler", false),
+                row("10:30:00", "11:00:00", "20260601_1130_second.mp3", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_first_programme_is_cut_at_the_second_start() {
+        let plan = day_plan(
+            &two_half_hours(),
+            utc("2026-06-01T10:00:00Z"),
+            utc("2026-06-01T11:00:00Z"),
+            &lengths(&[
+                ("20260601_1100_first.mp3", 40 * 60),
+                ("20260601_1130_second.mp3", 1800),
+            ]),
+            true,
+            true,
+        );
+        assert_eq!(
+            rows(&plan),
+            [
+                row("10:00:00", "10:30:00", "20260601_1100_first.mp3", true),
+                row("10:30:00", "11:00:00", "20260601_1130_second.mp3", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn holes_are_filler_else_emergency_else_silence() {
+        let durations = lengths(&[
+            ("20260601_1100_first.mp3", 600),
+            ("20260601_1130_second.mp3", 600),
+        ]);
+        let plan = |filler, emergency| {
+            day_plan(
+                &two_half_hours(),
+                utc("2026-06-01T09:00:00Z"),
+                utc("2026-06-01T12:00:00Z"),
+                &durations,
+                filler,
+                emergency,
+            )
+        };
+        for (filler, emergency, hole) in [
+            (true, true, "Filler"),
+            (true, false, "Filler"),
+            (false, true, "Emergency"),
+            (false, false, "Silence"),
+        ] {
+            assert_eq!(
+                rows(&plan(filler, emergency)),
+                [
+                    row("09:00:00", "10:00:00", hole, false),
+                    row("10:00:00", "10:10:00", "20260601_1100_first.mp3", false),
+                    row("10:10:00", "10:30:00", hole, false),
+                    row("10:30:00", "10:40:00", "20260601_1130_second.mp3", false),
+                    row("10:40:00", "12:00:00", hole, false),
+                ],
+                "filler {filler}, emergency {emergency}"
+            );
+        }
+        // No programmes at all: one hole.
+        let empty = day_plan(
+            &[],
+            utc("2026-06-01T00:00:00Z"),
+            utc("2026-06-02T00:00:00Z"),
+            &|_| None,
+            false,
+            true,
+        );
+        assert_eq!(
+            rows(&empty),
+            [row("00:00:00", "00:00:00", "Emergency", false)]
+        );
+        assert_eq!(empty[0].end - empty[0].start, TimeDelta::days(1));
+    }
+
+    #[test]
+    fn unknown_lengths_run_to_the_hard_end_and_edges_of_the_window() {
+        let slots = slots(vec![
+            programme("20260601_0830_overnight.mp3", "2026-06-01T07:30:00Z"),
+            programme("20260601_1100_first.mp3", "2026-06-01T10:00:00Z"),
+            programme("20260601_1130_second.mp3", "2026-06-01T10:30:00Z"),
+            programme("20260601_1300_later.mp3", "2026-06-01T12:00:00Z"),
+        ])
+        .0;
+        // The overnight programme is still on air at 09:00 and is listed with
+        // its real start; the one at 12:00 is outside the window.
+        let plan = day_plan(
+            &slots,
+            utc("2026-06-01T09:00:00Z"),
+            utc("2026-06-01T12:00:00Z"),
+            &lengths(&[
+                ("20260601_0830_overnight.mp3", 7200),
+                ("20260601_1130_second.mp3", 60),
+            ]),
+            true,
+            false,
+        );
+        assert_eq!(
+            rows(&plan),
+            [
+                row("07:30:00", "09:30:00", "20260601_0830_overnight.mp3", false),
+                row("09:30:00", "10:00:00", "Filler", false),
+                row("10:00:00", "10:30:00", "20260601_1100_first.mp3", false),
+                row("10:30:00", "10:31:00", "20260601_1130_second.mp3", false),
+                row("10:31:00", "12:00:00", "Filler", false),
+            ]
+        );
+        // The last programme with an unknown length and no next start runs to
+        // the end of the window.
+        let plan = day_plan(
+            &slots,
+            utc("2026-06-01T11:00:00Z"),
+            utc("2026-06-01T14:00:00Z"),
+            &|_| None,
+            true,
+            false,
+        );
+        assert_eq!(
+            rows(&plan),
+            [
+                row("10:30:00", "12:00:00", "20260601_1130_second.mp3", false),
+                row("12:00:00", "14:00:00", "20260601_1300_later.mp3", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_rendered_plan_reads_in_local_time() {
+        let plan = day_plan(
+            &two_half_hours(),
+            utc("2026-06-01T10:00:00Z"),
+            utc("2026-06-01T11:00:00Z"),
+            &lengths(&[("20260601_1100_first.mp3", 40 * 60)]),
+            false,
+            false,
+        );
+        let text = render_day_plan(&plan, chrono_tz::Europe::London);
+        assert!(text.starts_with("Times in Europe/London\n"), "{text}");
+        assert!(text.contains("\nMonday 2026-06-01\n"), "{text}");
+        assert!(
+            text.contains(
+                "  11:00:00 BST  11:30:00 BST   0:30:00  First (20260601_1100_first.mp3)  [cut: "
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  11:30:00 BST  12:00:00 BST   0:30:00  Second (20260601_1130_second.mp3)\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            render_day_plan(&[], chrono_tz::Europe::London),
+            "Times in Europe/London\n  nothing planned\n"
+        );
+    }
+
+    #[test]
+    fn the_rendered_plan_shows_clock_change_notes_and_new_days() {
+        let london = chrono_tz::Europe::London;
+        let local = chrono::NaiveDate::from_ymd_opt(2026, 10, 25)
+            .unwrap()
+            .and_hms_opt(1, 30, 0)
+            .unwrap();
+        let (start, note) = crate::schedule::local_time::resolve_local(london, local);
+        let mut night = programme("20261025_0130_night-owls.mp3", "2026-10-25T00:30:00Z");
+        night.start = start;
+        night.note = note;
+        let (slots, _) = slots(vec![night]);
+        let plan = day_plan(
+            &slots,
+            utc("2026-10-24T22:00:00Z"),
+            utc("2026-10-25T02:00:00Z"),
+            &lengths(&[("20261025_0130_night-owls.mp3", 3600)]),
+            true,
+            false,
+        );
+        let text = render_day_plan(&plan, london);
+        let expected = "Times in Europe/London
+
+Saturday 2026-10-24
+  23:00:00 BST  01:30:00 BST   2:30:00  filler
+
+Sunday 2026-10-25
+  01:30:00 BST  01:30:00 GMT   1:00:00  Night Owls (20261025_0130_night-owls.mp3)
+      note: 01:30 occurs twice on 2026-10-25 (clocks go back): airs at the first, 01:30 BST
+  01:30:00 GMT  02:00:00 GMT   0:30:00  filler
+";
+        assert_eq!(text, expected);
+    }
+}
