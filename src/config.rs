@@ -2,11 +2,13 @@
 //! and bad values are refused with the key, the value and what is expected.
 //! Relative paths are relative to the configuration file's folder.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
+use toml::{Table, Value};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -63,4 +65,1241 @@ pub enum OutputConfig {
 #[derive(Debug, Clone)]
 pub struct Web {
     pub listen: SocketAddr,
+}
+
+/// The demo station's configuration, for `onair demo` on a developer machine.
+pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+
+const DEFAULT_STATION_NAME: &str = "onair";
+const DEFAULT_PROGRAMMES: &str = "programmes";
+const DEFAULT_DATA_DIR: &str = "state";
+const DEFAULT_SAMPLE_RATE: u32 = 48_000;
+const DEFAULT_FADE_MS: u32 = 1_000;
+const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+const DEFAULT_ALSA_DEVICE: &str = "default";
+const SAMPLE_RATES: std::ops::RangeInclusive<i64> = 8_000..=192_000;
+const FADE_MS: std::ops::RangeInclusive<i64> = 0..=30_000;
+const MAX_SPEED: f64 = 1000.0;
+
+const TOP_KEYS: &[&str] = &[
+    "station", "library", "clock", "audio", "data", "output", "web",
+];
+const STATION_KEYS: &[&str] = &["name", "timezone"];
+const LIBRARY_KEYS: &[&str] = &["programmes", "filler", "emergency"];
+const CLOCK_KEYS: &[&str] = &["start", "speed"];
+const AUDIO_KEYS: &[&str] = &["sample_rate", "fade_ms"];
+const DATA_KEYS: &[&str] = &["dir"];
+const WEB_KEYS: &[&str] = &["listen"];
+const OUTPUT_KINDS: &[&str] = &["alsa", "null", "wav"];
+/// Every key any output kind accepts; which ones a kind takes is in `output_keys`.
+const ANY_OUTPUT_KEYS: &[&str] = &["kind", "device", "path"];
+
+fn output_keys(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "alsa" => &["kind", "device"],
+        "wav" => &["kind", "path"],
+        _ => &["kind"],
+    }
+}
+
+/// One thing wrong in the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, as a path of TOML keys: `audio.fade_ms`, `output[2].kind`
+    /// (outputs are counted from 1, in the order of the `[[output]]` sections).
+    pub key: String,
+    /// The value as written in the file, or empty when the key is missing.
+    pub value: String,
+    /// The whole explanation shown after the value: what was expected and,
+    /// where it helps, what to write instead.
+    pub expected: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{} is missing: {}", self.key, self.expected)
+        } else {
+            write!(f, "{} = {}: {}", self.key, self.value, self.expected)
+        }
+    }
+}
+
+/// Something the box can run with but that needs attention (reported by
+/// `onair check-config`): usually a folder or file that is not there yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub key: String,
+    pub path: PathBuf,
+    /// What is wrong.
+    pub problem: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} = {:?}: {}; {}",
+            self.key,
+            self.path.display().to_string(),
+            self.problem,
+            self.fix
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {}: {error}; {}", path.display(), unreadable_fix(error))]
+    Unreadable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(
+        "{}:{line}:{column}: this is not valid TOML: {message}; correct the file at that place (config/onair.toml shows the format)",
+        path.display()
+    )]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}", list_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn unreadable_fix(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            "create it (config/onair.toml is a documented example) or give the right path with --config"
+        }
+        std::io::ErrorKind::PermissionDenied => "make it readable by the user onair runs as",
+        std::io::ErrorKind::InvalidData => "save it as UTF-8 text",
+        _ => "check the path given with --config and the storage it is on",
+    }
+}
+
+fn list_problems(problems: &[Problem]) -> String {
+    let mut text = format!(
+        "the configuration has {} problem{}; correct {} and run `onair check-config` again:",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        if problems.len() == 1 { "it" } else { "them" },
+    );
+    for problem in problems {
+        text.push_str("\n  ");
+        text.push_str(&problem.to_string());
+    }
+    text
+}
+
+impl Config {
+    /// Reads and validates the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates `text` as if read from `path`: relative paths in it are
+    /// resolved against `path`'s folder, and messages name `path`.
+    /// Every problem in the file is reported, not only the first.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let root: Table = text.parse().map_err(|error: toml::de::Error| {
+            let (line, column) = error
+                .span()
+                .map(|span| line_and_column(text, span.start))
+                .unwrap_or((1, 1));
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: error.message().to_string(),
+            }
+        })?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut walk = Walk {
+            base,
+            problems: Vec::new(),
+        };
+        let config = walk.config(&root, path);
+        match config {
+            Some(config) if walk.problems.is_empty() => Ok(config),
+            _ => Err(ConfigError::Invalid(walk.problems)),
+        }
+    }
+
+    /// What `onair check-config` reports beyond a valid file: folders and
+    /// files that are missing or unusable. The box still starts with these.
+    pub fn check(&self) -> Vec<Warning> {
+        let mut warnings = Vec::new();
+        if let Some(w) = check_folder(
+            "library.programmes",
+            &self.library.programmes,
+            "the programme folder",
+            "create it or mount the programme storage, or set library.programmes to the folder holding the programme files",
+        ) {
+            warnings.push(w);
+        }
+        if let Some(filler) = &self.library.filler {
+            let fix = "create it and put filler files in it, or remove library.filler";
+            match check_folder("library.filler", filler, "the filler folder", fix) {
+                Some(w) => warnings.push(w),
+                None if !has_files(filler) => warnings.push(Warning {
+                    key: "library.filler".into(),
+                    path: filler.clone(),
+                    problem:
+                        "the filler folder holds no files, so unscheduled time will not be filled"
+                            .into(),
+                    fix: "put filler audio files in it".into(),
+                }),
+                None => {}
+            }
+        }
+        if let Some(emergency) = &self.library.emergency {
+            let problem = match std::fs::metadata(emergency) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(
+                    "the emergency file does not exist, so dead air will not be covered"
+                        .to_string(),
+                ),
+                Err(e) => Some(format!("the emergency file cannot be read ({e})")),
+                Ok(m) if !m.is_file() => Some(
+                    "this is not a file; the emergency source must be one sound file".to_string(),
+                ),
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                warnings.push(Warning {
+                    key: "library.emergency".into(),
+                    path: emergency.clone(),
+                    problem,
+                    fix: "put a sound file there (it is looped when nothing else can play), or remove library.emergency".into(),
+                });
+            }
+        }
+        if let Some(problem) = not_creatable(&self.data.dir) {
+            warnings.push(Warning {
+                key: "data.dir".into(),
+                path: self.data.dir.clone(),
+                problem: format!("the data folder (as-run log and state) {problem}"),
+                fix: "create it and give it to the user onair runs as, or set data.dir to a writable folder".into(),
+            });
+        }
+        for (i, output) in self.outputs.iter().enumerate() {
+            if let OutputConfig::Wav { path } = output {
+                let folder = path.parent().unwrap_or(Path::new("."));
+                if let Some(problem) = not_creatable(folder) {
+                    warnings.push(Warning {
+                        key: format!("output[{}].path", i + 1),
+                        path: path.clone(),
+                        problem: format!("the folder of the wav file {problem}"),
+                        fix: "create the folder and make it writable, or choose another path"
+                            .into(),
+                    });
+                }
+            }
+        }
+        warnings
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+fn check_folder(key: &str, path: &Path, what: &str, fix: &str) -> Option<Warning> {
+    let problem = match std::fs::read_dir(path) {
+        Ok(_) => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!("{what} does not exist"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            format!("{what} is a file, not a folder")
+        }
+        Err(e) => format!("{what} cannot be read ({e})"),
+    };
+    Some(Warning {
+        key: key.into(),
+        path: path.to_path_buf(),
+        problem,
+        fix: fix.into(),
+    })
+}
+
+fn has_files(folder: &Path) -> bool {
+    std::fs::read_dir(folder).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| !e.file_name().to_string_lossy().starts_with('.') && e.path().is_file())
+    })
+}
+
+/// Why the box could not create or write `folder`, or `None` if it can.
+/// Nothing is created: `check-config` is often run as another user than the
+/// box, and a folder it created would belong to the wrong user.
+fn not_creatable(folder: &Path) -> Option<String> {
+    let mut existing = folder;
+    loop {
+        match std::fs::metadata(existing) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => {
+                return Some(format!(
+                    "cannot be created: {} is a file",
+                    existing.display()
+                ));
+            }
+            // A missing folder, or one "inside" a file: look further up.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                match existing.parent() {
+                    Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+                    _ => return None,
+                }
+            }
+            Err(e) => return Some(format!("cannot be checked: {e}")),
+        }
+    }
+    if writable(existing) {
+        None
+    } else if existing == folder {
+        Some("is not writable".to_string())
+    } else {
+        Some(format!(
+            "cannot be created: {} is not writable",
+            existing.display()
+        ))
+    }
+}
+
+fn writable(folder: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(folder.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(c_path.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
+/// Collects every problem while building the configuration.
+struct Walk {
+    /// The configuration file's folder, for relative paths.
+    base: PathBuf,
+    problems: Vec<Problem>,
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// The value as the user wrote it, shortened when long.
+fn show(value: &Value) -> String {
+    let text = match value {
+        Value::Table(_) => "a table".to_string(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 60 {
+        let cut: String = text.chars().take(57).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+fn article_type(value: &Value) -> &'static str {
+    match value {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a number with a fraction",
+        Value::Boolean(_) => "true/false",
+        Value::Datetime(_) => "a date-time",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+/// The known key a mistyped `key` most likely meant.
+fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let lower = key.to_lowercase().replace('-', "_");
+    let allowed = (lower.chars().count() / 3).clamp(1, 3);
+    known
+        .iter()
+        .map(|k| (strsim::osa_distance(&lower, k), *k))
+        .filter(|(d, k)| {
+            *d <= allowed || (lower.len() >= 3 && (k.contains(lower.as_str()) || lower.contains(k)))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn one_of(known: &[&str]) -> String {
+    known.join(", ")
+}
+
+impl Walk {
+    fn problem(
+        &mut self,
+        key: impl Into<String>,
+        value: Option<&Value>,
+        expected: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            key: key.into(),
+            value: value.map(show).unwrap_or_default(),
+            expected: expected.into(),
+        });
+    }
+
+    fn unknown_keys(&mut self, prefix: &str, table: &Table, known: &[&str]) {
+        for (key, value) in table {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            let mut expected = format!("unknown key; expected one of {}", one_of(known));
+            if let Some(guess) = closest(key, known) {
+                expected.push_str(&format!(" (did you mean `{guess}`?)"));
+            }
+            self.problem(join(prefix, key), Some(value), expected);
+        }
+    }
+
+    /// A `[name]` section; `None` if absent or not a table (the latter is a problem).
+    fn section<'t>(&mut self, root: &'t Table, name: &str, known: &[&str]) -> Option<&'t Table> {
+        match root.get(name)? {
+            Value::Table(table) => {
+                self.unknown_keys(name, table, known);
+                Some(table)
+            }
+            other => {
+                self.problem(
+                    name,
+                    Some(other),
+                    format!(
+                        "expected a [{name}] section with the keys {}",
+                        one_of(known)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn string<'t>(&mut self, prefix: &str, table: Option<&'t Table>, key: &str) -> Option<&'t str> {
+        match table?.get(key)? {
+            Value::String(s) if !s.trim().is_empty() => Some(s),
+            other @ Value::String(_) => {
+                self.problem(
+                    join(prefix, key),
+                    Some(other),
+                    "expected a non-empty string; remove the key to use the default",
+                );
+                None
+            }
+            other => {
+                self.problem(
+                    join(prefix, key),
+                    Some(other),
+                    format!("expected a string in quotes, not {}", article_type(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn integer(
+        &mut self,
+        prefix: &str,
+        table: Option<&Table>,
+        key: &str,
+        range: std::ops::RangeInclusive<i64>,
+        unit: &str,
+    ) -> Option<i64> {
+        let value = table?.get(key)?;
+        let expected = format!(
+            "expected a whole number of {unit} from {} to {}",
+            range.start(),
+            range.end()
+        );
+        match value {
+            Value::Integer(n) if range.contains(n) => Some(*n),
+            Value::Integer(_) => {
+                self.problem(join(prefix, key), Some(value), expected);
+                None
+            }
+            other => {
+                self.problem(
+                    join(prefix, key),
+                    Some(other),
+                    format!("{expected}, not {}", article_type(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn path(&mut self, prefix: &str, table: Option<&Table>, key: &str) -> Option<PathBuf> {
+        self.string(prefix, table, key).map(|s| self.base.join(s))
+    }
+
+    fn config(&mut self, root: &Table, path: PathBuf) -> Option<Config> {
+        self.unknown_keys("", root, TOP_KEYS);
+        let station = self.station(root);
+        let library = self.library(root);
+        let clock = self.clock(root);
+        let audio = self.audio(root);
+        let data = self.data(root);
+        let outputs = self.outputs(root);
+        let web = self.web(root);
+
+        let default_output =
+            !matches!(root.get("output"), Some(Value::Array(items)) if !items.is_empty());
+        if let Some(clock) = &clock
+            && clock.speed != 1.0
+        {
+            let alsa = outputs
+                .iter()
+                .position(|o| matches!(o, OutputConfig::Alsa { .. }));
+            let why =
+                "an ALSA device plays in real time; set clock.speed = 1 or use a wav/null output";
+            match alsa {
+                Some(i) if !default_output => {
+                    self.problems.push(Problem {
+                        key: format!("output[{}].kind", i + 1),
+                        value: "\"alsa\"".into(),
+                        expected: format!("not with clock.speed = {}: {why}", clock.speed),
+                    });
+                }
+                Some(_) => {
+                    self.problems.push(Problem {
+                        key: "clock.speed".into(),
+                        value: clock.speed.to_string(),
+                        expected: format!(
+                            "expected 1 with the default output (no [[output]] section means one ALSA output): {why}"
+                        ),
+                    });
+                }
+                None => {}
+            }
+        }
+
+        Some(Config {
+            path,
+            station: station?,
+            library,
+            clock,
+            audio,
+            data,
+            outputs,
+            web,
+        })
+    }
+
+    fn station(&mut self, root: &Table) -> Option<Station> {
+        let table = self.section(root, "station", STATION_KEYS);
+        let name = self
+            .string("station", table, "name")
+            .unwrap_or(DEFAULT_STATION_NAME)
+            .to_string();
+        let example = "expected an IANA time zone name such as \"Europe/London\" (the station's local time, DST-aware)";
+        let Some(table) = table else {
+            if !root.contains_key("station") {
+                self.problem("station.timezone", None, example);
+            }
+            return None;
+        };
+        let Some(value) = table.get("timezone") else {
+            self.problem("station.timezone", None, example);
+            return None;
+        };
+        let Some(text) = value.as_str() else {
+            self.problem(
+                "station.timezone",
+                Some(value),
+                format!("{example}, not {}", article_type(value)),
+            );
+            return None;
+        };
+        match text.parse::<Tz>() {
+            Ok(timezone) => Some(Station { name, timezone }),
+            Err(_) => {
+                let mut expected = example.to_string();
+                if let Some(guess) = closest_timezone(text) {
+                    expected.push_str(&format!(" (did you mean \"{guess}\"?)"));
+                }
+                self.problem("station.timezone", Some(value), expected);
+                None
+            }
+        }
+    }
+
+    fn library(&mut self, root: &Table) -> Library {
+        let table = self.section(root, "library", LIBRARY_KEYS);
+        let programmes = self
+            .path("library", table, "programmes")
+            .unwrap_or_else(|| self.base.join(DEFAULT_PROGRAMMES));
+        Library {
+            programmes,
+            filler: self.path("library", table, "filler"),
+            emergency: self.path("library", table, "emergency"),
+        }
+    }
+
+    fn clock(&mut self, root: &Table) -> Option<SimulatedClock> {
+        let table = self.section(root, "clock", CLOCK_KEYS)?;
+        let start_expected = "expected the station-local time at which the simulated clock begins, such as \"2026-03-29T00:59:30\" (no time zone offset)";
+        let start = match table.get("start") {
+            None => {
+                self.problem(
+                    "clock.start",
+                    None,
+                    format!("{start_expected}; or remove [clock] to use the wall clock"),
+                );
+                None
+            }
+            Some(value) => {
+                let text = match value {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Datetime(d)
+                        if d.offset.is_none() && d.date.is_some() && d.time.is_some() =>
+                    {
+                        Some(d.to_string())
+                    }
+                    _ => None,
+                };
+                let parsed = text.as_deref().and_then(|t| {
+                    [
+                        "%Y-%m-%dT%H:%M:%S%.f",
+                        "%Y-%m-%d %H:%M:%S%.f",
+                        "%Y-%m-%dT%H:%M",
+                        "%Y-%m-%d %H:%M",
+                    ]
+                    .iter()
+                    .find_map(|format| NaiveDateTime::parse_from_str(t.trim(), format).ok())
+                });
+                if parsed.is_none() {
+                    self.problem("clock.start", Some(value), start_expected);
+                }
+                parsed
+            }
+        };
+        let speed_expected = format!(
+            "expected simulated seconds per real second, more than 0 and at most {MAX_SPEED}"
+        );
+        let speed = match table.get("speed") {
+            None => Some(1.0),
+            Some(value) => {
+                let speed = match value {
+                    Value::Float(f) => Some(*f),
+                    Value::Integer(n) => Some(*n as f64),
+                    _ => None,
+                };
+                match speed {
+                    Some(s) if s > 0.0 && s <= MAX_SPEED => Some(s),
+                    _ => {
+                        self.problem("clock.speed", Some(value), speed_expected);
+                        None
+                    }
+                }
+            }
+        };
+        Some(SimulatedClock {
+            start: start?,
+            speed: speed?,
+        })
+    }
+
+    fn audio(&mut self, root: &Table) -> Audio {
+        let table = self.section(root, "audio", AUDIO_KEYS);
+        let sample_rate = self.integer(
+            "audio",
+            table,
+            "sample_rate",
+            SAMPLE_RATES,
+            "samples per second",
+        );
+        let fade_ms = self.integer("audio", table, "fade_ms", FADE_MS, "milliseconds");
+        Audio {
+            sample_rate: sample_rate.map_or(DEFAULT_SAMPLE_RATE, |n| n as u32),
+            fade_ms: fade_ms.map_or(DEFAULT_FADE_MS, |n| n as u32),
+        }
+    }
+
+    fn data(&mut self, root: &Table) -> Data {
+        let table = self.section(root, "data", DATA_KEYS);
+        let dir = self
+            .path("data", table, "dir")
+            .unwrap_or_else(|| self.base.join(DEFAULT_DATA_DIR));
+        Data { dir }
+    }
+
+    fn web(&mut self, root: &Table) -> Web {
+        let table = self.section(root, "web", WEB_KEYS);
+        let listen = match table.and_then(|t| t.get("listen")) {
+            None => DEFAULT_LISTEN,
+            Some(value) => match value.as_str().map(|s| s.trim().parse::<SocketAddr>()) {
+                Some(Ok(addr)) => addr,
+                _ => {
+                    self.problem(
+                        "web.listen",
+                        Some(value),
+                        "expected an IP address and port such as \"127.0.0.1:8080\" (this machine only) or \"0.0.0.0:8080\" (the whole network); port 0 picks a free port",
+                    );
+                    DEFAULT_LISTEN
+                }
+            },
+        };
+        Web { listen }
+    }
+
+    fn outputs(&mut self, root: &Table) -> Vec<OutputConfig> {
+        let items = match root.get("output") {
+            None => {
+                return vec![OutputConfig::Alsa {
+                    device: DEFAULT_ALSA_DEVICE.to_string(),
+                }];
+            }
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                self.problem(
+                    "output",
+                    Some(other),
+                    "expected [[output]] sections (with double brackets), one per output, each with a kind",
+                );
+                return Vec::new();
+            }
+        };
+        let mut outputs = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let prefix = format!("output[{}]", i + 1);
+            match item {
+                Value::Table(table) => outputs.extend(self.output(&prefix, table)),
+                other => self.problem(
+                    prefix,
+                    Some(other),
+                    format!(
+                        "expected an [[output]] section with kind = one of {}",
+                        one_of(OUTPUT_KINDS)
+                    ),
+                ),
+            }
+        }
+        if items.is_empty() {
+            outputs.push(OutputConfig::Alsa {
+                device: DEFAULT_ALSA_DEVICE.to_string(),
+            });
+        }
+        outputs
+    }
+
+    fn output(&mut self, prefix: &str, table: &Table) -> Option<OutputConfig> {
+        let kind_expected = format!("expected one of {}", one_of(OUTPUT_KINDS));
+        let kind = match table.get("kind") {
+            None => {
+                self.problem(join(prefix, "kind"), None, kind_expected);
+                None
+            }
+            Some(Value::String(kind)) if OUTPUT_KINDS.contains(&kind.as_str()) => {
+                Some(kind.as_str())
+            }
+            Some(other) => {
+                self.problem(join(prefix, "kind"), Some(other), kind_expected);
+                None
+            }
+        };
+        match kind {
+            Some(kind) => {
+                let allowed = output_keys(kind);
+                for (key, value) in table {
+                    if allowed.contains(&key.as_str()) {
+                        continue;
+                    }
+                    let expected = if ANY_OUTPUT_KEYS.contains(&key.as_str()) {
+                        let owner = OUTPUT_KINDS
+                            .iter()
+                            .find(|k| output_keys(k).contains(&key.as_str()))
+                            .unwrap_or(&"another");
+                        format!(
+                            "not a key of {kind} outputs ({key} is for {owner} outputs); expected one of {}",
+                            one_of(allowed)
+                        )
+                    } else {
+                        let mut text = format!("unknown key; expected one of {}", one_of(allowed));
+                        if let Some(guess) = closest(key, ANY_OUTPUT_KEYS) {
+                            text.push_str(&format!(" (did you mean `{guess}`?)"));
+                        }
+                        text
+                    };
+                    self.problem(join(prefix, key), Some(value), expected);
+                }
+            }
+            None => self.unknown_keys(prefix, table, ANY_OUTPUT_KEYS),
+        }
+        match kind? {
+            "alsa" => {
+                let device = self
+                    .string(prefix, Some(table), "device")
+                    .unwrap_or(DEFAULT_ALSA_DEVICE);
+                Some(OutputConfig::Alsa {
+                    device: device.to_string(),
+                })
+            }
+            "wav" => match self.path(prefix, Some(table), "path") {
+                Some(path) => Some(OutputConfig::Wav { path }),
+                None => {
+                    if !table.contains_key("path") {
+                        self.problem(
+                            join(prefix, "path"),
+                            None,
+                            "expected the file a wav output writes to, such as \"out.wav\"",
+                        );
+                    }
+                    None
+                }
+            },
+            _ => Some(OutputConfig::Null),
+        }
+    }
+}
+
+/// The time zone a misspelt name most likely meant.
+fn closest_timezone(text: &str) -> Option<&'static str> {
+    let wanted = text.trim().to_lowercase().replace(' ', "_");
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| {
+            (
+                strsim::osa_distance(&wanted, &tz.name().to_lowercase()),
+                tz.name(),
+            )
+        })
+        .filter(|(d, _)| *d <= 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, name)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match Config::parse(text, Path::new("/etc/onair/onair.toml")) {
+            Err(ConfigError::Invalid(problems)) => problems,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    fn find<'a>(problems: &'a [Problem], key: &str) -> &'a Problem {
+        problems
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("no problem about {key} in {problems:#?}"))
+    }
+
+    /// A folder of its own under the system's temporary folder, emptied first.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("onair-config-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn shipped_box_configuration_loads() {
+        let text = include_str!("../config/onair.toml");
+        let config = Config::parse(text, Path::new("/etc/onair/onair.toml")).unwrap();
+        assert_eq!(config.station.timezone, chrono_tz::Europe::London);
+        assert!(config.clock.is_none(), "the box runs on the wall clock");
+        assert_eq!(
+            config.outputs,
+            vec![OutputConfig::Alsa {
+                device: "default".into()
+            }]
+        );
+        assert_eq!(
+            config.library.programmes,
+            Path::new("/media/onair/programmes")
+        );
+        assert_eq!(
+            config.library.emergency.as_deref(),
+            Some(Path::new("/media/onair/emergency.wav"))
+        );
+    }
+
+    #[test]
+    fn demo_configuration_loads_with_paths_beside_it() {
+        let config = Config::parse(DEMO_CONFIG, Path::new("/home/dev/demo/onair.toml")).unwrap();
+        assert_eq!(config.station.name, "Demo FM");
+        assert_eq!(
+            config.library.programmes,
+            Path::new("/home/dev/demo/programmes")
+        );
+        assert_eq!(
+            config.library.filler.as_deref(),
+            Some(Path::new("/home/dev/demo/filler"))
+        );
+        assert_eq!(
+            config.library.emergency.as_deref(),
+            Some(Path::new("/home/dev/demo/emergency.wav"))
+        );
+        assert_eq!(config.data.dir, Path::new("/home/dev/demo/state"));
+        assert_eq!(config.outputs, vec![OutputConfig::Null]);
+        assert!(config.clock.is_none());
+        assert_eq!(config.web.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn only_the_time_zone_is_required() {
+        let config = Config::parse(
+            "[station]\ntimezone = \"Europe/Paris\"\n",
+            Path::new("/srv/radio/onair.toml"),
+        )
+        .unwrap();
+        assert_eq!(config.station.timezone, chrono_tz::Europe::Paris);
+        assert_eq!(
+            config.library.programmes,
+            Path::new("/srv/radio/programmes")
+        );
+        assert_eq!(config.library.filler, None);
+        assert_eq!(config.data.dir, Path::new("/srv/radio/state"));
+        assert_eq!(
+            (config.audio.sample_rate, config.audio.fade_ms),
+            (48_000, 1_000)
+        );
+        assert_eq!(
+            config.outputs,
+            vec![OutputConfig::Alsa {
+                device: "default".into()
+            }]
+        );
+        assert_eq!(config.web.listen.to_string(), "127.0.0.1:8080");
+
+        // Bad input: an empty file.
+        let missing = problems("");
+        assert_eq!(missing.len(), 1, "{missing:#?}");
+        assert_eq!(
+            missing[0].to_string().split(':').next(),
+            Some("station.timezone is missing")
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_key_value_and_fix() {
+        // Bad input: a typo in a key, a mistyped value, out-of-range numbers,
+        // an unknown output kind, a key of the wrong output kind, a host name
+        // instead of an address, and a top-level section that does not exist.
+        let text = r#"
+[station]
+name = "Test FM"
+timzone = "Europe/London"
+
+[audio]
+sample_rate = 4000
+fade_ms = "1000"
+
+[[output]]
+kind = "alsa"
+path = "out.wav"
+
+[[output]]
+kind = "mp4"
+
+[web]
+listen = "localhost:8080"
+
+[logging]
+level = "debug"
+"#;
+        let found = problems(text);
+        let typo = find(&found, "station.timzone");
+        assert_eq!(typo.value, "\"Europe/London\"");
+        assert!(
+            typo.expected
+                .starts_with("unknown key; expected one of name, timezone"),
+            "{typo}"
+        );
+        assert!(typo.expected.contains("did you mean `timezone`?"), "{typo}");
+        assert!(find(&found, "station.timezone").value.is_empty());
+        assert!(
+            find(&found, "audio.sample_rate")
+                .expected
+                .contains("8000 to 192000")
+        );
+        assert!(
+            find(&found, "audio.fade_ms")
+                .expected
+                .contains("not a string")
+        );
+        assert!(
+            find(&found, "output[1].path")
+                .expected
+                .contains("wav outputs")
+        );
+        assert_eq!(
+            find(&found, "output[2].kind").to_string(),
+            "output[2].kind = \"mp4\": expected one of alsa, null, wav"
+        );
+        assert!(
+            find(&found, "web.listen")
+                .expected
+                .contains("127.0.0.1:8080")
+        );
+        assert!(find(&found, "logging").expected.starts_with("unknown key"));
+        assert_eq!(found.len(), 8, "{found:#?}");
+
+        let message = ConfigError::Invalid(found.clone()).to_string();
+        let lines: Vec<&str> = message.lines().collect();
+        assert_eq!(lines.len(), 1 + found.len(), "{message}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.trim() == "output[2].kind = \"mp4\": expected one of alsa, null, wav")
+        );
+    }
+
+    #[test]
+    fn misspelt_time_zone_gets_a_suggestion() {
+        // Bad input: a misspelt zone and a zone in the wrong case.
+        let found = problems("[station]\ntimezone = \"Europe/Londn\"\n");
+        assert!(
+            find(&found, "station.timezone")
+                .expected
+                .contains("did you mean \"Europe/London\"?")
+        );
+        let found = problems("[station]\ntimezone = \"europe/berlin\"\n");
+        assert!(
+            find(&found, "station.timezone")
+                .expected
+                .contains("\"Europe/Berlin\"")
+        );
+        // Bad input: a number.
+        let found = problems("[station]\ntimezone = 1\n");
+        assert!(
+            find(&found, "station.timezone")
+                .expected
+                .contains("not an integer")
+        );
+    }
+
+    #[test]
+    fn syntax_errors_give_line_and_column() {
+        // Bad input: a key without a value on line 3.
+        let text = "[station]\ntimezone = \"Europe/London\"\nname =\n";
+        match Config::parse(text, Path::new("/etc/onair/onair.toml")) {
+            Err(e @ ConfigError::Syntax { line, column, .. }) => {
+                assert_eq!((line, column), (3, 7), "{e}");
+                assert!(
+                    e.to_string().starts_with("/etc/onair/onair.toml:3:7: "),
+                    "{e}"
+                );
+            }
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+        // Bad input: the same key twice.
+        let text = "[station]\ntimezone = \"Europe/London\"\ntimezone = \"UTC\"\n";
+        assert!(matches!(
+            Config::parse(text, Path::new("x.toml")),
+            Err(ConfigError::Syntax { line: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn unreadable_file_says_what_to_do() {
+        let dir = scratch("unreadable");
+        let path = dir.join("missing.toml");
+        let e = Config::load(&path).unwrap_err();
+        assert!(matches!(e, ConfigError::Unreadable { .. }));
+        let message = e.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("--config"), "{message}");
+
+        std::fs::write(&path, b"[station]\ntimezone = \"\xff\"\n").unwrap();
+        assert!(
+            Config::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("UTF-8")
+        );
+
+        std::fs::write(&path, "[station]\ntimezone = \"UTC\"\n").unwrap();
+        assert_eq!(Config::load(&path).unwrap().data.dir, dir.join("state"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn simulated_clock_is_parsed_and_checked() {
+        let base = "[station]\ntimezone = \"Europe/London\"\n";
+        let text = format!(
+            "{base}[clock]\nstart = \"2026-03-29T00:59:30\"\nspeed = 60.0\n[[output]]\nkind = \"null\"\n"
+        );
+        let clock = Config::parse(&text, Path::new("a.toml"))
+            .unwrap()
+            .clock
+            .unwrap();
+        assert_eq!(clock.start.to_string(), "2026-03-29 00:59:30");
+        assert_eq!(clock.speed, 60.0);
+
+        // A bare TOML date-time works too; the speed defaults to real time.
+        let text = format!("{base}[clock]\nstart = 2026-03-29T00:59:30\n");
+        let clock = Config::parse(&text, Path::new("a.toml"))
+            .unwrap()
+            .clock
+            .unwrap();
+        assert_eq!(
+            (clock.start.to_string().as_str(), clock.speed),
+            ("2026-03-29 00:59:30", 1.0)
+        );
+
+        // Bad input: a time with an offset, a zero and a huge speed, no start.
+        let text = format!(
+            "{base}[clock]\nstart = 2026-03-29T00:59:30Z\nspeed = 0\n[[output]]\nkind = \"null\"\n"
+        );
+        let found = problems(&text);
+        assert!(
+            find(&found, "clock.start")
+                .expected
+                .contains("no time zone offset")
+        );
+        assert!(find(&found, "clock.speed").expected.contains("more than 0"));
+        let found = problems(&format!("{base}[clock]\nspeed = 5000\n"));
+        assert!(find(&found, "clock.start").value.is_empty());
+        assert!(
+            find(&found, "clock.speed")
+                .expected
+                .contains("at most 1000")
+        );
+    }
+
+    #[test]
+    fn alsa_cannot_follow_a_fast_clock() {
+        let base = "[station]\ntimezone = \"Europe/London\"\n[clock]\nstart = \"2026-03-29T00:59:30\"\nspeed = 60\n";
+        // Bad input: a sound card with a clock at 60 times real time.
+        let found = problems(&format!(
+            "{base}[[output]]\nkind = \"wav\"\npath = \"a.wav\"\n[[output]]\nkind = \"alsa\"\n"
+        ));
+        let alsa = find(&found, "output[2].kind");
+        assert!(
+            alsa.expected
+                .contains("set clock.speed = 1 or use a wav/null output"),
+            "{alsa}"
+        );
+        // Bad input: the same with the default output (no [[output]] at all).
+        let found = problems(base);
+        assert!(find(&found, "clock.speed").expected.contains("ALSA"));
+        // A wav output keeps up with any speed; ALSA is fine at speed 1.
+        assert!(
+            Config::parse(
+                &format!("{base}[[output]]\nkind = \"wav\"\npath = \"a.wav\"\n"),
+                Path::new("a.toml")
+            )
+            .is_ok()
+        );
+        let real_time = base.replace("speed = 60", "speed = 1");
+        assert!(Config::parse(&real_time, Path::new("a.toml")).is_ok());
+    }
+
+    #[test]
+    fn outputs_take_only_their_own_keys() {
+        let base = "[station]\ntimezone = \"UTC\"\n";
+        let text = format!(
+            "{base}[[output]]\nkind = \"wav\"\npath = \"aired/out.wav\"\n[[output]]\nkind = \"alsa\"\ndevice = \"hw:1\"\n[[output]]\nkind = \"null\"\n"
+        );
+        let config = Config::parse(&text, Path::new("/srv/onair.toml")).unwrap();
+        assert_eq!(
+            config.outputs,
+            vec![
+                OutputConfig::Wav {
+                    path: "/srv/aired/out.wav".into()
+                },
+                OutputConfig::Alsa {
+                    device: "hw:1".into()
+                },
+                OutputConfig::Null,
+            ]
+        );
+        // Bad input: a wav output without a path, a device on a null output,
+        // a misspelt key, no kind, and [output] instead of [[output]].
+        let found = problems(&format!(
+            "{base}[[output]]\nkind = \"wav\"\n[[output]]\nkind = \"null\"\ndevice = \"hw:0\"\n[[output]]\nkind = \"alsa\"\ndevise = \"hw:0\"\n[[output]]\ndevice = \"hw:0\"\n"
+        ));
+        assert!(find(&found, "output[1].path").value.is_empty());
+        assert!(
+            find(&found, "output[2].device")
+                .expected
+                .contains("alsa outputs")
+        );
+        assert!(
+            find(&found, "output[3].devise")
+                .expected
+                .contains("did you mean `device`?")
+        );
+        assert!(find(&found, "output[4].kind").value.is_empty());
+        assert_eq!(found.len(), 4, "{found:#?}");
+        let found = problems(&format!("{base}[output]\nkind = \"null\"\n"));
+        assert!(find(&found, "output").expected.contains("[[output]]"));
+    }
+
+    #[test]
+    fn check_reports_missing_folders_and_files() {
+        let dir = scratch("check");
+        let path = dir.join("onair.toml");
+        std::fs::write(&path, DEMO_CONFIG).unwrap();
+        let config = Config::load(&path).unwrap();
+        let warnings = config.check();
+        let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["library.programmes", "library.filler", "library.emergency"],
+            "{warnings:#?}"
+        );
+        assert!(
+            warnings[0]
+                .to_string()
+                .contains("does not exist; create it"),
+            "{}",
+            warnings[0]
+        );
+
+        std::fs::create_dir(dir.join("programmes")).unwrap();
+        std::fs::create_dir(dir.join("filler")).unwrap();
+        let warnings = config.check();
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(warnings[0].problem.contains("no files"), "{}", warnings[0]);
+
+        std::fs::write(dir.join("filler/jingle.wav"), b"RIFF").unwrap();
+        std::fs::write(dir.join("emergency.wav"), b"RIFF").unwrap();
+        assert_eq!(
+            config.check(),
+            vec![],
+            "the data folder does not exist yet but can be created"
+        );
+
+        // Bad input: the data folder would have to be made inside a file.
+        std::fs::write(dir.join("blocker"), b"").unwrap();
+        let text = DEMO_CONFIG.replace("dir = \"state\"", "dir = \"blocker/state\"");
+        let config = Config::parse(&text, &path).unwrap();
+        let warnings = config.check();
+        assert_eq!(warnings.len(), 1, "{warnings:#?}");
+        assert_eq!(warnings[0].key, "data.dir");
+        assert!(warnings[0].problem.contains("is a file"), "{}", warnings[0]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
