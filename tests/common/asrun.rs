@@ -46,7 +46,13 @@ pub struct AsRun {
 
 fn words(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                ' '
+            }
+        })
         .collect::<String>()
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -67,7 +73,9 @@ impl AsRun {
 
     /// The file name without its folder.
     pub fn file_name(&self) -> Option<&str> {
-        self.file.as_deref().map(|f| f.rsplit('/').next().unwrap_or(f))
+        self.file
+            .as_deref()
+            .map(|f| f.rsplit('/').next().unwrap_or(f))
     }
 }
 
@@ -81,7 +89,11 @@ impl AsRunLog {
     pub fn parse(json: &str, tz: Tz) -> Result<AsRunLog, String> {
         serde_json::from_str::<Vec<AsRun>>(json)
             .map(|entries| AsRunLog { entries, tz })
-            .map_err(|e| format!("`onair log --json` printed something that is not the as-run log: {e}\n{json}"))
+            .map_err(|e| {
+                format!(
+                    "`onair log --json` printed something that is not the as-run log: {e}\n{json}"
+                )
+            })
     }
 
     pub fn fail(&self, message: &str) -> ! {
@@ -102,7 +114,10 @@ impl AsRunLog {
     pub fn one(&self, slug: &str) -> &AsRun {
         match self.titled(slug).as_slice() {
             [entry] => entry,
-            found => self.fail(&format!("expected one entry for {slug:?}, found {}", found.len())),
+            found => self.fail(&format!(
+                "expected one entry for {slug:?}, found {}",
+                found.len()
+            )),
         }
     }
 
@@ -113,7 +128,10 @@ impl AsRunLog {
     pub fn expect_kind(&self, entry: &AsRun, kind: Kind) {
         self.check(
             entry.kind == kind,
-            &format!("{:?} should be logged as {kind:?}, it is {:?}", entry.title, entry.kind),
+            &format!(
+                "{:?} should be logged as {kind:?}, it is {:?}",
+                entry.title, entry.kind
+            ),
         );
     }
 
@@ -144,7 +162,10 @@ impl AsRunLog {
 
     pub fn expect_end(&self, entry: &AsRun, at: DateTime<Utc>, tolerance: TimeDelta) {
         let Some(end) = entry.end else {
-            self.fail(&format!("{:?} should end at {at}, the log has no end", entry.title));
+            self.fail(&format!(
+                "{:?} should end at {at}, the log has no end",
+                entry.title
+            ));
         };
         let off = end.to_utc() - at;
         self.check(
@@ -190,9 +211,12 @@ impl fmt::Display for AsRunLog {
                 format!("{:?}", e.kind).to_lowercase(),
                 e.title,
                 e.offset_ms.map_or("-".into(), |o| o.to_string()),
-                e.ended.map_or("-".into(), |x| format!("{x:?}").to_lowercase()),
+                e.ended
+                    .map_or("-".into(), |x| format!("{x:?}").to_lowercase()),
                 e.file_name().unwrap_or("-"),
-                e.reason.as_deref().map_or(String::new(), |r| format!("  reason: {r}")),
+                e.reason
+                    .as_deref()
+                    .map_or(String::new(), |r| format!("  reason: {r}")),
             )?;
         }
         if self.entries.is_empty() {

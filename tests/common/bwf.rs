@@ -31,8 +31,10 @@ pub struct WavFile {
 
 impl WavFile {
     pub fn read(path: &Path) -> Result<WavFile, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let bad = |what: String| format!("{} is not the box's Broadcast WAVE: {what}", path.display());
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bad =
+            |what: String| format!("{} is not the box's Broadcast WAVE: {what}", path.display());
         if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
             return Err(bad("it does not start with a RIFF/WAVE header".into()));
         }
@@ -79,7 +81,9 @@ impl WavFile {
             return Err(bad("no fmt chunk".into()));
         };
         let Some(anchor) = anchor else {
-            return Err(bad("no bext chunk, so no anchor=<time> to place its samples".into()));
+            return Err(bad(
+                "no bext chunk, so no anchor=<time> to place its samples".into(),
+            ));
         };
         let Some((start, len, declared_data_bytes)) = data else {
             return Err(bad("no data chunk".into()));
@@ -109,7 +113,8 @@ impl WavFile {
     /// The header agrees with the file: the box stopped in order.
     pub fn finalised(&self) -> bool {
         let data = self.frames as u64 * 2 * self.channels as u64;
-        self.declared_data_bytes as u64 == data && self.declared_riff_bytes as u64 + 8 == self.file_bytes
+        self.declared_data_bytes as u64 == data
+            && self.declared_riff_bytes as u64 + 8 == self.file_bytes
     }
 
     pub fn end(&self) -> DateTime<Utc> {
@@ -139,7 +144,9 @@ fn data_extent(bytes: &[u8], body: usize, declared: u32) -> usize {
     if next + 8 <= bytes.len() {
         let id = &bytes[next..next + 4];
         let size = u32_at(bytes, next + 4) as usize;
-        if id.iter().all(|b| b.is_ascii_alphanumeric() || *b == b' ') && next + 8 + size <= bytes.len() {
+        if id.iter().all(|b| b.is_ascii_alphanumeric() || *b == b' ')
+            && next + 8 + size <= bytes.len()
+        {
             return declared;
         }
     }
@@ -149,7 +156,10 @@ fn data_extent(bytes: &[u8], body: usize, declared: u32) -> usize {
 /// (channels, rate, block align) of 16-bit PCM; anything else is refused.
 fn parse_fmt(chunk: &[u8]) -> Result<(u16, u32, u16), String> {
     if chunk.len() < 16 {
-        return Err(format!("fmt chunk is {} bytes, expected at least 16", chunk.len()));
+        return Err(format!(
+            "fmt chunk is {} bytes, expected at least 16",
+            chunk.len()
+        ));
     }
     let tag = u16_at(chunk, 0);
     let pcm = tag == 1 || (tag == 0xFFFE && chunk.len() >= 26 && u16_at(chunk, 24) == 1);
@@ -174,7 +184,9 @@ fn parse_anchor(chunk: &[u8]) -> Result<DateTime<Utc>, String> {
     };
     let text = String::from_utf8_lossy(description);
     let Some(at) = text.find("anchor=") else {
-        return Err(format!("the bext Description {text:?} has no anchor=<RFC 3339 time>"));
+        return Err(format!(
+            "the bext Description {text:?} has no anchor=<RFC 3339 time>"
+        ));
     };
     let value: String = text[at + "anchor=".len()..]
         .chars()
@@ -215,18 +227,23 @@ impl Aired {
             .ok_or_else(|| format!("{} has no file name", output.display()))?;
         let exact = format!("{stem}.wav");
         let prefix = format!("{stem}.");
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
         let mut files = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let rotated = name.starts_with(&prefix) && name.ends_with(".wav") && name.len() > exact.len();
+            let rotated =
+                name.starts_with(&prefix) && name.ends_with(".wav") && name.len() > exact.len();
             if name == exact || rotated {
                 files.push(WavFile::read(&entry.path())?);
             }
         }
         if files.is_empty() {
-            return Err(format!("the box wrote no {exact} (nor rotated copies) in {}", dir.display()));
+            return Err(format!(
+                "the box wrote no {exact} (nor rotated copies) in {}",
+                dir.display()
+            ));
         }
         Aired::from_files(files)
     }
@@ -258,7 +275,11 @@ impl Aired {
     }
 
     pub fn end(&self) -> DateTime<Utc> {
-        self.files.iter().map(WavFile::end).max().unwrap_or(self.start())
+        self.files
+            .iter()
+            .map(WavFile::end)
+            .max()
+            .unwrap_or(self.start())
     }
 
     /// What was heard when, classified among `candidates` (Hz); stretches
@@ -278,7 +299,10 @@ impl Aired {
             }
             for run in goertzel::runs_of(&file.samples, self.rate, file.anchor, candidates) {
                 match runs.last_mut() {
-                    Some(last) if last.what == run.what && (run.start - last.end).abs() <= TimeDelta::milliseconds(1) => {
+                    Some(last)
+                        if last.what == run.what
+                            && (run.start - last.end).abs() <= TimeDelta::milliseconds(1) =>
+                    {
                         last.end = run.end
                     }
                     _ => runs.push(run),
@@ -318,7 +342,12 @@ impl Aired {
     }
 
     /// RMS level per `window`, from `from` to `to`: (window start, dBFS).
-    pub fn envelope(&self, from: DateTime<Utc>, to: DateTime<Utc>, window: TimeDelta) -> Vec<(DateTime<Utc>, Option<f64>)> {
+    pub fn envelope(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Vec<(DateTime<Utc>, Option<f64>)> {
         let mut out = Vec::new();
         let mut t = from;
         while t + window <= to {

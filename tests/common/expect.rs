@@ -8,6 +8,7 @@ use std::fmt;
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
+use super::bwf::Aired;
 use super::goertzel::{Run, What};
 
 pub fn ms(n: i64) -> TimeDelta {
@@ -27,7 +28,9 @@ pub fn utc(text: &str) -> DateTime<Utc> {
 
 /// `2026-03-29 02:00:00.000 BST`
 pub fn local(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S%.3f %Z").to_string()
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S%.3f %Z")
+        .to_string()
 }
 
 fn signed_ms(d: TimeDelta) -> String {
@@ -64,8 +67,14 @@ impl Runs {
         self.runs.iter().find(|r| r.covers(t))
     }
 
-    pub fn overlapping(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> impl Iterator<Item = &Run> {
-        self.runs.iter().filter(move |r| r.end > from && r.start < to)
+    pub fn overlapping(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Iterator<Item = &Run> {
+        self.runs
+            .iter()
+            .filter(move |r| r.end > from && r.start < to)
     }
 
     pub fn tones(&self) -> impl Iterator<Item = (u32, &Run)> {
@@ -132,7 +141,13 @@ pub fn expect_start(runs: &Runs, freq: u32, start: DateTime<Utc>, tolerance: Tim
 }
 
 /// The run of `freq` from `start` to `end`, both within `tolerance`.
-pub fn expect_run(runs: &Runs, freq: u32, start: DateTime<Utc>, end: DateTime<Utc>, tolerance: TimeDelta) -> Run {
+pub fn expect_run(
+    runs: &Runs,
+    freq: u32,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    tolerance: TimeDelta,
+) -> Run {
     let run = expect_start(runs, freq, start, tolerance);
     if (run.end - end).abs() > tolerance {
         runs.fail(&format!(
@@ -150,7 +165,13 @@ pub fn expect_run(runs: &Runs, freq: u32, start: DateTime<Utc>, end: DateTime<Ut
 
 /// From `from` to `to` only the sounds in `allowed` are heard, apart from
 /// stretches shorter than `max_other` (the windows around a change).
-pub fn expect_only(runs: &Runs, from: DateTime<Utc>, to: DateTime<Utc>, allowed: &[What], max_other: TimeDelta) {
+pub fn expect_only(
+    runs: &Runs,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    allowed: &[What],
+    max_other: TimeDelta,
+) {
     for run in runs.overlapping(from, to) {
         let overlap = run.end.min(to) - run.start.max(from);
         if !allowed.contains(&run.what) && overlap > max_other {
@@ -185,5 +206,107 @@ pub fn expect_at(runs: &Runs, t: DateTime<Utc>, what: What) {
             runs.describe(what),
             local(t, runs.tz)
         ));
+    }
+}
+
+/// The sound on air before `boundary` fades out over `fade`: full level
+/// before the fade, clearly lower halfway, silent in the last 20 ms.
+pub fn expect_fade_out(aired: &Aired, runs: &Runs, boundary: DateTime<Utc>, fade: TimeDelta) {
+    let level =
+        |from: DateTime<Utc>, to: DateTime<Utc>| aired.level_db(from, to).unwrap_or(f64::NAN);
+    let before = level(boundary - fade - ms(300), boundary - fade - ms(100));
+    let halfway = level(boundary - fade / 2 - ms(50), boundary - fade / 2 + ms(50));
+    let last = level(boundary - ms(20), boundary);
+    let faded = before > -15.0 && halfway < before - 2.0 && halfway > before - 45.0 && last < -30.0;
+    if !faded {
+        let mut envelope = String::new();
+        for (t, db) in aired.envelope(boundary - fade - ms(500), boundary + ms(200), ms(100)) {
+            let db = db.map_or("not recorded".into(), |d| format!("{d:.1} dBFS"));
+            envelope.push_str(&format!("  {}  {db}\n", local(t, runs.tz)));
+        }
+        runs.fail(&format!(
+            "expected a fade over {} ms ending at {}: full level before it (got {before:.1} dBFS), \
+             lower halfway (got {halfway:.1}), below -30 dBFS in the last 20 ms (got {last:.1})\n\
+             level per 100 ms:\n{envelope}",
+            fade.num_milliseconds(),
+            local(boundary, runs.tz)
+        ));
+    }
+}
+
+/// A programme of equal steps cycling through `tones`: the position in it
+/// can be read from which tone is heard and when the tone changes (an error
+/// of a whole cycle cannot be seen, so keep the cycle long).
+#[derive(Debug, Clone)]
+pub struct Stepped {
+    pub slot: DateTime<Utc>,
+    pub step: TimeDelta,
+    pub tones: Vec<u32>,
+    pub steps: usize,
+}
+
+impl Stepped {
+    pub fn tone(&self, k: usize) -> u32 {
+        self.tones[k % self.tones.len()]
+    }
+
+    /// (frequency, seconds) per step, for the tone writer.
+    pub fn plan(&self) -> Vec<(u32, f64)> {
+        let seconds = self.step.num_milliseconds() as f64 / 1000.0;
+        (0..self.steps).map(|k| (self.tone(k), seconds)).collect()
+    }
+
+    pub fn end(&self) -> DateTime<Utc> {
+        self.slot + self.step * self.steps as i32
+    }
+
+    /// Checks the first change of tone at or after `from` against where the
+    /// programme's steps fall, and returns when it was heard.
+    pub fn expect_position(
+        &self,
+        runs: &Runs,
+        from: DateTime<Utc>,
+        tolerance: TimeDelta,
+        context: &str,
+    ) -> DateTime<Utc> {
+        let after: Vec<&Run> = runs.runs.iter().filter(|r| r.end > from).collect();
+        let Some(pair) = after.windows(2).find(|w| {
+            matches!((w[0].what, w[1].what), (What::Tone(_), What::Tone(_))) && w[1].start >= from
+        }) else {
+            runs.fail(&format!(
+                "{context}: no change of tone heard after {}",
+                local(from, runs.tz)
+            ));
+        };
+        let change = pair[1].start;
+        let step_ms = self.step.num_milliseconds();
+        let k = ((change - self.slot).num_milliseconds() as f64 / step_ms as f64).round() as i64;
+        if k < 1 || k as usize >= self.steps {
+            runs.fail(&format!(
+                "{context}: a change of tone at {} is outside the programme ({} to {})",
+                local(change, runs.tz),
+                local(self.slot, runs.tz),
+                local(self.end(), runs.tz)
+            ));
+        }
+        let expected = self.slot + TimeDelta::milliseconds(k * step_ms);
+        let k = k as usize;
+        let (before, after) = (What::Tone(self.tone(k - 1)), What::Tone(self.tone(k)));
+        if pair[0].what != before || pair[1].what != after || (change - expected).abs() > tolerance
+        {
+            runs.fail(&format!(
+                "{context}: the change from step {} ({}) to step {k} ({}) belongs at {} (± {} ms); heard {} → {} at {} ({})",
+                k - 1,
+                runs.describe(before),
+                runs.describe(after),
+                local(expected, runs.tz),
+                tolerance.num_milliseconds(),
+                runs.describe(pair[0].what),
+                runs.describe(pair[1].what),
+                local(change, runs.tz),
+                signed_ms(change - expected)
+            ));
+        }
+        change
     }
 }

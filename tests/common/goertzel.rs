@@ -57,7 +57,11 @@ pub fn rms_db(samples: &[f32]) -> f64 {
     if samples.is_empty() {
         return f64::NEG_INFINITY;
     }
-    let power = samples.iter().map(|&s| (s as f64) * (s as f64)).sum::<f64>() / samples.len() as f64;
+    let power = samples
+        .iter()
+        .map(|&s| (s as f64) * (s as f64))
+        .sum::<f64>()
+        / samples.len() as f64;
     10.0 * power.log10()
 }
 
@@ -98,7 +102,12 @@ pub fn classify(samples: &[f32], rate: u32, candidates: &[u32], hann: &[f64]) ->
         / sum_w2;
     let best = candidates
         .iter()
-        .map(|&f| (f, 2.0 * goertzel_power(samples, Some(hann), f as f64, rate) / (sum_w * sum_w)))
+        .map(|&f| {
+            (
+                f,
+                2.0 * goertzel_power(samples, Some(hann), f as f64, rate) / (sum_w * sum_w),
+            )
+        })
         .max_by(|a, b| a.1.total_cmp(&b.1));
     match best {
         Some((freq, tone)) if tone >= TONE_SHARE * power => What::Tone(freq),
@@ -114,7 +123,9 @@ pub fn runs_of(samples: &[f32], rate: u32, anchor: DateTime<Utc>, candidates: &[
     if windows == 0 {
         return Vec::new();
     }
-    let hann: Vec<f64> = (0..n).map(|i| 0.5 - 0.5 * (TAU * i as f64 / n as f64).cos()).collect();
+    let hann: Vec<f64> = (0..n)
+        .map(|i| 0.5 - 0.5 * (TAU * i as f64 / n as f64).cos())
+        .collect();
     let classes: Vec<What> = (0..windows)
         .map(|w| classify(&samples[w * n..(w + 1) * n], rate, candidates, &hann))
         .collect();
@@ -175,18 +186,30 @@ fn boundary(samples: &[f32], rate: u32, a: (What, usize, usize), b: (What, usize
     }
     let amp_at = |c: usize, f: u32| amplitude(&samples[c - half..c + half], f, rate);
     let median = |f: u32, windows: std::ops::Range<usize>| {
-        let mut levels: Vec<f64> = windows.map(|w| amplitude(&samples[w * n..(w + 1) * n], f, rate)).collect();
+        let mut levels: Vec<f64> = windows
+            .map(|w| amplitude(&samples[w * n..(w + 1) * n], f, rate))
+            .collect();
         levels.sort_by(f64::total_cmp);
         levels.get(levels.len() / 2).copied().unwrap_or(0.0)
     };
     match (a.0, b.0) {
         (_, What::Tone(f)) => {
-            let settled = if b.2 - b.1 > 1 { b.1 + 1..(b.1 + 6).min(b.2) } else { b.1..b.2 };
+            let settled = if b.2 - b.1 > 1 {
+                b.1 + 1..(b.1 + 6).min(b.2)
+            } else {
+                b.1..b.2
+            };
             let reference = median(f, settled);
-            (lo..=hi).find(|&c| amp_at(c, f) >= reference / 2.0).unwrap_or(coarse)
+            (lo..=hi)
+                .find(|&c| amp_at(c, f) >= reference / 2.0)
+                .unwrap_or(coarse)
         }
         (What::Tone(f), _) => {
-            let before = if a.2 - a.1 > 1 { a.2.saturating_sub(6).max(a.1)..a.2 - 1 } else { a.1..a.2 };
+            let before = if a.2 - a.1 > 1 {
+                a.2.saturating_sub(6).max(a.1)..a.2 - 1
+            } else {
+                a.1..a.2
+            };
             let reference = median(f, before);
             (lo..=hi)
                 .rev()

@@ -25,7 +25,10 @@ use chrono_tz::Tz;
 
 pub use asrun::{AsRun, AsRunLog, Ended, Kind};
 pub use bwf::{Aired, WavFile};
-pub use expect::{Runs, expect_at, expect_only, expect_run, expect_start, local, ms, secs, utc};
+pub use expect::{
+    Runs, Stepped, expect_at, expect_fade_out, expect_only, expect_run, expect_start, local, ms,
+    secs, utc,
+};
 pub use goertzel::{Run, What};
 
 /// The scenarios measure timing to the millisecond on a small machine: one
@@ -106,11 +109,18 @@ impl Station {
     /// 2026-03-02 00:58:00 running 60×, 8 kHz, 1 s fades, no filler, no
     /// emergency file.
     pub fn new(name: &str) -> Station {
-        let turn = ONE_STATION_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let unique = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let dir = std::env::temp_dir().join(format!("onair-{name}-{}-{unique}", std::process::id()));
+        let turn = ONE_STATION_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let unique = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("onair-{name}-{}-{unique}", std::process::id()));
         for sub in ["programmes", "sources"] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+            std::fs::create_dir_all(dir.join(sub))
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         }
         Station {
             name: name.into(),
@@ -196,17 +206,34 @@ impl Station {
 
     /// A programme airing at `when` (station-local, as in its file name):
     /// one tone, stereo at the station's rate, in format `ext`.
-    pub fn programme(&mut self, when: &str, slug: &str, freq: u32, seconds: f64, ext: &str) -> PathBuf {
+    pub fn programme(
+        &mut self,
+        when: &str,
+        slug: &str,
+        freq: u32,
+        seconds: f64,
+        ext: &str,
+    ) -> PathBuf {
         self.programme_steps(when, slug, &[(freq, seconds)], ext)
     }
 
     /// A programme made of tones one after another, in format `ext`.
     /// Compressed formats start from 44.1 kHz stereo, as real programmes do.
-    pub fn programme_steps(&mut self, when: &str, slug: &str, steps: &[(u32, f64)], ext: &str) -> PathBuf {
+    pub fn programme_steps(
+        &mut self,
+        when: &str,
+        slug: &str,
+        steps: &[(u32, f64)],
+        ext: &str,
+    ) -> PathBuf {
         for &(freq, _) in steps {
             self.label(freq, slug.into());
         }
-        let rate = if ext == "wav" { self.sample_rate } else { 44_100 };
+        let rate = if ext == "wav" {
+            self.sample_rate
+        } else {
+            44_100
+        };
         let source = self.source(slug);
         tone::write_tones(&source, steps, rate, 2);
         let target = self.programme_path(when, slug, ext);
@@ -215,7 +242,15 @@ impl Station {
     }
 
     /// A WAV programme at its own rate and channel count.
-    pub fn programme_wav(&mut self, when: &str, slug: &str, freq: u32, seconds: f64, rate: u32, channels: u16) -> PathBuf {
+    pub fn programme_wav(
+        &mut self,
+        when: &str,
+        slug: &str,
+        freq: u32,
+        seconds: f64,
+        rate: u32,
+        channels: u16,
+    ) -> PathBuf {
         self.label(freq, slug.into());
         let target = self.programme_path(when, slug, "wav");
         tone::write_tone(&target, freq, seconds, rate, channels);
@@ -225,7 +260,8 @@ impl Station {
     /// A programme file holding exactly `bytes` (bad input on purpose).
     pub fn programme_bytes(&mut self, when: &str, slug: &str, ext: &str, bytes: &[u8]) -> PathBuf {
         let target = self.programme_path(when, slug, ext);
-        std::fs::write(&target, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", target.display()));
+        std::fs::write(&target, bytes)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", target.display()));
         target
     }
 
@@ -234,7 +270,8 @@ impl Station {
         let name = format!("filler-{freq}hz");
         self.label(freq, name.clone());
         let dir = self.dir.join("filler");
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let path = dir.join(format!("{name}.wav"));
         tone::write_tone(&path, freq, seconds, self.sample_rate, 2);
         self.filler_files.insert(format!("{name}.wav"), freq);
@@ -312,13 +349,22 @@ listen = "127.0.0.1:0"
     /// Starts the box (again, after `kill` or `terminate`) and waits until
     /// its simulated clock is running.
     pub fn start(&mut self) {
-        assert!(self.child.is_none(), "the box is already running: kill or terminate it first");
+        assert!(
+            self.child.is_none(),
+            "the box is already running: kill or terminate it first"
+        );
         let config = self.config_path();
-        std::fs::write(&config, self.config_text()).unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
+        std::fs::write(&config, self.config_text())
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
         self.runs_started += 1;
-        let log_path = self.dir.join(format!("onair-run-{}.log", self.runs_started));
-        let log = File::create(&log_path).unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
-        let stdout = log.try_clone().unwrap_or_else(|e| panic!("cannot share {}: {e}", log_path.display()));
+        let log_path = self
+            .dir
+            .join(format!("onair-run-{}.log", self.runs_started));
+        let log = File::create(&log_path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
+        let stdout = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot share {}: {e}", log_path.display()));
         let child = Command::new(env!("CARGO_BIN_EXE_onair"))
             .arg("run")
             .arg("--config")
@@ -341,7 +387,10 @@ listen = "127.0.0.1:0"
                 }
             }
             if let Some(status) = self.exited() {
-                panic!("the box stopped ({status}) before starting its clock in {}", path.display());
+                panic!(
+                    "the box stopped ({status}) before starting its clock in {}",
+                    path.display()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -375,7 +424,8 @@ listen = "127.0.0.1:0"
     }
 
     pub fn simulated_clock(&self) -> SimulatedClock {
-        self.clock.expect("the box has not been started yet, so its clock is not known")
+        self.clock
+            .expect("the box has not been started yet, so its clock is not known")
     }
 
     /// The station's current time, as the box computes it.
@@ -397,7 +447,10 @@ listen = "127.0.0.1:0"
                     local(t, self.tz)
                 );
             }
-            assert!(Instant::now() < deadline, "station time did not reach {t} in time");
+            assert!(
+                Instant::now() < deadline,
+                "station time did not reach {t} in time"
+            );
             let left = (t - self.now()).num_nanoseconds().unwrap_or(0).max(0) as f64 / clock.speed;
             std::thread::sleep(Duration::from_nanos(left as u64).min(Duration::from_millis(20)));
         }
@@ -408,14 +461,21 @@ listen = "127.0.0.1:0"
         let pid = libc::pid_t::try_from(child.id()).expect("a process id fits pid_t");
         // SAFETY: kill(2) only sends a signal; `pid` is our own child, not yet reaped.
         let sent = unsafe { libc::kill(pid, signal) };
-        assert_eq!(sent, 0, "cannot signal the box: {}", std::io::Error::last_os_error());
+        assert_eq!(
+            sent,
+            0,
+            "cannot signal the box: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     /// A crash or power cut: SIGKILL, then reap the process.
     pub fn kill(&mut self) {
         self.signal(libc::SIGKILL);
         if let Some(mut child) = self.child.take() {
-            child.wait().unwrap_or_else(|e| panic!("cannot reap the killed box: {e}"));
+            child
+                .wait()
+                .unwrap_or_else(|e| panic!("cannot reap the killed box: {e}"));
         }
     }
 
@@ -425,7 +485,10 @@ listen = "127.0.0.1:0"
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             if let Some(status) = self.exited() {
-                assert!(status.success(), "the box stopped with {status} after SIGTERM, expected a clean exit");
+                assert!(
+                    status.success(),
+                    "the box stopped with {status} after SIGTERM, expected a clean exit"
+                );
                 return;
             }
             if Instant::now() > deadline {
@@ -452,7 +515,8 @@ listen = "127.0.0.1:0"
             output.status,
             String::from_utf8_lossy(&output.stderr)
         );
-        AsRunLog::parse(&String::from_utf8_lossy(&output.stdout), self.tz).unwrap_or_else(|e| panic!("{e}"))
+        AsRunLog::parse(&String::from_utf8_lossy(&output.stdout), self.tz)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Every WAV the box wrote, on one timeline.
@@ -471,10 +535,15 @@ listen = "127.0.0.1:0"
         let mut text = String::new();
         for run in 1..=self.runs_started {
             let path = self.dir.join(format!("onair-run-{run}.log"));
-            let body = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("(cannot read: {e})"));
+            let body =
+                std::fs::read_to_string(&path).unwrap_or_else(|e| format!("(cannot read: {e})"));
             let lines: Vec<&str> = body.lines().collect();
             let skip = lines.len().saturating_sub(200);
-            text.push_str(&format!("--- {} (last {} lines)\n", path.display(), lines.len() - skip));
+            text.push_str(&format!(
+                "--- {} (last {} lines)\n",
+                path.display(),
+                lines.len() - skip
+            ));
             for line in &lines[skip..] {
                 text.push_str(line);
                 text.push('\n');
@@ -491,7 +560,12 @@ impl Drop for Station {
             let _ = child.wait();
         }
         if std::thread::panicking() {
-            eprintln!("\nstation {:?} kept in {}\n{}", self.name, self.dir.display(), self.box_logs());
+            eprintln!(
+                "\nstation {:?} kept in {}\n{}",
+                self.name,
+                self.dir.display(),
+                self.box_logs()
+            );
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -502,9 +576,12 @@ fn parse_local(text: &str) -> NaiveDateTime {
     ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-        .unwrap_or_else(|| panic!("{text:?} is not a station-local time like 2026-03-29 01:30[:00]"))
+        .unwrap_or_else(|| {
+            panic!("{text:?} is not a station-local time like 2026-03-29 01:30[:00]")
+        })
 }
 
 fn move_file(from: &Path, to: &Path) {
-    std::fs::rename(from, to).unwrap_or_else(|e| panic!("cannot move {} to {}: {e}", from.display(), to.display()));
+    std::fs::rename(from, to)
+        .unwrap_or_else(|e| panic!("cannot move {} to {}: {e}", from.display(), to.display()));
 }
