@@ -10,7 +10,9 @@ pub mod null;
 pub mod wav;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
 
@@ -68,4 +70,338 @@ pub trait Output: Send + 'static {
     fn write(&mut self, samples: &[f32]) -> Result<(), OutputError>;
     /// Called once when the box stops: finalise headers, flush buffers.
     fn finish(&mut self) -> Result<(), OutputError>;
+    /// `frames` of programme never reached this output (its ring overflowed
+    /// or a write failed) and belong before the next `write`. A live stream
+    /// simply carries on; an output whose position is its time (a recording)
+    /// fills the gap so that what follows keeps its place.
+    fn skip(&mut self, frames: u64) -> Result<(), OutputError> {
+        let _ = frames;
+        Ok(())
+    }
+}
+
+/// What [`open`] hands over: the mixer's taps (in configuration order), which
+/// of them paces the engine, and the running outputs.
+pub struct Opened {
+    pub taps: Vec<Tap>,
+    /// The tap whose ring the mixer waits on (a sound card's clock); `None`
+    /// when every output is a file or a stream and the clock paces the mixer.
+    pub master: Option<usize>,
+    pub outputs: Outputs,
+}
+
+/// Opens every configured output and starts its thread. Fails on the first
+/// output that cannot be opened; outputs already started are stopped again.
+pub fn open(configs: &[OutputConfig], ctx: &OutputContext) -> Result<Opened, OutputError> {
+    let mut taps = Vec::with_capacity(configs.len());
+    let mut outputs = Outputs {
+        running: Vec::with_capacity(configs.len()),
+    };
+    let mut master = None;
+    let mut names: Vec<String> = Vec::with_capacity(configs.len());
+    for (index, config) in configs.iter().enumerate() {
+        let name = unique_name(&names, output_name(config));
+        names.push(name.clone());
+        let stats = Arc::new(OutputStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ring, thread) = match config {
+            OutputConfig::Alsa { device } => {
+                if ctx.clock.speed() != 1.0 {
+                    return Err(OutputError::Open {
+                        name,
+                        message: format!(
+                            "the clock runs at speed {}, but an ALSA device plays in real time; \
+                             use clock speed 1 or a wav/null output",
+                            ctx.clock.speed()
+                        ),
+                    });
+                }
+                let started = alsa::start(&name, device, ctx, stats.clone(), stop.clone())?;
+                if master.is_none() {
+                    master = Some(index);
+                }
+                started
+            }
+            OutputConfig::Null => {
+                let output = Box::new(null::NullOutput::new(name.clone()));
+                spawn_runner(output, ctx, stats.clone(), stop.clone())?
+            }
+            OutputConfig::Wav { path } => {
+                let output = Box::new(wav::WavOutput::create(&name, path, ctx)?);
+                spawn_runner(output, ctx, stats.clone(), stop.clone())?
+            }
+        };
+        outputs.running.push(Running {
+            name: name.clone(),
+            stats: stats.clone(),
+            stop,
+            thread: Some(thread),
+        });
+        taps.push(Tap { name, ring, stats });
+    }
+    Ok(Opened {
+        taps,
+        master,
+        outputs,
+    })
+}
+
+fn output_name(config: &OutputConfig) -> String {
+    match config {
+        OutputConfig::Alsa { device } => format!("alsa {device}"),
+        OutputConfig::Null => "null".to_string(),
+        OutputConfig::Wav { path } => format!("wav {}", path.display()),
+    }
+}
+
+/// The status page tells outputs apart by name, so a second `null` becomes `null (2)`.
+fn unique_name(taken: &[String], name: String) -> String {
+    if !taken.contains(&name) {
+        return name;
+    }
+    (2..)
+        .map(|n| format!("{name} ({n})"))
+        .find(|candidate| !taken.contains(candidate))
+        .unwrap_or(name)
+}
+
+/// The running outputs: their threads (and, for ALSA, the device streams
+/// those threads keep). Dropping it stops them as [`Outputs::shutdown`] does.
+pub struct Outputs {
+    running: Vec<Running>,
+}
+
+struct Running {
+    name: String,
+    stats: Arc<OutputStats>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), OutputError>>>,
+}
+
+impl Outputs {
+    /// Each output's name and counters, for the status page.
+    pub fn stats(&self) -> Vec<(String, Arc<OutputStats>)> {
+        self.running
+            .iter()
+            .map(|r| (r.name.clone(), r.stats.clone()))
+            .collect()
+    }
+
+    /// Stops every output once it has played or written what is left in its
+    /// ring (the mixer should have stopped writing), finalises files and
+    /// waits for the threads. Every output is stopped even if one fails; the
+    /// first failure is returned (all are logged).
+    pub fn shutdown(mut self) -> Result<(), OutputError> {
+        self.stop_all()
+    }
+
+    fn stop_all(&mut self) -> Result<(), OutputError> {
+        for running in &self.running {
+            running.stop.store(true, Ordering::Release);
+        }
+        let mut first_error = None;
+        for running in &mut self.running {
+            let Some(thread) = running.thread.take() else {
+                continue;
+            };
+            let result = match thread.join() {
+                Ok(result) => result,
+                Err(_) => Err(OutputError::Open {
+                    name: running.name.clone(),
+                    message: "its thread panicked; the end of its audio may be missing \
+                              (please report this as a bug)"
+                        .to_string(),
+                }),
+            };
+            if let Err(e) = result {
+                tracing::error!("{e}");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Outputs {
+    fn drop(&mut self) {
+        let _ = self.stop_all();
+    }
+}
+
+/// A started output as [`open`] keeps it: the mixer's end of its ring and
+/// the thread that drains it.
+type Started = (rtrb::Producer<f32>, JoinHandle<Result<(), OutputError>>);
+
+/// Seconds of audio a file output's ring holds: about two real seconds of the
+/// mixer's production (so a disk that stalls for a moment loses nothing), at
+/// least one second of audio, and at most a minute, which bounds the memory
+/// a fast simulated clock would otherwise claim.
+fn file_ring_seconds(speed: f64) -> f64 {
+    (2.0 * speed).clamp(1.0, 60.0)
+}
+
+/// How long an output whose write failed discards audio before trying again.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// The most samples handed to one `write`, so a long backlog is written in
+/// pieces and the thread keeps an eye on the stop flag and the drop counter.
+const MAX_WRITE: usize = 16_384 * CHANNELS;
+
+fn spawn_runner(
+    output: Box<dyn Output>,
+    ctx: &OutputContext,
+    stats: Arc<OutputStats>,
+    stop: Arc<AtomicBool>,
+) -> Result<Started, OutputError> {
+    let frames = (ctx.rate as f64 * file_ring_seconds(ctx.clock.speed())) as usize;
+    let (producer, consumer) = rtrb::RingBuffer::new(frames.max(1) * CHANNELS);
+    let thread = start_runner(output, consumer, stats, stop, RETRY_AFTER)?;
+    Ok((producer, thread))
+}
+
+/// The output runner: drains one ring into one [`Output`] on a thread of its
+/// own. It never stops draining, whatever the output does, so a failing disk
+/// or server shows up as errors and gaps, never as a stalled mixer.
+fn start_runner(
+    mut output: Box<dyn Output>,
+    mut ring: rtrb::Consumer<f32>,
+    stats: Arc<OutputStats>,
+    stop: Arc<AtomicBool>,
+    retry_after: Duration,
+) -> Result<JoinHandle<Result<(), OutputError>>, OutputError> {
+    let name = output.name();
+    std::thread::Builder::new()
+        .name(format!("output {name}"))
+        .spawn(move || {
+            let mut runner = Runner {
+                gap: 0,
+                dropped_seen: stats.frames_dropped.load(Ordering::Relaxed),
+                failing_since: None,
+                retry_at: None,
+                failures: ErrorLog::default(),
+                retry_after,
+            };
+            loop {
+                // Read before draining: everything pushed before the stop
+                // request is then written before the thread ends.
+                let stopping = stop.load(Ordering::Acquire);
+                let available = ring.slots() / CHANNELS * CHANNELS;
+                if available == 0 {
+                    runner.note_drops(&stats);
+                    if stopping {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                let Ok(chunk) = ring.read_chunk(available.min(MAX_WRITE)) else {
+                    continue;
+                };
+                let (first, second) = chunk.as_slices();
+                runner.deliver(output.as_mut(), &stats, first);
+                runner.deliver(output.as_mut(), &stats, second);
+                let frames = chunk.len() / CHANNELS;
+                chunk.commit_all();
+                stats.frames_out.fetch_add(frames as u64, Ordering::Relaxed);
+                runner.note_drops(&stats);
+            }
+            let finished = output.finish();
+            if let Err(e) = &finished {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("{e}");
+            }
+            finished
+        })
+        .map_err(|e| OutputError::Open {
+            name,
+            message: format!("cannot start its thread: {e}; the system is out of resources"),
+        })
+}
+
+struct Runner {
+    /// Frames lost (dropped by the mixer or discarded after a failed write)
+    /// that the output has not been told about yet.
+    gap: u64,
+    dropped_seen: u64,
+    failing_since: Option<Instant>,
+    retry_at: Option<Instant>,
+    failures: ErrorLog,
+    retry_after: Duration,
+}
+
+impl Runner {
+    fn note_drops(&mut self, stats: &OutputStats) {
+        let dropped = stats.frames_dropped.load(Ordering::Relaxed);
+        self.gap += dropped.saturating_sub(self.dropped_seen);
+        self.dropped_seen = dropped;
+    }
+
+    fn deliver(&mut self, output: &mut dyn Output, stats: &OutputStats, samples: &[f32]) {
+        if samples.is_empty() {
+            return;
+        }
+        let frames = (samples.len() / CHANNELS) as u64;
+        let now = Instant::now();
+        if self.retry_at.is_some_and(|at| now < at) {
+            self.gap += frames;
+            return;
+        }
+        let result = if self.gap > 0 {
+            output.skip(self.gap).map(|()| self.gap = 0)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| output.write(samples));
+        match result {
+            Ok(()) => {
+                if let Some(since) = self.failing_since.take() {
+                    tracing::info!(
+                        "output {}: writing again after {:.0} s of failures",
+                        output.name(),
+                        since.elapsed().as_secs_f64()
+                    );
+                }
+                self.retry_at = None;
+            }
+            Err(e) => {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.gap += frames;
+                self.failing_since.get_or_insert(now);
+                self.retry_at = Some(now + self.retry_after);
+                self.failures.report(&e.to_string());
+            }
+        }
+    }
+}
+
+/// Logs a failure that repeats (a full disk fails every write) at most every
+/// half minute, with how many went unlogged in between.
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(30);
+
+impl ErrorLog {
+    fn report(&mut self, message: &str) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < ERROR_LOG_EVERY)
+        {
+            self.unlogged += 1;
+            return;
+        }
+        if self.unlogged > 0 {
+            tracing::warn!(
+                "{message} (and {} more failures since the last report)",
+                self.unlogged
+            );
+        } else {
+            tracing::warn!("{message}");
+        }
+        self.last = Some(now);
+        self.unlogged = 0;
+    }
 }
