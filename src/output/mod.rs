@@ -269,12 +269,13 @@ fn start_runner(
     retry_after: Duration,
 ) -> Result<JoinHandle<Result<(), OutputError>>, OutputError> {
     let name = output.name();
+    let dropped_seen = stats.frames_dropped.load(Ordering::Relaxed);
     std::thread::Builder::new()
         .name(format!("output {name}"))
         .spawn(move || {
             let mut runner = Runner {
                 gap: 0,
-                dropped_seen: stats.frames_dropped.load(Ordering::Relaxed),
+                dropped_seen,
                 failing_since: None,
                 retry_at: None,
                 failures: ErrorLog::default(),
@@ -303,6 +304,14 @@ fn start_runner(
                 chunk.commit_all();
                 stats.frames_out.fetch_add(frames as u64, Ordering::Relaxed);
                 runner.note_drops(&stats);
+            }
+            // Programme lost at the very end still takes its time in a recording.
+            if runner.gap > 0
+                && runner.retry_at.is_none()
+                && let Err(e) = output.skip(runner.gap)
+            {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{e}");
             }
             let finished = output.finish();
             if let Err(e) = &finished {
@@ -403,5 +412,313 @@ impl ErrorLog {
         }
         self.last = Some(now);
         self.unlogged = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+    use std::time::SystemTime;
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+
+    fn context(clock: Clock) -> OutputContext {
+        OutputContext {
+            rate: 48_000,
+            timeline: Timeline {
+                rate: 48_000,
+                anchor: DateTime::parse_from_rfc3339("2026-06-01T05:59:58.5Z")
+                    .unwrap()
+                    .to_utc(),
+            },
+            clock,
+            timezone: chrono_tz::Europe::London,
+            station: "Radio Test".to_string(),
+        }
+    }
+
+    fn folder(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("onair-out-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn tone(frames: usize, offset: usize) -> Vec<f32> {
+        (offset..offset + frames)
+            .flat_map(|n| {
+                let x =
+                    (n as f32 * 2.0 * std::f32::consts::PI * 440.0 / 48_000.0 + 0.1).sin() * 0.8;
+                [x, x * 0.5]
+            })
+            .collect()
+    }
+
+    /// The mixer's side of a tap: push a block whole or drop it and count it.
+    fn push(tap: &mut Tap, block: &[f32]) -> bool {
+        match tap.ring.push_entire_slice(block) {
+            Ok(()) => true,
+            Err(_) => {
+                tap.stats
+                    .frames_dropped
+                    .fetch_add((block.len() / CHANNELS) as u64, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    #[test]
+    fn a_tone_fed_to_a_tap_is_recorded_with_the_timelines_anchor() {
+        let dir = folder("tone");
+        let path = dir.join("logger/air.wav");
+        let ctx = context(Clock::Wall);
+        let configs = [OutputConfig::Wav { path: path.clone() }, OutputConfig::Null];
+        let Opened {
+            mut taps,
+            master,
+            outputs,
+        } = open(&configs, &ctx).unwrap();
+        assert_eq!(master, None, "file outputs do not pace the engine");
+        let names: Vec<String> = outputs.stats().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(
+            names,
+            [format!("wav {}", path.display()), "null".to_string()]
+        );
+
+        // 3 s of programme in 10 ms blocks, faster than real time: more than
+        // the 2 s ring holds at once, so the runners must keep draining.
+        for block in 0..300 {
+            let samples = tone(480, block * 480);
+            for tap in &mut taps {
+                while !push(tap, &samples) {
+                    tap.stats.frames_dropped.fetch_sub(480, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        let stats = outputs.stats();
+        outputs.shutdown().unwrap();
+
+        let mut reader = hound::WavReader::open(&path).unwrap();
+        assert_eq!(reader.spec().sample_rate, 48_000);
+        let samples: Vec<i16> = reader.samples::<i16>().map(|s| s.unwrap()).collect();
+        let expected = tone(144_000, 0);
+        assert_eq!(samples.len(), expected.len());
+        for (i, (&got, &want)) in samples.iter().zip(&expected).enumerate() {
+            let exact = (want * 32767.0).round() as i32;
+            assert!(
+                (got as i32 - exact).abs() <= 1,
+                "sample {i}: {got} vs {exact}"
+            );
+        }
+        assert_eq!(wav::anchor_of(&path).unwrap(), Some(ctx.timeline.anchor));
+        for (name, stats) in stats {
+            assert_eq!(stats.frames_out.load(Ordering::Relaxed), 144_000, "{name}");
+            assert_eq!(stats.frames_dropped.load(Ordering::Relaxed), 0, "{name}");
+            assert_eq!(stats.errors.load(Ordering::Relaxed), 0, "{name}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dropping_the_outputs_still_finalises_the_recording() {
+        let dir = folder("drop");
+        let path = dir.join("air.wav");
+        let ctx = context(Clock::Wall);
+        let mut opened = open(&[OutputConfig::Wav { path: path.clone() }], &ctx).unwrap();
+        assert!(push(&mut opened.taps[0], &tone(4800, 0)));
+        drop(opened);
+        let reader = hound::WavReader::open(&path).unwrap();
+        assert_eq!(reader.len(), 9600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_rings_hold_two_real_seconds_within_bounds() {
+        let simulated = |speed| Clock::Simulated {
+            start: Utc::now(),
+            speed,
+            epoch: SystemTime::now(),
+        };
+        for (speed, seconds) in [(1.0, 2), (0.25, 1), (10.0, 20), (3600.0, 60)] {
+            let opened = open(&[OutputConfig::Null], &context(simulated(speed))).unwrap();
+            let capacity = opened.taps[0].ring.buffer().capacity();
+            assert_eq!(capacity, 48_000 * seconds * CHANNELS, "speed {speed}");
+        }
+    }
+
+    #[test]
+    fn alsa_is_refused_when_the_clock_is_not_real_time() {
+        let clock = Clock::Simulated {
+            start: Utc::now(),
+            speed: 60.0,
+            epoch: SystemTime::now(),
+        };
+        let configs = [OutputConfig::Alsa {
+            device: "default".to_string(),
+        }];
+        let message = match open(&configs, &context(clock)) {
+            Ok(_) => panic!("an ALSA output was opened on a clock at speed 60"),
+            Err(e) => e.to_string(),
+        };
+        assert!(message.contains("plays in real time"), "{message}");
+        assert!(
+            message.contains("use clock speed 1 or a wav/null output"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn outputs_of_the_same_kind_get_names_apart() {
+        let opened = open(
+            &[OutputConfig::Null, OutputConfig::Null, OutputConfig::Null],
+            &context(Clock::Wall),
+        )
+        .unwrap();
+        let names: Vec<&str> = opened.taps.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["null", "null (2)", "null (3)"]);
+    }
+
+    /// What a test output was asked to do.
+    #[derive(Default)]
+    struct Journal {
+        written: u64,
+        skipped: Vec<u64>,
+        finished: bool,
+    }
+
+    /// A disk that stalls until the test lets it go, or fails its first writes.
+    struct TestDisk {
+        journal: Arc<Mutex<Journal>>,
+        stall: Option<std::sync::mpsc::Receiver<()>>,
+        failures_left: u32,
+    }
+
+    impl Output for TestDisk {
+        fn name(&self) -> String {
+            "test disk".to_string()
+        }
+
+        fn write(&mut self, samples: &[f32]) -> Result<(), OutputError> {
+            if let Some(stall) = self.stall.take() {
+                let _ = stall.recv();
+            }
+            if self.failures_left > 0 {
+                self.failures_left -= 1;
+                return Err(OutputError::Io {
+                    name: self.name(),
+                    source: std::io::Error::from_raw_os_error(28),
+                });
+            }
+            self.journal.lock().unwrap().written += (samples.len() / CHANNELS) as u64;
+            Ok(())
+        }
+
+        fn finish(&mut self) -> Result<(), OutputError> {
+            self.journal.lock().unwrap().finished = true;
+            Ok(())
+        }
+
+        fn skip(&mut self, frames: u64) -> Result<(), OutputError> {
+            self.journal.lock().unwrap().skipped.push(frames);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_output_never_blocks_the_producer() {
+        let journal = Arc::new(Mutex::new(Journal::default()));
+        let (release, stall) = std::sync::mpsc::channel();
+        let disk = TestDisk {
+            journal: journal.clone(),
+            stall: Some(stall),
+            failures_left: 0,
+        };
+        let (producer, consumer) = rtrb::RingBuffer::new(4800 * CHANNELS);
+        let stats = Arc::new(OutputStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = start_runner(
+            Box::new(disk),
+            consumer,
+            stats.clone(),
+            stop.clone(),
+            RETRY_AFTER,
+        )
+        .unwrap();
+        let mut tap = Tap {
+            name: "test disk".to_string(),
+            ring: producer,
+            stats: stats.clone(),
+        };
+
+        // 5 s of programme against a disk that does not move: every push
+        // returns at once, and what does not fit is dropped and counted.
+        let started = Instant::now();
+        let mut pushed = 0u64;
+        for block in 0..500 {
+            if push(&mut tap, &tone(480, block * 480)) {
+                pushed += 480;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        let dropped = stats.frames_dropped.load(Ordering::Relaxed);
+        assert!(dropped >= 240_000 - 4800 - 480, "dropped {dropped}");
+        assert_eq!(pushed + dropped, 240_000);
+
+        release.send(()).unwrap();
+        stop.store(true, Ordering::Release);
+        thread.join().unwrap().unwrap();
+        let journal = journal.lock().unwrap();
+        assert_eq!(journal.written, pushed);
+        // The output is told how much went missing, so a recording keeps its time.
+        assert_eq!(journal.skipped.iter().sum::<u64>(), dropped);
+        assert!(journal.finished);
+        assert_eq!(stats.frames_out.load(Ordering::Relaxed), pushed);
+    }
+
+    #[test]
+    fn a_failing_output_keeps_draining_and_tries_again() {
+        let journal = Arc::new(Mutex::new(Journal::default()));
+        let disk = TestDisk {
+            journal: journal.clone(),
+            stall: None,
+            failures_left: 3,
+        };
+        let (producer, consumer) = rtrb::RingBuffer::new(4800 * CHANNELS);
+        let stats = Arc::new(OutputStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let retry = Duration::from_millis(30);
+        let thread =
+            start_runner(Box::new(disk), consumer, stats.clone(), stop.clone(), retry).unwrap();
+        let mut tap = Tap {
+            name: "test disk".to_string(),
+            ring: producer,
+            stats: stats.clone(),
+        };
+        // A disk that is full for a while: the mixer still never has to drop.
+        for block in 0..100 {
+            let samples = tone(480, block * 480);
+            while !push(&mut tap, &samples) {
+                stats.frames_dropped.fetch_sub(480, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        stop.store(true, Ordering::Release);
+        thread.join().unwrap().unwrap();
+
+        let journal = journal.lock().unwrap();
+        assert_eq!(stats.errors.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.frames_out.load(Ordering::Relaxed), 48_000);
+        let lost: u64 = journal.skipped.iter().sum();
+        assert!(lost >= 480 * 3, "lost {lost}");
+        assert!(journal.written > 0);
+        assert_eq!(journal.written + lost, 48_000);
     }
 }

@@ -78,12 +78,9 @@ impl WavOutput {
                 open_error(format!("cannot create the folder {}", parent.display()), e)
             })?;
         }
-        if let Some(kept) = set_aside(path, ctx.timezone).map_err(|e| {
-            open_error(
-                format!("cannot rename the earlier recording {}", path.display()),
-                e,
-            )
-        })? {
+        if let Some(kept) = set_aside(path, ctx.timezone)
+            .map_err(|e| open_error(format!("cannot set aside what is at {}", path.display()), e))?
+        {
             tracing::info!(
                 "output {name}: kept the earlier recording as {}",
                 kept.display()
@@ -386,11 +383,20 @@ pub fn anchor_of(path: &Path) -> io::Result<Option<DateTime<Utc>>> {
 /// that was cut short (SIGKILL, power cut) first gets a header covering all
 /// the audio it holds. Returns the new name, or `None` if nothing was there.
 fn set_aside(path: &Path, timezone: Tz) -> io::Result<Option<PathBuf>> {
-    let file = match File::options().read(true).write(true).open(path) {
-        Ok(file) => file,
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        // A device, folder or link in the recording's place is a mistake in
+        // the configuration, not an earlier recording to move.
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "it is not a regular file (a device, folder or link?)",
+            ));
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
-    };
+    }
+    let file = File::options().read(true).write(true).open(path)?;
     let layout = read_layout(&file)?;
     let anchor = layout
         .as_ref()
@@ -673,6 +679,17 @@ mod tests {
         let ctx = context("2026-06-01T12:00:00Z");
         drop(WavOutput::create("wav air", &path, &ctx).unwrap());
         assert!(path.exists());
+
+        // A device where the recording should go is left alone.
+        let message = match WavOutput::create("wav null", Path::new("/dev/null"), &ctx) {
+            Ok(_) => panic!("a wav output on /dev/null was opened"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            message.contains("/dev/null") && message.contains("not a regular file"),
+            "{message}"
+        );
+        assert!(Path::new("/dev/null").exists());
 
         // A folder that cannot exist: its parent is a file.
         let blocked = folder.0.join("deep/er/air.wav/sub/x.wav");
