@@ -27,6 +27,9 @@ use super::{CHANNELS, ErrorLog, OutputContext, OutputError, OutputStats, Started
 const RING_MS: u32 = 45;
 /// The device period asked for (it may round it).
 const PERIOD_MS: u32 = 10;
+/// Callbacks after the ring ran empty by which the device has played all it
+/// was given (cpal keeps two periods in the device; one more for certainty).
+const PLAYED_OUT_AFTER: u64 = 3;
 /// How long a failed device rests before it is opened again.
 const REOPEN_AFTER: Duration = Duration::from_secs(3);
 
@@ -195,6 +198,8 @@ struct Shared {
     stop: Arc<AtomicBool>,
     /// Samples left in the ring after the latest callback.
     level: AtomicUsize,
+    /// Callbacks so far: each one means the device has played out a period.
+    callbacks: AtomicU64,
     /// The stream reported an error it does not recover from by itself.
     broken: AtomicBool,
     xruns: AtomicU64,
@@ -260,6 +265,7 @@ impl Feed {
         }
         self.primed |= played > 0;
         self.shared.level.store(ring.slots(), Ordering::Relaxed);
+        self.shared.callbacks.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -338,6 +344,7 @@ pub(super) fn start(
         stats,
         stop,
         level: AtomicUsize::new(0),
+        callbacks: AtomicU64::new(0),
         broken: AtomicBool::new(false),
         xruns: AtomicU64::new(0),
         errors,
@@ -542,19 +549,24 @@ impl Keeper {
         })
     }
 
-    /// Waits until the ring is empty and the device has played its buffer.
+    /// Waits until the ring is empty and the device has played its buffer
+    /// out: a few more callbacks, each asking for a period the device has
+    /// finished with. Stopping the stream earlier would discard the end of
+    /// the programme still in the device's buffer.
     fn play_out(&self) {
-        let deadline = Instant::now() + self.latency + Duration::from_millis(500);
-        while self.shared.level.load(Ordering::Relaxed) > 0
-            && !self.shared.broken.load(Ordering::Acquire)
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(5));
+        let deadline = Instant::now() + self.latency + Duration::from_secs(1);
+        let callbacks = &self.shared.callbacks;
+        let mut emptied_at = None;
+        while Instant::now() < deadline && !self.shared.broken.load(Ordering::Acquire) {
+            match emptied_at {
+                None if self.shared.level.load(Ordering::Relaxed) == 0 => {
+                    emptied_at = Some(callbacks.load(Ordering::Acquire));
+                }
+                Some(at) if callbacks.load(Ordering::Acquire) >= at + PLAYED_OUT_AFTER => return,
+                _ => {}
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
-        std::thread::sleep(
-            self.latency
-                .saturating_sub(Duration::from_secs_f64(RING_MS as f64 / 1000.0)),
-        );
     }
 
     fn log_errors(&mut self, xruns_seen: &mut u64) {
@@ -727,6 +739,7 @@ mod tests {
             stats: Arc::new(OutputStats::default()),
             stop: Arc::new(AtomicBool::new(false)),
             level: AtomicUsize::new(0),
+            callbacks: AtomicU64::new(0),
             broken: AtomicBool::new(false),
             xruns: AtomicU64::new(0),
             errors,
