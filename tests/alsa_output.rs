@@ -21,6 +21,8 @@ const RATE: u32 = 48_000;
 /// the folder where the devices write their raw files.
 fn in_sandbox(test: &str, body: impl FnOnce(&Path)) {
     if let Some(dir) = std::env::var_os(SANDBOX) {
+        // The output's log goes with the child's output, shown if the test fails.
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         body(Path::new(&dir));
         return;
     }
@@ -74,6 +76,13 @@ pcm.onair_paced {{
     file "| exec ffmpeg -nostdin -loglevel error -re -blocksize 3840 -f f32le -ar 48000 -ac 2 -i pipe:0 -c copy -f f32le -y {d}/paced.raw"
     format "raw"
     hint {{ show on description "onair test card in real time" }}
+}}
+pcm.onair_flaky {{
+    type file
+    slave.pcm "null"
+    file "| echo opened >> {d}/flaky.opens"
+    format "raw"
+    hint {{ show on description "onair test card that fails" }}
 }}
 pcm.onair_s16 {{
     type linear
@@ -321,4 +330,41 @@ fn a_device_playing_in_real_time_paces_the_engine() {
             "{gaps} silent frames, {underrun} counted"
         );
     });
+}
+
+#[test]
+fn a_failing_device_is_drained_in_real_time_and_reopened() {
+    in_sandbox(
+        "a_failing_device_is_drained_in_real_time_and_reopened",
+        |dir| {
+            // The card's pipe closes as soon as it is opened (it notes each
+            // opening), as a card that is unplugged stops taking samples.
+            let Opened {
+                mut taps, outputs, ..
+            } = output::open(&[alsa("onair_flaky")], &context()).unwrap();
+            let started = Instant::now();
+            // Long enough to outlast the 3 s the device rests before it is reopened.
+            feed(&mut taps, 4 * RATE as usize);
+            let took = started.elapsed();
+            let stats = outputs.stats();
+            outputs.shutdown().unwrap();
+
+            let errors = stats[0].1.errors.load(Ordering::Relaxed);
+            assert!(errors >= 1, "the failure was not counted");
+            // While the card was away the ring was drained at its pace, neither
+            // stalling the mixer nor letting it race.
+            assert!(
+                took >= Duration::from_millis(2500),
+                "4 s of programme taken in {took:?}"
+            );
+            assert_eq!(
+                stats[0].1.frames_out.load(Ordering::Relaxed),
+                4 * RATE as u64
+            );
+            // Reopened: the card was opened again after it failed.
+            let opens = std::fs::read_to_string(dir.join("flaky.opens")).unwrap();
+            let opens = opens.lines().count();
+            assert!(opens >= 2, "opened {opens} time(s)");
+        },
+    );
 }

@@ -236,7 +236,14 @@ const JUST_BELOW_ONE: f32 = 1.0 - f32::EPSILON / 2.0;
 
 impl Feed {
     fn fill<T: SizedSample + FromSample<f32>>(&mut self, out: &mut [T]) {
-        let Some(ring) = self.ring.as_mut() else {
+        // A stream that reported a failure may still be called, as fast as a
+        // broken device lets it; the programme stays in the ring for the
+        // output's thread to drain at the device's pace instead.
+        let Some(ring) = self
+            .ring
+            .as_mut()
+            .filter(|_| !self.shared.broken.load(Ordering::Relaxed))
+        else {
             out.fill(T::EQUILIBRIUM);
             return;
         };
@@ -400,6 +407,8 @@ pub(super) fn start(
             (frames as f64 + 2.0 * period.unwrap_or(0) as f64) / ctx.rate as f64,
         ),
         failures: ErrorLog::default(),
+        device_errors: ErrorLog::default(),
+        xrun_reports: ErrorLog::default(),
     };
     let thread = std::thread::Builder::new()
         .name(format!("output {name}"))
@@ -425,7 +434,11 @@ struct Keeper {
     rate: u32,
     /// Ring plus device buffer, in time: how long the last audio takes to be heard.
     latency: Duration,
+    /// The device stopping or failing to reopen.
     failures: ErrorLog,
+    /// What the device reports while it plays (each kind of report has its own log).
+    device_errors: ErrorLog,
+    xrun_reports: ErrorLog,
 }
 
 enum State {
@@ -482,6 +495,15 @@ impl Keeper {
                     reopen_at,
                 } => {
                     if stopping {
+                        // Nothing can play what is left; it is taken, and counted, all the same.
+                        let left = ring.slots() / CHANNELS;
+                        if let Ok(chunk) = ring.read_chunk(left * CHANNELS) {
+                            chunk.commit_all();
+                        }
+                        self.shared
+                            .stats
+                            .frames_out
+                            .fetch_add(left as u64, Ordering::Relaxed);
                         return Ok(());
                     }
                     let now = Instant::now();
@@ -541,12 +563,15 @@ impl Keeper {
     /// is dropped). Without it the mixer would wait for ever, so losing it
     /// is the end of this output.
     fn take_back(&self) -> Result<rtrb::Consumer<f32>, OutputError> {
-        self.back_rx.recv().map_err(|_| OutputError::Open {
-            name: self.name.clone(),
-            message: "the ALSA stream ended without returning its ring \
+        let wait = self.latency + Duration::from_secs(5);
+        self.back_rx
+            .recv_timeout(wait)
+            .map_err(|_| OutputError::Open {
+                name: self.name.clone(),
+                message: "the ALSA stream ended without returning its ring \
                       (please report this as a bug)"
-                .to_string(),
-        })
+                    .to_string(),
+            })
     }
 
     /// Waits until the ring is empty and the device has played its buffer
@@ -576,7 +601,7 @@ impl Keeper {
                 continue;
             }
             self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
-            self.failures
+            self.device_errors
                 .report(&format!("output {}: ALSA device error: {error}", self.name));
         }
         let xruns = self.shared.xruns.load(Ordering::Relaxed);
@@ -585,7 +610,7 @@ impl Keeper {
                 .stats
                 .errors
                 .fetch_add(xruns - *xruns_seen, Ordering::Relaxed);
-            self.failures.report(&format!(
+            self.xrun_reports.report(&format!(
                 "output {}: the ALSA device ran dry {} time(s) (the audio thread was late)",
                 self.name,
                 xruns - *xruns_seen

@@ -376,7 +376,11 @@ impl Runner {
                 self.gap += frames;
                 self.failing_since.get_or_insert(now);
                 self.retry_at = Some(now + self.retry_after);
-                self.failures.report(&e.to_string());
+                self.failures.report(&format!(
+                    "{e}; its programme is discarded and counted until a write succeeds \
+                     (trying again every {} s)",
+                    self.retry_after.as_secs_f64()
+                ));
             }
         }
     }
