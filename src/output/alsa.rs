@@ -1,1 +1,797 @@
-//! (being written)
+//! The studio feed: an ALSA playback device, driven through cpal.
+//!
+//! The device's callback drains this output's ring; it is the master whose
+//! clock paces the engine, so the ring is short (tens of milliseconds) to keep
+//! latency low. The callback never locks, allocates or logs: on an empty ring
+//! it plays silence and counts the frames it was short.
+//!
+//! A device that fails (unplugged, driver error) is reopened every few
+//! seconds; meanwhile this output's thread drains the ring at the device's
+//! rate, so the engine keeps time and nothing backs up.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{
+    BufferSize, FromSample, SampleFormat, SizedSample, StreamConfig, SupportedBufferSize,
+    SupportedStreamConfigRange,
+};
+
+use super::{CHANNELS, ErrorLog, OutputContext, OutputError, OutputStats, Started};
+
+/// The ring holds at least this much audio: enough to ride over a late
+/// mixer block, little enough that the studio hears the box promptly.
+const RING_MS: u32 = 45;
+/// The device period asked for (it may round it).
+const PERIOD_MS: u32 = 10;
+/// Callbacks after the ring ran empty by which the device has played all it
+/// was given (cpal keeps two periods in the device; one more for certainty).
+const PLAYED_OUT_AFTER: u64 = 3;
+/// How long a failed device rests before it is opened again.
+const REOPEN_AFTER: Duration = Duration::from_secs(3);
+
+/// Sample formats this output can feed, best first.
+const FORMATS: [SampleFormat; 10] = [
+    SampleFormat::F32,
+    SampleFormat::F64,
+    SampleFormat::I32,
+    SampleFormat::I24,
+    SampleFormat::I16,
+    SampleFormat::U32,
+    SampleFormat::U24,
+    SampleFormat::U16,
+    SampleFormat::I8,
+    SampleFormat::U8,
+];
+
+/// The output devices ALSA offers, as `name (description)`: what a station
+/// engineer can put in the configuration.
+pub fn device_names() -> Result<Vec<String>, OutputError> {
+    let host = host().map_err(|message| OutputError::Open {
+        name: "alsa".to_string(),
+        message,
+    })?;
+    list(&host).map_err(|message| OutputError::Open {
+        name: "alsa".to_string(),
+        message,
+    })
+}
+
+fn host() -> Result<cpal::Host, String> {
+    cpal::host_from_id(cpal::HostId::Alsa).map_err(|e| format!("ALSA is not available: {e}"))
+}
+
+fn list(host: &cpal::Host) -> Result<Vec<String>, String> {
+    let devices = host
+        .output_devices()
+        .map_err(|e| format!("cannot list the ALSA devices: {e}"))?;
+    Ok(devices
+        .map(|d| {
+            let id = d.id().map(|id| id.id().to_string()).unwrap_or_default();
+            match d.description() {
+                Ok(desc) if desc.name() != id => format!("{id} ({})", desc.name()),
+                _ => id,
+            }
+        })
+        .collect())
+}
+
+/// Finds a device by its ALSA name (`default`, `plughw:CARD=…`, a PCM from
+/// asound.conf) or by the description ALSA shows for it.
+fn find_device(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, String> {
+    if wanted == "default" {
+        return host.default_output_device().ok_or_else(|| {
+            "ALSA has no default output device; name one of `aplay -L` in the configuration"
+                .to_string()
+        });
+    }
+    let devices: Vec<cpal::Device> = host
+        .output_devices()
+        .map_err(|e| format!("cannot list the ALSA devices: {e}"))?
+        .collect();
+    let by_id = devices
+        .iter()
+        .find(|d| d.id().is_ok_and(|id| id.id() == wanted));
+    let by_description = || {
+        devices
+            .iter()
+            .find(|d| d.description().is_ok_and(|desc| desc.name() == wanted))
+    };
+    if let Some(device) = by_id.or_else(by_description) {
+        return Ok(device.clone());
+    }
+    // Short forms such as `hw:1,0` name a listed device in its long form.
+    if let Some(device) = host.device_by_id(&cpal::DeviceId::new(cpal::HostId::Alsa, wanted)) {
+        return Ok(device);
+    }
+    let available = list(host)?.join(", ");
+    Err(format!(
+        "there is no ALSA output device called {wanted:?}; the devices here are: {available} \
+         (a PCM of your own needs a hint {{ show on description \"…\" }} section to be listed)"
+    ))
+}
+
+/// How the device will be fed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Plan {
+    format: SampleFormat,
+    config: StreamConfig,
+}
+
+/// Picks stereo at the engine rate, in the best format the device takes,
+/// with a period of about [`PERIOD_MS`].
+fn choose(ranges: &[SupportedStreamConfigRange], rate: u32) -> Result<Plan, String> {
+    let stereo: Vec<&SupportedStreamConfigRange> = ranges
+        .iter()
+        .filter(|r| r.channels() as usize == CHANNELS)
+        .collect();
+    if stereo.is_empty() {
+        let mut channels: Vec<u16> = ranges.iter().map(|r| r.channels()).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        return Err(format!(
+            "cannot play stereo (it takes {channels:?} channels); use its plughw: device, which converts"
+        ));
+    }
+    let at_rate: Vec<&SupportedStreamConfigRange> = stereo
+        .iter()
+        .copied()
+        .filter(|r| r.contains_rate(rate))
+        .collect();
+    if at_rate.is_empty() {
+        let mut rates: Vec<String> = stereo
+            .iter()
+            .map(|r| match (r.min_sample_rate(), r.max_sample_rate()) {
+                (min, max) if min == max => format!("{min} Hz"),
+                (min, max) => format!("{min}–{max} Hz"),
+            })
+            .collect();
+        rates.sort();
+        rates.dedup();
+        return Err(format!(
+            "cannot play at {rate} Hz (it plays {}); set [audio] sample_rate to one of these \
+             or use its plughw: device, which resamples",
+            rates.join(", ")
+        ));
+    }
+    for format in FORMATS {
+        if let Some(range) = at_rate.iter().find(|r| r.sample_format() == format) {
+            let wanted = rate * PERIOD_MS / 1000;
+            let buffer_size = match *range.buffer_size() {
+                SupportedBufferSize::Range { min, max } => {
+                    BufferSize::Fixed(wanted.clamp(min, max))
+                }
+                SupportedBufferSize::Unknown => BufferSize::Default,
+            };
+            return Ok(Plan {
+                format,
+                config: StreamConfig {
+                    channels: CHANNELS as u16,
+                    sample_rate: rate,
+                    buffer_size,
+                },
+            });
+        }
+    }
+    let formats: Vec<String> = at_rate
+        .iter()
+        .map(|r| r.sample_format().to_string())
+        .collect();
+    Err(format!(
+        "takes only sample formats onair cannot produce ({}); use its plughw: device, which converts",
+        formats.join(", ")
+    ))
+}
+
+/// Ring length in frames: [`RING_MS`], or three device periods if those are longer.
+fn ring_frames(rate: u32, period: Option<u32>) -> usize {
+    let floor = (rate * RING_MS / 1000) as usize;
+    floor.max(3 * period.unwrap_or(0) as usize)
+}
+
+/// State shared by the device callbacks and this output's thread.
+struct Shared {
+    stats: Arc<OutputStats>,
+    stop: Arc<AtomicBool>,
+    /// Samples left in the ring after the latest callback.
+    level: AtomicUsize,
+    /// Callbacks so far: each one means the device has played out a period.
+    callbacks: AtomicU64,
+    /// The stream reported an error it does not recover from by itself.
+    broken: AtomicBool,
+    xruns: AtomicU64,
+    errors: mpsc::SyncSender<cpal::Error>,
+}
+
+impl Shared {
+    fn report(&self, error: cpal::Error) {
+        match error.kind() {
+            cpal::ErrorKind::Xrun => {
+                self.xruns.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            cpal::ErrorKind::RealtimeDenied => {}
+            _ => self.broken.store(true, Ordering::Release),
+        }
+        let _ = self.errors.try_send(error);
+    }
+}
+
+/// The device callback's state: the consumer end of the ring. When a stream
+/// ends (or fails to start), this is dropped and hands the ring back to the
+/// output's thread, which drains it until the device is back.
+struct Feed {
+    ring: Option<rtrb::Consumer<f32>>,
+    back: mpsc::Sender<rtrb::Consumer<f32>>,
+    shared: Arc<Shared>,
+    /// Audio has arrived: silence before the engine's first block is not an underrun.
+    primed: bool,
+}
+
+/// The largest f32 below 1.0: full scale for every integer format without overflow.
+const JUST_BELOW_ONE: f32 = 1.0 - f32::EPSILON / 2.0;
+
+impl Feed {
+    fn fill<T: SizedSample + FromSample<f32>>(&mut self, out: &mut [T]) {
+        // A stream that reported a failure may still be called, as fast as a
+        // broken device lets it; the programme stays in the ring for the
+        // output's thread to drain at the device's pace instead.
+        let Some(ring) = self
+            .ring
+            .as_mut()
+            .filter(|_| !self.shared.broken.load(Ordering::Relaxed))
+        else {
+            out.fill(T::EQUILIBRIUM);
+            return;
+        };
+        let wanted = out.len() / CHANNELS * CHANNELS;
+        let n = (ring.slots() / CHANNELS * CHANNELS).min(wanted);
+        let mut played = 0;
+        if n > 0
+            && let Ok(chunk) = ring.read_chunk(n)
+        {
+            let (first, second) = chunk.as_slices();
+            for (o, &s) in out.iter_mut().zip(first.iter().chain(second)) {
+                *o = T::from_sample(s.clamp(-1.0, JUST_BELOW_ONE));
+            }
+            chunk.commit_all();
+            played = n;
+        }
+        out[played..].fill(T::EQUILIBRIUM);
+        let stats = &self.shared.stats;
+        stats
+            .frames_out
+            .fetch_add((played / CHANNELS) as u64, Ordering::Relaxed);
+        if played < wanted && self.primed && !self.shared.stop.load(Ordering::Relaxed) {
+            stats
+                .frames_underrun
+                .fetch_add(((wanted - played) / CHANNELS) as u64, Ordering::Relaxed);
+        }
+        self.primed |= played > 0;
+        self.shared.level.store(ring.slots(), Ordering::Relaxed);
+        self.shared.callbacks.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        if let Some(ring) = self.ring.take() {
+            let _ = self.back.send(ring);
+        }
+    }
+}
+
+fn build(device: &cpal::Device, plan: &Plan, feed: Feed) -> Result<cpal::Stream, cpal::Error> {
+    match plan.format {
+        SampleFormat::F32 => build_typed::<f32>(device, plan, feed),
+        SampleFormat::F64 => build_typed::<f64>(device, plan, feed),
+        SampleFormat::I32 => build_typed::<i32>(device, plan, feed),
+        SampleFormat::I24 => build_typed::<cpal::I24>(device, plan, feed),
+        SampleFormat::I16 => build_typed::<i16>(device, plan, feed),
+        SampleFormat::U32 => build_typed::<u32>(device, plan, feed),
+        SampleFormat::U24 => build_typed::<cpal::U24>(device, plan, feed),
+        SampleFormat::U16 => build_typed::<u16>(device, plan, feed),
+        SampleFormat::I8 => build_typed::<i8>(device, plan, feed),
+        SampleFormat::U8 => build_typed::<u8>(device, plan, feed),
+        other => Err(cpal::Error::with_message(
+            cpal::ErrorKind::UnsupportedConfig,
+            format!("sample format {other} is not one onair produces"),
+        )),
+    }
+}
+
+fn build_typed<T: SizedSample + FromSample<f32>>(
+    device: &cpal::Device,
+    plan: &Plan,
+    mut feed: Feed,
+) -> Result<cpal::Stream, cpal::Error> {
+    let shared = feed.shared.clone();
+    let stream = device.build_output_stream::<T, _, _>(
+        plan.config,
+        move |data: &mut [T], _: &cpal::OutputCallbackInfo| feed.fill(data),
+        move |error| shared.report(error),
+        None,
+    )?;
+    stream.play()?;
+    Ok(stream)
+}
+
+/// Opens the device and starts the thread that looks after it. Returns the
+/// mixer's end of the ring and the thread.
+pub(super) fn start(
+    name: &str,
+    device_name: &str,
+    ctx: &OutputContext,
+    stats: Arc<OutputStats>,
+    stop: Arc<AtomicBool>,
+) -> Result<Started, OutputError> {
+    let open_error = |message: String| OutputError::Open {
+        name: name.to_string(),
+        message,
+    };
+    let host = host().map_err(open_error)?;
+    let device = find_device(&host, device_name).map_err(open_error)?;
+    let ranges: Vec<SupportedStreamConfigRange> = device
+        .supported_output_configs()
+        .map_err(|e| {
+            open_error(format!(
+                "cannot open ALSA device {device_name:?} to see what it plays: {e}; \
+                 check that it is connected and not in use by another program"
+            ))
+        })?
+        .collect();
+    let plan = choose(&ranges, ctx.rate)
+        .map_err(|m| open_error(format!("ALSA device {device_name:?} {m}")))?;
+
+    let (errors, error_rx) = mpsc::sync_channel(16);
+    let shared = Arc::new(Shared {
+        stats,
+        stop,
+        level: AtomicUsize::new(0),
+        callbacks: AtomicU64::new(0),
+        broken: AtomicBool::new(false),
+        xruns: AtomicU64::new(0),
+        errors,
+    });
+    let requested = match plan.config.buffer_size {
+        BufferSize::Fixed(frames) => Some(frames),
+        BufferSize::Default => None,
+    };
+    let mut frames = ring_frames(ctx.rate, requested);
+    let (producer, stream, back_rx, back) = loop {
+        let (producer, consumer) = rtrb::RingBuffer::new(frames * CHANNELS);
+        let (back, back_rx) = mpsc::channel();
+        let feed = Feed {
+            ring: Some(consumer),
+            back: back.clone(),
+            shared: shared.clone(),
+            primed: false,
+        };
+        let stream = build(&device, &plan, feed).map_err(|e| {
+            open_error(format!(
+                "cannot play on ALSA device {device_name:?}: {e}; check that it is connected \
+                 and not in use by another program"
+            ))
+        })?;
+        // The device may have rounded the period up; a ring shorter than a
+        // few periods would underrun on every callback.
+        let needed = ring_frames(ctx.rate, stream.buffer_size().ok());
+        if needed <= frames {
+            break (producer, stream, back_rx, back);
+        }
+        drop(stream);
+        frames = needed;
+    };
+    let period = stream.buffer_size().ok();
+    tracing::info!(
+        "output {name}: ALSA device {device_name:?} plays {} Hz {} with {} frame periods, \
+         {} frame ring",
+        ctx.rate,
+        plan.format,
+        period.map_or("default".to_string(), |p| p.to_string()),
+        frames
+    );
+    let keeper = Keeper {
+        name: name.to_string(),
+        device,
+        plan,
+        shared,
+        error_rx,
+        back,
+        back_rx,
+        rate: ctx.rate,
+        latency: Duration::from_secs_f64(
+            (frames as f64 + 2.0 * period.unwrap_or(0) as f64) / ctx.rate as f64,
+        ),
+        failures: ErrorLog::default(),
+        device_errors: ErrorLog::default(),
+        xrun_reports: ErrorLog::default(),
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("output {name}"))
+        .spawn(move || keeper.run(stream))
+        .map_err(|e| {
+            open_error(format!(
+                "cannot start its thread: {e}; the system is out of resources"
+            ))
+        })?;
+    Ok((producer, thread))
+}
+
+/// Looks after one device: logs its errors, reopens it when it fails, and
+/// stops it at shutdown once the ring has played out.
+struct Keeper {
+    name: String,
+    device: cpal::Device,
+    plan: Plan,
+    shared: Arc<Shared>,
+    error_rx: mpsc::Receiver<cpal::Error>,
+    back: mpsc::Sender<rtrb::Consumer<f32>>,
+    back_rx: mpsc::Receiver<rtrb::Consumer<f32>>,
+    rate: u32,
+    /// Ring plus device buffer, in time: how long the last audio takes to be heard.
+    latency: Duration,
+    /// The device stopping or failing to reopen.
+    failures: ErrorLog,
+    /// What the device reports while it plays (each kind of report has its own log).
+    device_errors: ErrorLog,
+    xrun_reports: ErrorLog,
+}
+
+enum State {
+    Playing(cpal::Stream),
+    Down {
+        ring: rtrb::Consumer<f32>,
+        drain: PacedDrain,
+        reopen_at: Instant,
+    },
+}
+
+impl Keeper {
+    fn run(mut self, stream: cpal::Stream) -> Result<(), OutputError> {
+        let mut state = State::Playing(stream);
+        let mut xruns_seen = 0;
+        loop {
+            let stopping = self.shared.stop.load(Ordering::Acquire);
+            self.log_errors(&mut xruns_seen);
+            state = match state {
+                State::Playing(stream) => {
+                    if stopping {
+                        self.play_out();
+                        drop(stream);
+                        return Ok(());
+                    }
+                    // A callback thread that ended hands the ring back on its own.
+                    let returned = self.back_rx.try_recv().ok();
+                    if returned.is_none() && !self.shared.broken.load(Ordering::Acquire) {
+                        std::thread::sleep(Duration::from_millis(20));
+                        State::Playing(stream)
+                    } else {
+                        drop(stream);
+                        let ring = match returned {
+                            Some(ring) => ring,
+                            None => self.take_back()?,
+                        };
+                        self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        self.failures.report(&format!(
+                            "output {}: the ALSA device stopped; the programme is not heard \
+                             there until it can be reopened",
+                            self.name
+                        ));
+                        let now = Instant::now();
+                        State::Down {
+                            ring,
+                            drain: PacedDrain::new(now),
+                            reopen_at: now + REOPEN_AFTER,
+                        }
+                    }
+                }
+                State::Down {
+                    mut ring,
+                    mut drain,
+                    reopen_at,
+                } => {
+                    if stopping {
+                        // Nothing can play what is left; it is taken, and counted, all the same.
+                        let left = ring.slots() / CHANNELS;
+                        if let Ok(chunk) = ring.read_chunk(left * CHANNELS) {
+                            chunk.commit_all();
+                        }
+                        self.shared
+                            .stats
+                            .frames_out
+                            .fetch_add(left as u64, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    let now = Instant::now();
+                    let taken = drain.take(&mut ring, now, self.rate);
+                    self.shared
+                        .stats
+                        .frames_out
+                        .fetch_add(taken, Ordering::Relaxed);
+                    if now < reopen_at {
+                        std::thread::sleep(Duration::from_millis(10));
+                        State::Down {
+                            ring,
+                            drain,
+                            reopen_at,
+                        }
+                    } else {
+                        self.reopen(ring)?
+                    }
+                }
+            };
+        }
+    }
+
+    fn reopen(&mut self, ring: rtrb::Consumer<f32>) -> Result<State, OutputError> {
+        self.shared.broken.store(false, Ordering::Release);
+        while self.error_rx.try_recv().is_ok() {}
+        let feed = Feed {
+            ring: Some(ring),
+            back: self.back.clone(),
+            shared: self.shared.clone(),
+            primed: true,
+        };
+        match build(&self.device, &self.plan, feed) {
+            Ok(stream) => {
+                tracing::info!("output {}: the ALSA device plays again", self.name);
+                Ok(State::Playing(stream))
+            }
+            Err(e) => {
+                let ring = self.take_back()?;
+                self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.failures.report(&format!(
+                    "output {}: cannot reopen the ALSA device: {e}; trying again every {} s",
+                    self.name,
+                    REOPEN_AFTER.as_secs()
+                ));
+                let now = Instant::now();
+                Ok(State::Down {
+                    ring,
+                    drain: PacedDrain::new(now),
+                    reopen_at: now + REOPEN_AFTER,
+                })
+            }
+        }
+    }
+
+    /// The ring comes back once the stream's callback is gone (its `Feed`
+    /// is dropped). Without it the mixer would wait for ever, so losing it
+    /// is the end of this output.
+    fn take_back(&self) -> Result<rtrb::Consumer<f32>, OutputError> {
+        let wait = self.latency + Duration::from_secs(5);
+        self.back_rx
+            .recv_timeout(wait)
+            .map_err(|_| OutputError::Open {
+                name: self.name.clone(),
+                message: "the ALSA stream ended without returning its ring \
+                      (please report this as a bug)"
+                    .to_string(),
+            })
+    }
+
+    /// Waits until the ring is empty and the device has played its buffer
+    /// out: a few more callbacks, each asking for a period the device has
+    /// finished with. Stopping the stream earlier would discard the end of
+    /// the programme still in the device's buffer.
+    fn play_out(&self) {
+        let deadline = Instant::now() + self.latency + Duration::from_secs(1);
+        let callbacks = &self.shared.callbacks;
+        let mut emptied_at = None;
+        while Instant::now() < deadline && !self.shared.broken.load(Ordering::Acquire) {
+            match emptied_at {
+                None if self.shared.level.load(Ordering::Relaxed) == 0 => {
+                    emptied_at = Some(callbacks.load(Ordering::Acquire));
+                }
+                Some(at) if callbacks.load(Ordering::Acquire) >= at + PLAYED_OUT_AFTER => return,
+                _ => {}
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn log_errors(&mut self, xruns_seen: &mut u64) {
+        while let Ok(error) = self.error_rx.try_recv() {
+            if error.kind() == cpal::ErrorKind::RealtimeDenied {
+                tracing::warn!("output {}: {error}", self.name);
+                continue;
+            }
+            self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+            self.device_errors
+                .report(&format!("output {}: ALSA device error: {error}", self.name));
+        }
+        let xruns = self.shared.xruns.load(Ordering::Relaxed);
+        if xruns > *xruns_seen {
+            self.shared
+                .stats
+                .errors
+                .fetch_add(xruns - *xruns_seen, Ordering::Relaxed);
+            self.xrun_reports.report(&format!(
+                "output {}: the ALSA device ran dry {} time(s) (the audio thread was late)",
+                self.name,
+                xruns - *xruns_seen
+            ));
+            *xruns_seen = xruns;
+        }
+    }
+}
+
+/// Drains a ring at a device's pace while the device is away, so the engine,
+/// which waits on this ring, keeps station time.
+struct PacedDrain {
+    since: Instant,
+    taken: u64,
+}
+
+impl PacedDrain {
+    fn new(now: Instant) -> Self {
+        Self {
+            since: now,
+            taken: 0,
+        }
+    }
+
+    /// Takes what a device would have played by `now`; returns the frames taken.
+    fn take(&mut self, ring: &mut rtrb::Consumer<f32>, now: Instant, rate: u32) -> u64 {
+        let due = (now.duration_since(self.since).as_nanos() * rate as u128 / 1_000_000_000) as u64;
+        let wanted = due.saturating_sub(self.taken);
+        let available = (ring.slots() / CHANNELS) as u64;
+        let frames = wanted.min(available);
+        if let Ok(chunk) = ring.read_chunk(frames as usize * CHANNELS) {
+            chunk.commit_all();
+        }
+        // Like a device, a drain that found the ring short does not catch up later.
+        self.taken = if available < wanted {
+            due
+        } else {
+            self.taken + frames
+        };
+        frames
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(
+        channels: u16,
+        min: u32,
+        max: u32,
+        format: SampleFormat,
+    ) -> SupportedStreamConfigRange {
+        SupportedStreamConfigRange::new(
+            channels,
+            min,
+            max,
+            SupportedBufferSize::Range { min: 64, max: 8192 },
+            format,
+        )
+    }
+
+    #[test]
+    fn prefers_float_stereo_at_the_engine_rate() {
+        let ranges = [
+            range(2, 48_000, 48_000, SampleFormat::I16),
+            range(1, 48_000, 48_000, SampleFormat::F32),
+            range(2, 8_000, 192_000, SampleFormat::F32),
+            range(2, 48_000, 48_000, SampleFormat::I32),
+        ];
+        let plan = choose(&ranges, 48_000).unwrap();
+        assert_eq!(plan.format, SampleFormat::F32);
+        assert_eq!(plan.config.channels, 2);
+        assert_eq!(plan.config.sample_rate, 48_000);
+        assert_eq!(plan.config.buffer_size, BufferSize::Fixed(480));
+    }
+
+    #[test]
+    fn takes_an_integer_format_when_there_is_no_float() {
+        let ranges = [
+            range(2, 44_100, 48_000, SampleFormat::U8),
+            range(2, 44_100, 48_000, SampleFormat::I16),
+        ];
+        assert_eq!(choose(&ranges, 44_100).unwrap().format, SampleFormat::I16);
+    }
+
+    #[test]
+    fn explains_an_unsupported_rate_or_channel_count() {
+        // A card fixed at 44.1 kHz asked for 48 kHz.
+        let ranges = [range(2, 44_100, 44_100, SampleFormat::I16)];
+        let message = choose(&ranges, 48_000).unwrap_err();
+        assert!(message.contains("48000 Hz"), "{message}");
+        assert!(message.contains("44100 Hz"), "{message}");
+        assert!(message.contains("sample_rate"), "{message}");
+
+        // A mono-only device.
+        let ranges = [range(1, 48_000, 48_000, SampleFormat::F32)];
+        let message = choose(&ranges, 48_000).unwrap_err();
+        assert!(
+            message.contains("stereo") && message.contains("plughw"),
+            "{message}"
+        );
+
+        // Only DSD: nothing onair can produce.
+        let ranges = [range(2, 48_000, 48_000, SampleFormat::DsdU8)];
+        let message = choose(&ranges, 48_000).unwrap_err();
+        assert!(message.contains("sample formats"), "{message}");
+    }
+
+    #[test]
+    fn the_ring_covers_several_device_periods() {
+        assert_eq!(ring_frames(48_000, None), 2160);
+        assert_eq!(ring_frames(48_000, Some(480)), 2160);
+        assert_eq!(ring_frames(48_000, Some(1024)), 3072);
+    }
+
+    #[test]
+    fn a_missing_device_is_drained_at_its_own_pace() {
+        let (mut producer, mut consumer) = rtrb::RingBuffer::<f32>::new(48_000 * 2);
+        producer.push_entire_slice(&vec![0.1; 48_000 * 2]).unwrap();
+        let start = Instant::now();
+        let mut drain = PacedDrain::new(start);
+        // 100 ms later, 100 ms of audio is gone, not the whole ring.
+        assert_eq!(
+            drain.take(&mut consumer, start + Duration::from_millis(100), 48_000),
+            4800
+        );
+        assert_eq!(
+            drain.take(&mut consumer, start + Duration::from_millis(100), 48_000),
+            0
+        );
+        assert_eq!(consumer.slots(), (48_000 - 4800) * 2);
+        // The ring runs short: what is there goes, and the shortfall is not made up later.
+        assert_eq!(
+            drain.take(&mut consumer, start + Duration::from_millis(2000), 48_000),
+            43_200
+        );
+        producer.push_entire_slice(&vec![0.1; 48_000 * 2]).unwrap();
+        assert_eq!(
+            drain.take(&mut consumer, start + Duration::from_millis(2010), 48_000),
+            480
+        );
+    }
+
+    #[test]
+    fn a_feed_plays_silence_and_counts_the_shortfall_once_audio_has_started() {
+        let (mut producer, consumer) = rtrb::RingBuffer::<f32>::new(4096);
+        let (back, back_rx) = mpsc::channel();
+        let (errors, _error_rx) = mpsc::sync_channel(1);
+        let shared = Arc::new(Shared {
+            stats: Arc::new(OutputStats::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            level: AtomicUsize::new(0),
+            callbacks: AtomicU64::new(0),
+            broken: AtomicBool::new(false),
+            xruns: AtomicU64::new(0),
+            errors,
+        });
+        let mut feed = Feed {
+            ring: Some(consumer),
+            back,
+            shared: shared.clone(),
+            primed: false,
+        };
+        let mut out = [7i16; 8];
+        // Before the engine's first block: silence, not an underrun.
+        feed.fill(&mut out);
+        assert_eq!(out, [0; 8]);
+        assert_eq!(shared.stats.frames_underrun.load(Ordering::Relaxed), 0);
+        // Half a period of audio (one sample over full scale): the engine is
+        // starting. Then an empty ring: four frames of underrun.
+        producer.push_entire_slice(&[0.5, -0.5, 1.5, -1.0]).unwrap();
+        feed.fill(&mut out);
+        assert_eq!(out, [16384, -16384, 32767, -32768, 0, 0, 0, 0]);
+        assert_eq!(shared.stats.frames_out.load(Ordering::Relaxed), 2);
+        feed.fill(&mut out);
+        assert_eq!(shared.stats.frames_underrun.load(Ordering::Relaxed), 4);
+        // Dropping the feed (the stream ended) hands the ring back.
+        drop(feed);
+        let mut ring = back_rx.try_recv().unwrap();
+        producer.push(0.25).unwrap();
+        assert_eq!(ring.pop(), Ok(0.25));
+    }
+}
