@@ -11,6 +11,8 @@
 pub mod decoder;
 pub mod meters;
 pub mod mixer;
+#[cfg(test)]
+mod test_audio;
 
 pub use decoder::{DecodeError, Source, SourceInfo, SourceWatch};
 pub use meters::Meters;
