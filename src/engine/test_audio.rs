@@ -87,6 +87,25 @@ pub fn tone(dir: &Scratch, name: &str, freq: f64, rate: u32, channels: u32, secs
     out
 }
 
+/// A stereo 32-bit float WAV at 48 kHz whose frame `i` is `value(i)`
+/// in both channels: levels the mixer tests can check exactly.
+pub fn wav(dir: &Scratch, name: &str, frames: u64, value: impl Fn(u64) -> f32) -> PathBuf {
+    let path = dir.path(name);
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(&path, spec).unwrap();
+    for i in 0..frames {
+        writer.write_sample(value(i)).unwrap();
+        writer.write_sample(value(i)).unwrap();
+    }
+    writer.finalize().unwrap();
+    path
+}
+
 /// Opens a file with the engine's usual settings.
 pub fn open_at(path: &Path, rate: u32, offset: u64) -> (Source, SourceInfo, SourceWatch) {
     decoder::open(
