@@ -18,7 +18,7 @@ use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::{Error as MediaError, SeekErrorKind};
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
-use symphonia::core::io::{MediaSource, MediaSourceStream, ReadBytes};
+use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::{TimeBase, Timestamp};
 
@@ -406,30 +406,8 @@ fn count_frames(mut demux: Demux, strict: bool) -> Result<Duration, DecodeError>
             path: demux.name,
         });
     }
-    let (rate, decoded, name) = (demux.rate, demux.decoded, demux.name);
-    if strict {
-        // Some readers (Ogg) stop quietly at a damaged page; what is left
-        // unread then says the file is not whole. Tags at the end of a file
-        // are small, so a large unread tail means lost audio.
-        let stream = demux.reader.into_inner();
-        if let Some(len) = stream.byte_len() {
-            let unread = len.saturating_sub(stream.pos());
-            if unread > UNREAD_TAIL_LIMIT.max(len / 100) {
-                return Err(DecodeError::Damaged {
-                    reason: format!(
-                        "decoding stops at {} with {unread} of its {len} bytes unread",
-                        clock_text(decoded, rate)
-                    ),
-                    path: name,
-                });
-            }
-        }
-    }
-    Ok(frames_to_duration(decoded, rate))
+    Ok(frames_to_duration(demux.decoded, demux.rate))
 }
-
-/// Bytes [`verify`] lets go unread at the end of a file (tags, cover art).
-const UNREAD_TAIL_LIMIT: u64 = 256 * 1024;
 
 /// The container and codec of one file.
 struct Demux {

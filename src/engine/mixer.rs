@@ -31,10 +31,11 @@ pub const COMMAND_CAPACITY: usize = 64;
 /// Events the mixer can queue before the director reads them.
 pub const EVENT_CAPACITY: usize = 256;
 
-/// Events held on the mixer thread while the event ring is full. Commands
-/// are only taken while `COMMAND_EVENT_ROOM` of it is free; one command
-/// can end at most every slot (two events each), and one block can start,
-/// end and retire every slot once, so the buffer never has to grow.
+/// Events held on the mixer thread while the event ring is full (the
+/// director is busy). Commands are only taken while `COMMAND_EVENT_ROOM` of
+/// it is free: one command can cancel every slot and the standby (two
+/// events each), and the items then held can at most start, end and retire
+/// once each, so the buffer never has to grow on the real-time thread.
 const PENDING_EVENTS: usize = 128;
 const COMMAND_EVENT_ROOM: usize = 2 * (SLOTS + 1) + 3 * (SLOTS + 1) + 2;
 
