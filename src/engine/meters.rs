@@ -1,2 +1,138 @@
-//! (being written)
-pub struct Meters;
+//! What the engine is doing, as atomics: written by the mixer once per
+//! block, read by anyone (status page, panel, watchdog) without locks.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::ItemId;
+
+/// −60 dBFS: below this the output counts as silent (dead-air detection).
+pub const SILENCE_THRESHOLD: f32 = 0.001;
+
+#[derive(Debug, Default)]
+pub struct Meters {
+    position: AtomicU64,
+    heartbeat: AtomicU64,
+    on_air: AtomicU64,
+    peak_left: AtomicU32,
+    peak_right: AtomicU32,
+    silence: AtomicU64,
+    underruns: AtomicU64,
+    #[cfg(test)]
+    pub(crate) allocations: AtomicU64,
+}
+
+impl Meters {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Frames the engine has produced (its clock: see [`crate::clock::Timeline`]).
+    pub fn position(&self) -> u64 {
+        self.position.load(Ordering::Acquire)
+    }
+
+    /// Goes up by one every block; stuck means the engine is stuck.
+    pub fn heartbeat(&self) -> u64 {
+        self.heartbeat.load(Ordering::Acquire)
+    }
+
+    /// The item heard now (the latest to start of those playing).
+    pub fn on_air(&self) -> Option<ItemId> {
+        match self.on_air.load(Ordering::Relaxed) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    /// Peak sample level of the last block, left and right, 0.0 to 1.0.
+    pub fn peak(&self) -> (f32, f32) {
+        (
+            f32::from_bits(self.peak_left.load(Ordering::Relaxed)),
+            f32::from_bits(self.peak_right.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// The same in dBFS (−∞ for digital silence).
+    pub fn peak_dbfs(&self) -> (f32, f32) {
+        let (l, r) = self.peak();
+        (20.0 * l.log10(), 20.0 * r.log10())
+    }
+
+    /// Frames the output has been below −60 dBFS without a break, up to now.
+    pub fn silence_frames(&self) -> u64 {
+        self.silence.load(Ordering::Relaxed)
+    }
+
+    /// Frames a playing item could not deliver in time (its decoder fell
+    /// behind), played as silence.
+    pub fn underrun_frames(&self) -> u64 {
+        self.underruns.load(Ordering::Relaxed)
+    }
+
+    /// The mixer's report for one block of interleaved stereo.
+    pub(crate) fn record_block(&self, block: &[f32], end_position: u64, on_air: Option<ItemId>) {
+        let (mut peak_l, mut peak_r) = (0.0f32, 0.0f32);
+        let mut silence = self.silence.load(Ordering::Relaxed);
+        for frame in block.chunks_exact(2) {
+            let (l, r) = (frame[0].abs(), frame[1].abs());
+            peak_l = peak_l.max(l);
+            peak_r = peak_r.max(r);
+            if l.max(r) < SILENCE_THRESHOLD {
+                silence += 1;
+            } else {
+                silence = 0;
+            }
+        }
+        self.peak_left.store(peak_l.to_bits(), Ordering::Relaxed);
+        self.peak_right.store(peak_r.to_bits(), Ordering::Relaxed);
+        self.silence.store(silence, Ordering::Relaxed);
+        self.on_air.store(on_air.unwrap_or(0), Ordering::Relaxed);
+        self.position.store(end_position, Ordering::Release);
+        self.heartbeat.fetch_add(1, Ordering::Release);
+    }
+
+    pub(crate) fn add_underrun(&self, frames: u64) {
+        self.underruns.fetch_add(frames, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_sets_peaks_position_and_heartbeat() {
+        let m = Meters::new();
+        assert_eq!(m.on_air(), None);
+        let block = [0.5, -0.25, -0.75, 0.1, 0.0, 0.0];
+        m.record_block(&block, 3, Some(7));
+        assert_eq!(m.peak(), (0.75, 0.25));
+        assert_eq!((m.position(), m.heartbeat(), m.on_air()), (3, 1, Some(7)));
+        let (l, _) = m.peak_dbfs();
+        assert!((l - -2.4988).abs() < 0.01, "{l}");
+        // The run of silence is the quiet tail, not every quiet frame.
+        assert_eq!(m.silence_frames(), 1);
+    }
+
+    #[test]
+    fn silence_runs_across_blocks_and_breaks_on_sound() {
+        let m = Meters::new();
+        // −61 dBFS counts as silence, −59 dBFS does not.
+        let quiet = [0.00089f32; 2 * 100];
+        let audible = [0.0011f32, 0.0];
+        m.record_block(&quiet, 100, None);
+        m.record_block(&quiet, 200, None);
+        assert_eq!(m.silence_frames(), 200);
+        m.record_block(&audible, 201, None);
+        assert_eq!(m.silence_frames(), 0);
+        assert_eq!(m.peak_dbfs().1, f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn underruns_add_up() {
+        let m = Meters::new();
+        m.add_underrun(10);
+        m.add_underrun(5);
+        assert_eq!(m.underrun_frames(), 15);
+    }
+}

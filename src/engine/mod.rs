@@ -11,9 +11,12 @@
 pub mod decoder;
 pub mod meters;
 pub mod mixer;
+#[cfg(test)]
+mod test_audio;
 
-pub use decoder::{DecodeError, Source, SourceInfo, SourceWatch};
+pub use decoder::{DecodeError, OpenOptions, Source, SourceInfo, SourceWatch};
 pub use meters::Meters;
+pub use mixer::{Engine, EngineError, EngineSettings, start};
 
 /// The director's name for one thing put on air (an as-run log entry).
 pub type ItemId = u64;
@@ -43,13 +46,24 @@ pub enum Command {
         fade: u32,
     },
     /// Move or set the hard end of a cued or playing item.
-    EndAt { id: ItemId, at: u64, fade: u32 },
+    EndAt {
+        id: ItemId,
+        at: u64,
+        fade: u32,
+    },
     /// Take an item off air now (or cancel it if not yet started), fading
     /// over `fade` samples.
-    Stop { id: ItemId, fade: u32 },
+    Stop {
+        id: ItemId,
+        fade: u32,
+    },
     /// The last resort: played (looped by its decoder) whenever nothing has
     /// been on air for `after` samples, until something else starts.
-    Standby { id: ItemId, source: Source, after: u32 },
+    Standby {
+        id: ItemId,
+        source: Source,
+        after: u32,
+    },
     Shutdown,
 }
 
@@ -69,8 +83,15 @@ pub enum EndHow {
 }
 
 pub enum Event {
-    Started { id: ItemId, at: u64 },
-    Ended { id: ItemId, at: u64, how: EndHow },
+    Started {
+        id: ItemId,
+        at: u64,
+    },
+    Ended {
+        id: ItemId,
+        at: u64,
+        how: EndHow,
+    },
     /// A source the mixer has finished with, to be dropped off the real-time thread.
     Retired(Source),
 }
