@@ -35,7 +35,11 @@ pub enum Clock {
 impl Clock {
     /// A simulated clock whose timeline lives in `data_dir`. The timeline is
     /// reset when the start or speed in the configuration changes.
-    pub fn simulated(start: DateTime<Utc>, speed: f64, data_dir: &Path) -> Result<Self, ClockError> {
+    pub fn simulated(
+        start: DateTime<Utc>,
+        speed: f64,
+        data_dir: &Path,
+    ) -> Result<Self, ClockError> {
         let path = data_dir.join(TIMELINE_FILE);
         let io = |source| ClockError::Io {
             path: path.display().to_string(),
@@ -49,22 +53,37 @@ impl Clock {
                 && let Ok(nanos) = nanos.trim().parse::<u64>()
             {
                 let epoch = UNIX_EPOCH + Duration::from_nanos(nanos);
-                return Ok(Clock::Simulated { start, speed, epoch });
+                return Ok(Clock::Simulated {
+                    start,
+                    speed,
+                    epoch,
+                });
             }
         }
         std::fs::create_dir_all(data_dir).map_err(io)?;
         let epoch = SystemTime::now();
-        let nanos = epoch.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let nanos = epoch
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, format!("{key}\n{nanos}\n")).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
-        Ok(Clock::Simulated { start, speed, epoch })
+        Ok(Clock::Simulated {
+            start,
+            speed,
+            epoch,
+        })
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         match *self {
             Clock::Wall => Utc::now(),
-            Clock::Simulated { start, speed, epoch } => {
+            Clock::Simulated {
+                start,
+                speed,
+                epoch,
+            } => {
                 let real = SystemTime::now().duration_since(epoch).unwrap_or_default();
                 start + TimeDelta::nanoseconds((real.as_nanos() as f64 * speed) as i64)
             }
@@ -128,8 +147,13 @@ mod tests {
 
     #[test]
     fn timeline_round_trips_samples() {
-        let anchor = DateTime::parse_from_rfc3339("2026-03-29T00:59:30Z").unwrap().to_utc();
-        let tl = Timeline { rate: 48_000, anchor };
+        let anchor = DateTime::parse_from_rfc3339("2026-03-29T00:59:30Z")
+            .unwrap()
+            .to_utc();
+        let tl = Timeline {
+            rate: 48_000,
+            anchor,
+        };
         for n in [0u64, 1, 47_999, 48_000, 172_800_000] {
             assert_eq!(tl.sample_at(tl.time_of(n)), n as i64);
         }
@@ -139,12 +163,18 @@ mod tests {
     #[test]
     fn simulated_clock_keeps_its_timeline_per_data_folder() {
         let dir = std::env::temp_dir().join(format!("onair-clock-{}", std::process::id()));
-        let start = DateTime::parse_from_rfc3339("2026-03-29T00:59:30Z").unwrap().to_utc();
+        let start = DateTime::parse_from_rfc3339("2026-03-29T00:59:30Z")
+            .unwrap()
+            .to_utc();
         let a = Clock::simulated(start, 60.0, &dir).unwrap();
         std::thread::sleep(Duration::from_millis(50));
         let b = Clock::simulated(start, 60.0, &dir).unwrap();
         // The second opening continues the first timeline instead of restarting at `start`.
-        assert!(b.now() - start >= TimeDelta::seconds(2), "{}", b.now() - start);
+        assert!(
+            b.now() - start >= TimeDelta::seconds(2),
+            "{}",
+            b.now() - start
+        );
         assert!((a.now() - b.now()).num_milliseconds().abs() < 500);
         // A new start in the configuration starts a new timeline.
         let c = Clock::simulated(start + TimeDelta::hours(1), 60.0, &dir).unwrap();

@@ -12,6 +12,7 @@
 //!   feeds every output; no locks, I/O or allocation per buffer.
 //! - [`output`]: where the mixed audio goes (ALSA, null, WAV), each on its own
 //!   thread behind a bounded ring.
+//! - [`station`]: `onair run`: assembles the parts and stops them in order.
 //! - [`status`]: the published snapshot read by the web page and the CLI.
 //! - [`web`]: the local status page and JSON API.
 //! - [`demo`]: a generated demo station for a developer machine.
@@ -26,5 +27,6 @@ pub mod director;
 pub mod engine;
 pub mod output;
 pub mod schedule;
+pub mod station;
 pub mod status;
 pub mod web;

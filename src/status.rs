@@ -1,1 +1,73 @@
-//! (being written)
+//! The one status snapshot of the box, published by the director on a tokio
+//! watch channel and read by the web page, the CLI and (later) the panel.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::asrun::Entry;
+
+/// What the box is doing, in the words on the front panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A scheduled programme is on air.
+    Auto,
+    Filler,
+    Emergency,
+    /// Nothing can play: no programme, no filler, no emergency file.
+    #[default]
+    Silent,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OnAir {
+    pub title: String,
+    pub kind: crate::asrun::Kind,
+    pub file: String,
+    pub started: DateTime<Utc>,
+    /// When it will end: its natural end or its hard end, whichever is first.
+    pub ends: Option<DateTime<Utc>>,
+    pub offset_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Next {
+    pub title: String,
+    pub start: DateTime<Utc>,
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputState {
+    pub name: String,
+    pub frames_out: u64,
+    pub frames_dropped: u64,
+    pub frames_underrun: u64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IgnoredFile {
+    pub file: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Status {
+    pub station: String,
+    pub timezone: String,
+    /// Station time when the snapshot was taken.
+    pub now: Option<DateTime<Utc>>,
+    pub mode: Mode,
+    pub on_air: Option<OnAir>,
+    pub next: Option<Next>,
+    pub recent: Vec<Entry>,
+    pub outputs: Vec<OutputState>,
+    /// Peak level of the last block, dBFS, left and right.
+    pub level_db: [f32; 2],
+    /// Frames a source could not deliver in time since start.
+    pub underruns: u64,
+    pub ignored: Vec<IgnoredFile>,
+    /// Problems a person should act on (missing folders, failed files).
+    pub warnings: Vec<String>,
+}

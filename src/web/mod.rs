@@ -1,1 +1,97 @@
-//! (being written)
+//! The box's local web server: the status page and its JSON API.
+//!
+//! - `GET /` — the status page (now playing, next, recent as-run log).
+//! - `GET /api/status` — the status snapshot as JSON.
+//! - `GET /api/log?since=T&until=T` — the as-run log as JSON (the same
+//!   format as `onair log --json`); `onair log` uses it while the box runs.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State as Extract};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use chrono::Utc;
+use chrono_tz::Tz;
+use serde::Deserialize;
+use tokio::sync::watch;
+use tracing::error;
+
+use crate::asrun::{self, AsRunLog};
+use crate::status::Status;
+
+#[derive(Clone)]
+pub struct State {
+    pub status: watch::Receiver<Status>,
+    pub log: Arc<dyn AsRunLog>,
+    pub timezone: Tz,
+}
+
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/status", get(status))
+        .route("/api/log", get(log))
+        .with_state(state)
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, state: State) {
+    if let Err(e) = axum::serve(listener, router(state)).await {
+        error!("web server stopped: {e}");
+    }
+}
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("page.html"))
+}
+
+async fn status(Extract(state): Extract<State>) -> Response {
+    let snapshot = state.status.borrow().clone();
+    json(serde_json::to_string(&snapshot).map_err(|e| e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+async fn log(
+    Extract(state): Extract<State>,
+    query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return bad_request("expected ?since=TIME&until=TIME (both optional)".into());
+    };
+    let tz = state.timezone;
+    let now = state.status.borrow().now.unwrap_or_else(Utc::now);
+    let parse = |name: &str, value: &Option<String>| match value {
+        None => Ok(None),
+        Some(v) => asrun::parse_time_arg(v, tz, now)
+            .map(Some)
+            .map_err(|e| format!("{name}={v:?}: {e}")),
+    };
+    let (since, until) = match (parse("since", &query.since), parse("until", &query.until)) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(e), _) | (_, Err(e)) => return bad_request(e),
+    };
+    let log = state.log.clone();
+    let entries = tokio::task::spawn_blocking(move || log.range(since, until)).await;
+    match entries {
+        Ok(Ok(entries)) => json(Ok(asrun::to_json(&entries, tz))),
+        Ok(Err(e)) => json(Err(e.to_string())),
+        Err(e) => json(Err(e.to_string())),
+    }
+}
+
+fn json(body: Result<String, String>) -> Response {
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, message).into_response()
+}

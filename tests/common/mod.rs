@@ -98,6 +98,10 @@ pub struct Station {
     has_emergency: bool,
     labels: BTreeMap<u32, String>,
     filler_files: BTreeMap<String, u32>,
+    /// More `[[output]]` tables, after the wav output.
+    extra_outputs: Vec<String>,
+    /// Environment for the box's process (e.g. HOME for an `.asoundrc`).
+    env: Vec<(String, String)>,
     child: Option<Child>,
     runs_started: usize,
     clock: Option<SimulatedClock>,
@@ -134,6 +138,8 @@ impl Station {
             has_emergency: false,
             labels: BTreeMap::new(),
             filler_files: BTreeMap::new(),
+            extra_outputs: Vec::new(),
+            env: Vec::new(),
             child: None,
             runs_started: 0,
             clock: None,
@@ -155,6 +161,23 @@ impl Station {
 
     pub fn fade_ms(&mut self, fade_ms: u32) -> &mut Self {
         self.fade_ms = fade_ms;
+        self
+    }
+
+    pub fn sample_rate_hz(&mut self, rate: u32) -> &mut Self {
+        self.sample_rate = rate;
+        self
+    }
+
+    /// One more `[[output]]` table (its keys, without the header).
+    pub fn output(&mut self, keys: &str) -> &mut Self {
+        self.extra_outputs.push(keys.to_string());
+        self
+    }
+
+    /// An environment variable for the box's process.
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -335,9 +358,15 @@ dir = "{DATA_DIR}"
 kind = "wav"
 path = "{OUTPUT}"
 
+{extra}
 [web]
 listen = "127.0.0.1:0"
 "#,
+            extra = self
+                .extra_outputs
+                .iter()
+                .map(|keys| format!("[[output]]\n{keys}\n"))
+                .collect::<String>(),
             tz = self.tz.name(),
             start = self.clock_start.format("%Y-%m-%dT%H:%M:%S"),
             speed = self.speed,
@@ -370,6 +399,7 @@ listen = "127.0.0.1:0"
             .arg("--config")
             .arg(&config)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(log)
