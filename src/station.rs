@@ -24,6 +24,9 @@ use crate::web;
 /// that `onair log` can ask it while it holds the as-run log.
 pub const WEB_ADDRESS_FILE: &str = "web-address";
 
+/// Real time between opening the outputs and their first sample.
+const STARTUP: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub fn web_address_file(config: &Config) -> PathBuf {
     config.data.dir.join(WEB_ADDRESS_FILE)
 }
@@ -51,9 +54,15 @@ pub async fn run(config: Config) -> Result<()> {
     let log: Arc<dyn AsRunLog> = Arc::new(SledLog::open(data)?);
 
     let rate = config.audio.sample_rate;
+    // The first sample goes out a moment from now, so that the director has
+    // cued what belongs on air (after a crash: the programme at its offset)
+    // before the engine starts: the outputs begin with it, not with a gap.
     let timeline = Timeline {
         rate,
-        anchor: clock.now(),
+        anchor: clock.now()
+            + clock
+                .station(STARTUP)
+                .max(TimeDelta::from_std(STARTUP).unwrap_or_default()),
     };
     let context = OutputContext {
         rate,

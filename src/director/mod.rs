@@ -33,8 +33,8 @@ use arrange::{Arranged, SlotKey, Step};
 
 /// How often the programme folder is looked at again (real time): new files
 /// are on air within a minute of being dropped in, never half-copied.
-const RESCAN_EVERY: Duration = Duration::from_secs(5);
-const FILLER_RESCAN_EVERY: Duration = Duration::from_secs(30);
+const RESCAN_EVERY: Duration = Duration::from_secs(1);
+const FILLER_RESCAN_EVERY: Duration = Duration::from_secs(10);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 const STATUS_EVERY: Duration = Duration::from_millis(200);
 /// The director's pace (real time). At simulated speed 60 this is 0.3 s of
@@ -219,8 +219,8 @@ impl Director {
     /// How far ahead of the engine a cue must be made to be sure to arrive in time.
     fn margin(&self) -> TimeDelta {
         self.clock
-            .station(Duration::from_millis(60))
-            .max(TimeDelta::milliseconds(200))
+            .station(Duration::from_millis(30))
+            .max(TimeDelta::milliseconds(100))
     }
 
     fn horizon(&self) -> TimeDelta {
@@ -338,7 +338,13 @@ impl Director {
 // Arranging what goes on air.
 impl Director {
     async fn arrange(&mut self) {
-        let earliest = self.engine_time() + self.margin();
+        // Before the engine's first block everything from the anchor on can
+        // still be cued in time.
+        let earliest = if self.engine.meters.position() == 0 {
+            self.timeline.anchor
+        } else {
+            self.engine_time() + self.margin()
+        };
         let horizon = earliest + self.horizon();
         self.silences
             .retain(|s| s.end.is_some_and(|e| e > earliest));

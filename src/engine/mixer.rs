@@ -329,20 +329,17 @@ impl Mixer {
             if self.stop.load(Ordering::Acquire) {
                 return false;
             }
-            let nap = match self.master {
-                Some(index) => {
-                    if self.taps[index].ring.slots() >= self.block * CHANNELS {
-                        return true;
-                    }
-                    MAX_NAP
-                }
-                None => {
-                    let due = self.timeline.time_of(self.position) - self.lead;
-                    let now = self.clock.now();
-                    if now >= due {
-                        return true;
-                    }
-                    self.clock.real(due - now).min(MAX_NAP)
+            // Without a master the clock paces every block. With one, the
+            // clock still decides when the first block is made, so that
+            // sample 0 goes out at the timeline's anchor.
+            let due = self.timeline.time_of(self.position) - self.lead;
+            let now = self.clock.now();
+            let nap = if (self.master.is_none() || self.position == 0) && now < due {
+                self.clock.real(due - now).min(MAX_NAP)
+            } else {
+                match self.master {
+                    Some(index) if self.taps[index].ring.slots() < self.block * CHANNELS => MAX_NAP,
+                    _ => return true,
                 }
             };
             std::thread::sleep(nap);

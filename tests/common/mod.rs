@@ -382,6 +382,7 @@ listen = "127.0.0.1:0"
             self.child.is_none(),
             "the box is already running: kill or terminate it first"
         );
+        self.backdate_library();
         let config = self.config_path();
         std::fs::write(&config, self.config_text())
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
@@ -440,6 +441,23 @@ listen = "127.0.0.1:0"
             self.speed
         );
         self.clock = Some(clock);
+    }
+
+    /// The files a test puts in place before a start count as uploaded a
+    /// while ago: the box airs only files that have stopped changing.
+    fn backdate_library(&self) {
+        let earlier = SystemTime::now() - Duration::from_secs(60);
+        let mut files = vec![self.dir.join("emergency.wav")];
+        for sub in ["programmes", "filler"] {
+            if let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) {
+                files.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+        for path in files {
+            if let Ok(file) = File::options().write(true).open(&path) {
+                let _ = file.set_modified(earlier);
+            }
+        }
     }
 
     fn exited(&mut self) -> Option<ExitStatus> {
