@@ -4,6 +4,7 @@
 //! file, and runs the station on the wall clock.
 
 use std::f32::consts::TAU;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -34,9 +35,12 @@ pub fn default_dir() -> PathBuf {
     base.join("onair").join("demo")
 }
 
-pub async fn run(dir: Option<PathBuf>) -> Result<()> {
+pub async fn run(dir: Option<PathBuf>, listen: Option<SocketAddr>) -> Result<()> {
     let dir = dir.unwrap_or_else(default_dir);
-    let config = prepare(&dir, Utc::now())?;
+    let mut config = prepare(&dir, Utc::now())?;
+    if let Some(listen) = listen {
+        config.web.listen = listen;
+    }
     info!(
         "demo station in {}: status page on http://{}/",
         dir.display(),

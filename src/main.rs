@@ -35,6 +35,9 @@ enum Command {
         /// Where the demo station lives (default: ~/.local/share/onair/demo).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The status page's address (default: the demo configuration's, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Show the plan for today and tomorrow, and the files that are ignored and why.
     Schedule {
@@ -69,7 +72,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => load(&config).and_then(|c| block_on(station::run(c))),
-        Command::Demo { dir } => block_on(demo::run(dir)),
+        Command::Demo { dir, listen } => block_on(demo::run(dir, listen)),
         Command::Schedule { config } => load(&config).and_then(|c| show_schedule(&c)),
         Command::Log {
             config,
