@@ -650,10 +650,22 @@ impl Director {
             .filter(|(id, item)| !item.started && Some(**id) != self.standby)
             .map(|(&id, _)| id)
             .collect();
+        let mut returned = Vec::new();
         for id in waiting {
             self.send(Command::Stop { id, fade: 0 });
             // Forget it now: its Cancelled event finds nothing to log.
-            self.items.remove(&id);
+            if let Some(item) = self.items.remove(&id)
+                && item.role == Role::Filler
+            {
+                returned.push((item.start, item.file));
+            }
+        }
+        // Latest dealt goes back first, so the earliest is dealt again first.
+        returned.sort_by(|a, b| b.0.cmp(&a.0));
+        if let Some(deck) = self.filler.as_mut() {
+            for (_, file) in returned {
+                deck.put_back(file);
+            }
         }
         self.silences.clear();
         let present: HashSet<SlotKey> = self.slots.iter().map(SlotKey::of).collect();

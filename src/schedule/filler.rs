@@ -92,6 +92,14 @@ impl FillerDeck {
         self.last = Some(track.to_path_buf());
     }
 
+    /// Returns a dealt track that never went on air (its cue was taken back),
+    /// so that it is dealt next and the round stays whole.
+    pub fn put_back(&mut self, track: PathBuf) {
+        if self.tracks.contains(&track) && !self.unplayed.contains(&track) {
+            self.unplayed.push(track);
+        }
+    }
+
     /// Number of tracks in the deck.
     pub fn len(&self) -> usize {
         self.tracks.len()
@@ -160,6 +168,22 @@ mod tests {
         (0..n)
             .map(|_| deck.next().expect("a non-empty deck deals"))
             .collect()
+    }
+
+    #[test]
+    fn a_track_put_back_is_dealt_next_and_the_round_stays_whole() {
+        let mut deck = FillerDeck::new(tracks(2), 7);
+        let first = deck.next().unwrap();
+        let second = deck.next().unwrap();
+        // The second never aired: it comes back before a new round starts,
+        // so the first cannot follow itself.
+        deck.put_back(second.clone());
+        assert_eq!(deck.next().unwrap(), second);
+        assert_ne!(deck.next().unwrap(), second);
+        assert_ne!(first, second);
+        // A track that is not in the deck (any more) is not taken back.
+        deck.put_back(PathBuf::from("/elsewhere/x.mp3"));
+        assert!(deck.left_in_round() <= 1);
     }
 
     #[test]
