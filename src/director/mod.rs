@@ -661,7 +661,7 @@ impl Director {
             }
         }
         // Latest dealt goes back first, so the earliest is dealt again first.
-        returned.sort_by(|a, b| b.0.cmp(&a.0));
+        returned.sort_by_key(|r| std::cmp::Reverse(r.0));
         if let Some(deck) = self.filler.as_mut() {
             for (_, file) in returned {
                 deck.put_back(file);
