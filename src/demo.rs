@@ -91,6 +91,26 @@ pub fn prepare(dir: &Path, now: DateTime<Utc>) -> Result<Config> {
     {
         write_tune(emergency, 220.0, 12, 999)?;
     }
+    // Everything here was written whole just now; the box airs only files
+    // that have stopped changing, so date them back rather than wait.
+    let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    for folder in [Some(programmes.clone()), config.library.filler.clone()]
+        .into_iter()
+        .flatten()
+    {
+        for entry in std::fs::read_dir(&folder)?.flatten() {
+            std::fs::File::options()
+                .write(true)
+                .open(entry.path())?
+                .set_modified(earlier)?;
+        }
+    }
+    if let Some(emergency) = &config.library.emergency {
+        std::fs::File::options()
+            .write(true)
+            .open(emergency)?
+            .set_modified(earlier)?;
+    }
     Ok(config)
 }
 

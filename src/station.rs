@@ -136,15 +136,22 @@ fn write_web_address(path: &Path, address: SocketAddr) -> Result<()> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
+    let (term, int) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => info!("SIGTERM received"),
+                _ = int.recv() => info!("SIGINT received"),
             }
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+        (Err(e), _) | (_, Err(e)) => {
+            // Without signal handling the box can still be stopped by
+            // SIGKILL, and the as-run log survives that.
+            tracing::error!("cannot handle SIGTERM/SIGINT ({e}): stop the box with SIGKILL");
+            std::future::pending::<()>().await;
         }
     }
 }

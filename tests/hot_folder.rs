@@ -85,3 +85,35 @@ fn a_programme_still_being_copied_at_its_slot_does_not_air_half_written() {
     );
     expect_at(&runs, joined + secs(5), What::Tone(1400));
 }
+
+#[test]
+fn filler_arriving_while_the_emergency_file_plays_takes_over() {
+    // No filler at start: the emergency file covers; filler dropped in while
+    // running takes over from it without waiting for the next programme.
+    let mut s = Station::new("filler-arrives");
+    s.emergency(300, 10.0);
+    s.filler_folder();
+    s.programme("2026-03-02 01:10", "much-later", 1400, 20.0, "wav");
+    s.start();
+    s.wait_until(s.local("2026-03-02 00:58:30"));
+    s.filler(900, 30.0);
+    let dropped = s.now();
+    s.wait_until(s.local("2026-03-02 01:03:00"));
+    s.terminate();
+
+    let runs = s.runs(&s.aired());
+    expect_at(&runs, dropped - secs(5), What::Tone(300));
+    // Settled after 2 s real (two station minutes) and a rescan: by 01:02
+    // the filler is on air.
+    expect_at(&runs, s.local("2026-03-02 01:02:00"), What::Tone(900));
+    let log = s.log_json();
+    let emergency = log.of_kind(Kind::Emergency);
+    log.check(!emergency.is_empty(), "the emergency file never aired");
+    log.check(
+        emergency.iter().all(|e| {
+            e.end
+                .is_some_and(|end| end.to_utc() < s.local("2026-03-02 01:02:00"))
+        }),
+        "the emergency file kept playing after filler arrived",
+    );
+}

@@ -31,10 +31,9 @@ use crate::schedule::{self, FillerDeck, FolderWatch, Slot};
 use crate::status::{self, Mode, Status};
 use arrange::{Arranged, SlotKey, Step};
 
-/// How often the programme folder is looked at again (real time): new files
+/// How often the programme and filler folders are looked at again (real time): new files
 /// are on air within a minute of being dropped in, never half-copied.
 const RESCAN_EVERY: Duration = Duration::from_secs(1);
-const FILLER_RESCAN_EVERY: Duration = Duration::from_secs(10);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 const STATUS_EVERY: Duration = Duration::from_millis(200);
 /// The director's pace (real time). At simulated speed 60 this is 0.3 s of
@@ -167,7 +166,6 @@ impl Director {
         self.arm_standby().await;
 
         let mut last_rescan = Instant::now();
-        let mut last_filler = Instant::now();
         let mut last_heartbeat = Instant::now();
         let mut last_status = Instant::now() - STATUS_EVERY;
         let mut ticker = tokio::time::interval(TICK);
@@ -183,9 +181,6 @@ impl Director {
                 if self.rescan_programmes() {
                     self.rearrange();
                 }
-            }
-            if last_filler.elapsed() >= FILLER_RESCAN_EVERY {
-                last_filler = Instant::now();
                 self.rescan_filler();
             }
             self.arrange().await;
@@ -311,6 +306,7 @@ impl Director {
                 Vec::new()
             }
         };
+        let was_empty = self.filler.as_ref().is_none_or(|d| d.is_empty());
         match self.filler.as_mut() {
             Some(deck) => deck.refresh(files),
             None => {
@@ -323,6 +319,35 @@ impl Director {
                     deck.mark_played(&played);
                 }
                 self.filler = Some(deck);
+            }
+        }
+        if was_empty && self.filler.as_ref().is_some_and(|d| !d.is_empty()) {
+            self.make_way_for_filler();
+        }
+    }
+
+    /// Filler has appeared: the emergency file, there only for want of it,
+    /// fades out and filler follows it.
+    fn make_way_for_filler(&mut self) {
+        let at = self.engine_time() + self.margin();
+        let ending: Vec<ItemId> = self
+            .items
+            .iter()
+            .filter(|(id, i)| i.role == Role::Emergency && i.started && Some(**id) != self.standby)
+            .map(|(&id, _)| id)
+            .collect();
+        if ending.is_empty() {
+            return;
+        }
+        self.rearrange();
+        for id in ending {
+            self.send(Command::EndAt {
+                id,
+                at: self.sample(at),
+                fade: self.fade,
+            });
+            if let Some(item) = self.items.get_mut(&id) {
+                item.hard_end = Some(at);
             }
         }
     }

@@ -288,6 +288,15 @@ impl Station {
         target
     }
 
+    /// Configures the filler folder, empty for now.
+    pub fn filler_folder(&mut self) -> &mut Self {
+        let dir = self.dir.join("filler");
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        self.has_filler = true;
+        self
+    }
+
     /// A filler track `filler/filler-<freq>hz.wav`.
     pub fn filler(&mut self, freq: u32, seconds: f64) -> PathBuf {
         let name = format!("filler-{freq}hz");
