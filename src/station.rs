@@ -73,14 +73,24 @@ pub async fn run(config: Config) -> Result<()> {
     };
     let opened = output::open(&config.outputs, &context)?;
     let stats = opened.outputs.stats();
+    // A device plays a sample only after what its ring already holds: the
+    // first block is made that much before the anchor, so that sample 0 is
+    // heard at the anchor.
+    let device_latency = opened
+        .master
+        .map(|i| opened.taps[i].ring.buffer().capacity() / output::CHANNELS)
+        .map(|frames| crate::clock::samples_to_delta(frames as i64, rate))
+        .unwrap_or_default();
     let settings = EngineSettings {
         timeline,
         clock,
         block_frames: (rate as usize / 100).max(64),
         lead: clock
             .station(std::time::Duration::from_millis(20))
-            .max(TimeDelta::milliseconds(20)),
+            .max(TimeDelta::milliseconds(20))
+            .max(device_latency),
     };
+    let device_paced = opened.master.is_some();
     let engine = engine::start(settings, opened.taps, opened.master)?;
 
     let (status_tx, status_rx) = watch::channel(Status::default());
@@ -115,6 +125,7 @@ pub async fn run(config: Config) -> Result<()> {
         log,
         outputs: stats,
         status: status_tx,
+        device_paced,
     });
     let engine = director.run(shutdown_signal()).await;
     info!("stopping");

@@ -12,15 +12,15 @@ use common::*;
 
 const RATE: u32 = 48_000;
 
-/// An ALSA configuration whose default device writes raw f32 stereo at
-/// 48 kHz into `out`, consumed at real-time pace.
-fn asoundrc(home: &Path, out: &Path) {
+/// An ALSA configuration whose default device writes raw f32 stereo into
+/// `out`, taken at `pace` frames per real second.
+fn asoundrc(home: &Path, out: &Path, pace: u32) {
     std::fs::create_dir_all(home).unwrap();
     let text = format!(
         r#"pcm.!default {{
     type file
     slave.pcm "null"
-    file "| exec ffmpeg -nostdin -loglevel error -re -blocksize 3840 -f f32le -ar {RATE} -ac 2 -i pipe:0 -c copy -f f32le -y {out}"
+    file "| exec ffmpeg -nostdin -loglevel error -re -blocksize 3840 -f f32le -ar {pace} -ac 2 -i pipe:0 -c copy -flush_packets 1 -f f32le -y {out}"
     format "raw"
     hint {{ show on description "onair test studio feed" }}
 }}
@@ -61,7 +61,7 @@ fn the_studio_feed_through_alsa_carries_filler_then_the_programme_on_its_minute(
     s.programme("2026-03-02 01:00", "news", 1400, 4.0, "wav");
     let home = s.dir().join("alsa-home");
     let raw = s.dir().join("studio.raw");
-    asoundrc(&home, &raw);
+    asoundrc(&home, &raw, RATE);
     s.output("kind = \"alsa\"\ndevice = \"default\"")
         .env("HOME", home.to_str().unwrap());
     s.start();

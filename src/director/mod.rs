@@ -9,6 +9,7 @@
 //! and joins the programme that should be on air at the right offset.
 
 pub mod arrange;
+mod drift;
 mod resume;
 
 use std::collections::{HashMap, HashSet};
@@ -48,6 +49,8 @@ pub struct Parts {
     pub log: Arc<dyn AsRunLog>,
     pub outputs: Vec<(String, Arc<OutputStats>)>,
     pub status: watch::Sender<Status>,
+    /// A device (the sound card) paces the engine rather than the clock.
+    pub device_paced: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +115,8 @@ pub struct Director {
     next_id: ItemId,
     warnings: Vec<String>,
     fade: u32,
+    drift: drift::Drift,
+    reported_drift: TimeDelta,
 }
 
 impl Director {
@@ -123,6 +128,7 @@ impl Director {
             log,
             outputs,
             status,
+            device_paced,
         } = parts;
         let fade = delta_to_samples(
             TimeDelta::milliseconds(config.audio.fade_ms as i64),
@@ -153,6 +159,8 @@ impl Director {
             next_id: 1,
             warnings: Vec::new(),
             fade,
+            drift: drift::Drift::new(device_paced, Instant::now()),
+            reported_drift: TimeDelta::zero(),
         }
     }
 
@@ -174,6 +182,20 @@ impl Director {
             tokio::select! {
                 _ = &mut stop => break,
                 _ = ticker.tick() => {}
+            }
+            self.drift.observe(
+                &self.timeline,
+                self.engine.meters.position(),
+                self.clock.now(),
+                Instant::now(),
+            );
+            let correction = self.drift.correction();
+            if (correction - self.reported_drift).abs() >= TimeDelta::milliseconds(5) {
+                info!(
+                    "the sound card's clock is {} ms off the station clock",
+                    correction.num_milliseconds()
+                );
+                self.reported_drift = correction;
             }
             self.handle_events().await;
             if last_rescan.elapsed() >= RESCAN_EVERY {
@@ -203,7 +225,12 @@ impl Director {
     /// engine runs a little ahead of the clock; decisions are made against
     /// it, not the clock, since it is what can still be changed.
     fn engine_time(&self) -> DateTime<Utc> {
-        self.timeline.time_of(self.engine.meters.position())
+        self.time_of(self.engine.meters.position())
+    }
+
+    /// The station time at which an engine sample is heard.
+    fn time_of(&self, sample: u64) -> DateTime<Utc> {
+        self.timeline.time_of(sample) - self.drift.correction()
     }
 
     /// The station time heard at the outputs now.
@@ -219,9 +246,11 @@ impl Director {
     }
 
     fn horizon(&self) -> TimeDelta {
+        // Short, so that a cue is placed with a recent view of the sound
+        // card's drift; long enough at any speed to open a file in time.
         self.clock
             .station(Duration::from_secs(1))
-            .max(TimeDelta::seconds(10))
+            .max(TimeDelta::seconds(3))
     }
 
     fn ring_frames(&self) -> usize {
@@ -442,8 +471,9 @@ impl Director {
         error!("the engine does not take commands: it has stalled");
     }
 
+    /// The engine sample heard at station time `t`.
     fn sample(&self, t: DateTime<Utc>) -> u64 {
-        self.timeline.sample_at(t).max(0) as u64
+        self.timeline.sample_at(t + self.drift.correction()).max(0) as u64
     }
 
     async fn cue_programme(&mut self, index: usize, offset: TimeDelta) {
@@ -747,15 +777,16 @@ impl Director {
                     if Some(id) == self.standby {
                         self.standby = None;
                         standby_used = true;
+                        let start = self.time_of(at);
                         if let Some(item) = self.items.get_mut(&id) {
-                            item.start = self.timeline.time_of(at);
+                            item.start = start;
                         }
                         // Fade it out at the next start like any fill.
                         let next = self
                             .slots
                             .iter()
                             .map(|s| s.programme.start)
-                            .find(|&s| s > self.timeline.time_of(at));
+                            .find(|&s| s > self.time_of(at));
                         if let Some(next) = next {
                             let at = self.sample(next);
                             self.send(Command::EndAt {
@@ -780,7 +811,7 @@ impl Director {
     }
 
     fn started(&mut self, id: ItemId, at: u64) {
-        let time = self.timeline.time_of(at);
+        let time = self.time_of(at);
         let Some(item) = self.items.get_mut(&id) else {
             return;
         };
@@ -824,7 +855,7 @@ impl Director {
             (EndHow::Cut, None) => (Ended::Faded, Some("cut at the next start".to_string())),
             (EndHow::Stopped | EndHow::Cancelled, None) => (Ended::Skipped, None),
         };
-        let end = self.timeline.time_of(at);
+        let end = self.time_of(at);
         info!("off air: \"{}\" ({ended:?})", item.title);
         if let Err(e) = self.log.finish(log_id, end, ended, reason) {
             error!("as-run log: cannot close \"{}\": {e}", item.title);
