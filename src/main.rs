@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use onair::asrun::{self, AsRunError, AsRunLog, SledLog};
 use onair::config::Config;
-use onair::{demo, schedule, station};
+use onair::{bench, demo, schedule, station};
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +60,13 @@ enum Command {
     },
     /// Check a configuration file and print every problem.
     CheckConfig { file: PathBuf },
+    /// Measure the CPU time of the audio path beside ffmpeg, and the memory of
+    /// a running box; fails when a target is missed. Build with --release.
+    Bench {
+        /// Minutes of programme audio to generate and measure.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=600))]
+        minutes: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +89,7 @@ fn main() -> ExitCode {
             csv,
         } => load(&config).and_then(|c| show_log(&c, since, until, json, csv)),
         Command::CheckConfig { file } => return check_config(&file),
+        Command::Bench { minutes } => return run_bench(minutes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,6 +130,23 @@ fn check_config(path: &Path) -> ExitCode {
                 println!("{}: ok", path.display());
                 ExitCode::SUCCESS
             }
+        }
+    }
+}
+
+fn run_bench(minutes: u32) -> ExitCode {
+    match bench::run(minutes) {
+        Ok(report) => {
+            println!("{report}");
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("onair bench: {e}");
+            ExitCode::FAILURE
         }
     }
 }
