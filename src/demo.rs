@@ -6,6 +6,7 @@
 use std::f32::consts::TAU;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
@@ -160,6 +161,15 @@ fn write_tune(path: &Path, base: f32, seconds: u32, seed: u32) -> Result<()> {
         writer.write_sample((sample * i16::MAX as f32) as i16)?;
     }
     writer.finalize()?;
+    // The file is whole before the station starts: dated back, the first
+    // look at the folders takes it at once instead of letting it settle
+    // (the demo would open on the emergency file until then).
+    let written_earlier = SystemTime::now() - 2 * crate::schedule::SETTLE;
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(written_earlier))
+        .with_context(|| format!("cannot date {}", path.display()))?;
     Ok(())
 }
 
@@ -172,10 +182,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("onair-demo-test-{}", std::process::id()));
         let now = Utc::now();
         let config = prepare(&dir, now).unwrap();
+        // Looked at right away: the generated files need no time to settle.
         let scan = crate::schedule::scan_now(
             &config.library.programmes,
             config.station.timezone,
-            std::time::SystemTime::now() + std::time::Duration::from_secs(10),
+            SystemTime::now(),
         )
         .unwrap();
         assert_eq!(

@@ -1,6 +1,8 @@
 //! The one status snapshot of the box, published by the director on a tokio
 //! watch channel and read by the web page, the CLI and (later) the panel.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -70,4 +72,12 @@ pub struct Status {
     pub ignored: Vec<IgnoredFile>,
     /// Problems a person should act on (missing folders, failed files).
     pub warnings: Vec<String>,
+    /// Simulated seconds per real second when the box runs a simulated
+    /// clock (demo, tests); `None` on the wall clock.
+    pub simulated_speed: Option<f64>,
+    /// When the director took the snapshot (real time). The web server
+    /// reports its age, so a page can tell a box whose playout has stopped
+    /// reporting from one that is merely quiet; `None` before the first.
+    #[serde(skip)]
+    pub published: Option<Instant>,
 }

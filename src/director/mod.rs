@@ -948,6 +948,11 @@ impl Director {
             underruns: meters.underrun_frames(),
             ignored: self.ignored.clone(),
             warnings,
+            simulated_speed: match self.clock {
+                Clock::Wall => None,
+                Clock::Simulated { speed, .. } => Some(speed),
+            },
+            published: Some(Instant::now()),
         };
         self.status.send_replace(snapshot);
     }

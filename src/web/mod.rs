@@ -1,7 +1,8 @@
 //! The box's local web server: the status page and its JSON API.
 //!
 //! - `GET /` — the status page (now playing, next, recent as-run log).
-//! - `GET /api/status` — the status snapshot as JSON.
+//! - `GET /api/status` — the status snapshot as JSON, with `age_ms`: how
+//!   long ago (real time) the director took it, `null` before the first.
 //! - `GET /api/log?since=T&until=T` — the as-run log as JSON (the same
 //!   format as `onair log --json`); `onair log` uses it while the box runs.
 
@@ -14,7 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
 use chrono_tz::Tz;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::error;
 
@@ -46,9 +47,24 @@ async fn page() -> Html<&'static str> {
     Html(include_str!("page.html"))
 }
 
+/// The snapshot as served: a page polling it can tell a box that does not
+/// answer from one that answers with a snapshot its playout stopped updating.
+#[derive(Serialize)]
+struct StatusAnswer<'a> {
+    #[serde(flatten)]
+    status: &'a Status,
+    age_ms: Option<u64>,
+}
+
 async fn status(Extract(state): Extract<State>) -> Response {
     let snapshot = state.status.borrow().clone();
-    json(serde_json::to_string(&snapshot).map_err(|e| e.to_string()))
+    let answer = StatusAnswer {
+        age_ms: snapshot
+            .published
+            .map(|at| at.elapsed().as_millis().try_into().unwrap_or(u64::MAX)),
+        status: &snapshot,
+    };
+    json(serde_json::to_string(&answer).map_err(|e| e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -94,4 +110,64 @@ fn json(body: Result<String, String>) -> Response {
 
 fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, message).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::asrun::SledLog;
+
+    async fn get_status(address: std::net::SocketAddr) -> serde_json::Value {
+        let body = tokio::task::spawn_blocking(move || {
+            ureq::get(format!("http://{address}/api/status"))
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_to_string()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_status_says_how_old_the_playout_snapshot_is() {
+        let dir = std::env::temp_dir().join(format!("onair-web-{}", std::process::id()));
+        let log: Arc<dyn AsRunLog> = Arc::new(SledLog::open(&dir).unwrap());
+        let (tx, rx) = watch::channel(Status::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(serve(
+            listener,
+            State {
+                status: rx,
+                log,
+                timezone: chrono_tz::Europe::London,
+            },
+        ));
+
+        // Before the director's first snapshot: no age, so a page can say
+        // the box is starting rather than that its playout has stopped.
+        let answer = get_status(address).await;
+        assert!(answer["age_ms"].is_null(), "{answer}");
+        assert_eq!(answer["mode"], "silent");
+
+        // A snapshot the director took 5 s ago and never replaced.
+        let taken = Instant::now().checked_sub(Duration::from_secs(5)).unwrap();
+        tx.send_replace(Status {
+            station: "Test FM".into(),
+            published: Some(taken),
+            ..Status::default()
+        });
+        let answer = get_status(address).await;
+        let age = answer["age_ms"].as_u64().unwrap();
+        assert!((5000..6000).contains(&age), "age_ms {age}");
+        // The snapshot's own fields stay at the top level, beside the age.
+        assert_eq!(answer["station"], "Test FM");
+        assert!(answer.get("published").is_none(), "{answer}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

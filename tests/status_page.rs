@@ -1,0 +1,443 @@
+//! The status page as a station engineer sees it: the real box on a
+//! simulated clock, the page loaded in headless Chromium (its script run,
+//! its DOM read back), checked for what a person reads off it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use scraper::{ElementRef, Html, Selector};
+
+/// Chromium itself must not take longer than this (real time).
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The box's web address, from the file it writes once it listens.
+fn web_address(s: &Station) -> SocketAddr {
+    let path = s.dir().join("state").join("web-address");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(address) = text.trim().parse()
+        {
+            return address;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the box did not write its web address to {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Loads `url` in headless Chromium, lets the page's script run for
+/// `virtual_ms` of the page's own time, and returns the DOM it ends with.
+/// A screenshot is left in `dir` (kept with the station when a test fails).
+fn browse(dir: &Path, url: &str, virtual_ms: u32) -> Html {
+    let profile = dir.join("chromium-profile");
+    let shot = dir.join("status-page.png");
+    let dom_path = dir.join("status-page.html");
+    let err_path = dir.join("chromium.log");
+    let dom = std::fs::File::create(&dom_path).unwrap();
+    let err = std::fs::File::create(&err_path).unwrap();
+    let spawned = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1100,1400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--virtual-time-budget={virtual_ms}"))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--dump-dom")
+        .arg(url)
+        // The page must show station time, whatever the browser's own zone.
+        .env("TZ", "America/Los_Angeles")
+        .stdin(Stdio::null())
+        .stdout(dom)
+        .stderr(err)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "chromium is not installed, and the status page is tested in it: run `.ci/deps test`"
+        ),
+        Err(e) => panic!("cannot start chromium: {e}"),
+    };
+    let deadline = Instant::now() + BROWSER_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "chromium did not finish within {BROWSER_TIMEOUT:?}; its log is {}",
+                err_path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = std::fs::read_to_string(&dom_path).unwrap();
+    assert!(
+        status.success() && text.contains("</html>"),
+        "chromium failed ({status}) to load {url}: {}",
+        std::fs::read_to_string(&err_path).unwrap_or_default()
+    );
+    Html::parse_document(&text)
+}
+
+fn element<'a>(page: &'a Html, id: &str) -> ElementRef<'a> {
+    let selector = Selector::parse(&format!("#{id}")).unwrap();
+    page.select(&selector)
+        .next()
+        .unwrap_or_else(|| panic!("the page has no element #{id}"))
+}
+
+/// The text a person reads in element `id`, spaces tidied.
+fn text(page: &Html, id: &str) -> String {
+    tidy(element(page, id).text().collect::<String>())
+}
+
+fn tidy(text: String) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn shown(page: &Html, id: &str) -> bool {
+    element(page, id).value().attr("hidden").is_none()
+}
+
+/// The rows of table body `id`, each as its cells' text.
+fn table(page: &Html, id: &str) -> Vec<Vec<String>> {
+    let tr = Selector::parse("tr").unwrap();
+    let td = Selector::parse("td").unwrap();
+    element(page, id)
+        .select(&tr)
+        .map(|row| row.select(&td).map(|c| tidy(c.text().collect())).collect())
+        .collect()
+}
+
+/// `m:ss` or `h:mm:ss` as seconds.
+fn clock_seconds(text: &str) -> Option<i64> {
+    text.split(':').try_fold(0i64, |total, part| {
+        Some(total * 60 + part.parse::<i64>().ok()?)
+    })
+}
+
+/// The number in a meter's reading, like `-6.0 dBFS`.
+fn dbfs(reading: &str) -> f64 {
+    reading
+        .strip_suffix(" dBFS")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the meter reads {reading:?}, expected like \"-6.0 dBFS\""))
+}
+
+fn page_context(page: &Html) -> String {
+    format!(
+        "\n--- page text:\n{}",
+        tidy(element(page, "station").text().collect::<String>())
+            + " "
+            + &tidy(
+                page.select(&Selector::parse("main").unwrap())
+                    .next()
+                    .map(|m| m.text().collect())
+                    .unwrap_or_default()
+            )
+    )
+}
+
+/// Filler, a programme that has aired, one on air and one to come, in a
+/// zone that is neither UTC nor the browser's.
+fn station_with_programmes(name: &str) -> Station {
+    let mut s = Station::new(name);
+    s.timezone(chrono_tz::Europe::Helsinki);
+    s.filler(3000, 30.0);
+    s.filler(3300, 30.0);
+    s.programme("2026-03-02 00:59", "breakfast-show", 400, 50.0, "wav");
+    // Nine minutes (nine real seconds) to load the page in, in mono to
+    // keep the file small.
+    s.programme_wav("2026-03-02 01:00", "morning-show", 700, 540.0, 8000, 1);
+    s.programme("2026-03-02 01:10", "news", 1000, 30.0, "wav");
+    s
+}
+
+#[test]
+fn the_page_shows_what_is_on_air_what_is_next_and_what_has_aired() {
+    let mut s = station_with_programmes("page");
+    s.start();
+    let address = web_address(&s);
+    // Half a minute into the morning show, which runs to 01:09.
+    s.wait_until(s.local("2026-03-02 01:00:30"));
+    let page = browse(s.dir(), &format!("http://{address}/"), 2500);
+    let context = page_context(&page);
+
+    assert_eq!(text(&page, "station"), "Test FM", "{context}");
+    assert_eq!(text(&page, "mode"), "AUTO", "{context}");
+    assert_eq!(text(&page, "title"), "Morning Show", "{context}");
+    assert!(!shown(&page, "stale"), "stale warning: {context}");
+    assert_eq!(text(&page, "zone"), "Europe/Helsinki", "{context}");
+    assert!(shown(&page, "simulated"), "{context}");
+    assert_eq!(text(&page, "simulated"), "simulated clock ×60", "{context}");
+
+    // Station-local times (Helsinki, UTC+2): the same instants would read
+    // 23:00 in UTC and 15:00 in the browser's own zone.
+    assert_eq!(
+        text(&page, "times"),
+        "since 01:00:00 · until 01:09:00",
+        "{context}"
+    );
+    let clock = text(&page, "clock");
+    let now = clock_seconds(&clock).unwrap_or_else(|| panic!("clock reads {clock:?}"));
+    assert!(
+        (3630..4140).contains(&now),
+        "the clock reads {clock}, expected shortly after 01:00:30{context}"
+    );
+    // Time left is counted to the end the page shows, from the page's clock.
+    let left = text(&page, "left");
+    let left_s = left
+        .strip_suffix(" left")
+        .and_then(clock_seconds)
+        .unwrap_or_else(|| panic!("time left reads {left:?}{context}"));
+    assert_eq!(left_s, 3600 + 540 - now, "left {left} at {clock}{context}");
+
+    assert_eq!(text(&page, "next-time"), "01:10", "{context}");
+    assert_eq!(text(&page, "next-title"), "News", "{context}");
+    let next_in = text(&page, "next-in");
+    let next_in_s = next_in
+        .strip_prefix("in ")
+        .and_then(clock_seconds)
+        .unwrap_or_else(|| panic!("next reads {next_in:?}{context}"));
+    assert_eq!(next_in_s, 3600 + 600 - now, "next {next_in} at {clock}");
+
+    // The tones are generated at −6 dBFS peak, on both channels.
+    for side in ["level-l", "level-r"] {
+        let level = dbfs(&text(&page, side));
+        assert!(
+            (-7.0..=-5.0).contains(&level),
+            "{side} reads {level} dBFS, the programme peaks at -6{context}"
+        );
+    }
+
+    // As-run log, newest first: the morning show on air, filler faded out
+    // at the hour, the breakfast show that ended by itself, filler before.
+    let log = table(&page, "log");
+    assert!(log.len() >= 4, "as-run rows {log:?}");
+    assert_eq!(
+        log[0],
+        ["01:00:00", "", "scheduled", "Morning Show", "on air"],
+        "{log:?}"
+    );
+    assert_eq!(log[1][0], "00:59:50", "{log:?}");
+    assert_eq!(
+        log[1][1..3],
+        ["01:00:00", "filler"],
+        "filler from the breakfast show's end to the hour: {log:?}"
+    );
+    assert_eq!(log[1][4], "faded", "{log:?}");
+    assert_eq!(
+        log[2],
+        [
+            "00:59:00",
+            "00:59:50",
+            "scheduled",
+            "Breakfast Show",
+            "natural"
+        ],
+        "{log:?}"
+    );
+    assert!(
+        log[3..]
+            .iter()
+            .all(|row| row[2] == "filler" && row[3].starts_with("filler-")),
+        "before 00:59 only filler aired: {log:?}"
+    );
+    assert_eq!(
+        log[3][1], "00:59:00",
+        "filler ends at the breakfast show: {log:?}"
+    );
+
+    let outputs = table(&page, "outputs");
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    assert!(
+        outputs[0][0].starts_with("wav ") && outputs[0][0].ends_with("out.wav"),
+        "{outputs:?}"
+    );
+    let frames: u64 = outputs[0][1].parse().unwrap();
+    // More than two minutes of station time at 8 kHz have gone out.
+    assert!(frames > 120 * 8000, "frames out {frames}");
+    assert_eq!(
+        &outputs[0][2..],
+        ["0", "0", "0"],
+        "dropped, underruns, errors"
+    );
+
+    assert_eq!(text(&page, "ignored-count"), "0");
+    assert!(!shown(&page, "ignored-table"));
+    assert_eq!(text(&page, "warnings"), "");
+    assert!(shown(&page, "no-warnings"));
+    s.terminate();
+}
+
+#[test]
+fn a_box_with_nothing_to_play_says_silent_and_why() {
+    // No programme, no filler, no emergency file; one file the box cannot
+    // schedule because its name has no date and time.
+    let mut s = Station::new("page-silent");
+    let stray = s.dir().join("programmes").join("breakfast.wav");
+    tone::write_tone(&stray, 400, 5.0, 8000, 2);
+    s.start();
+    let address = web_address(&s);
+    s.wait_until(s.local("2026-03-02 00:59:00"));
+    let page = browse(s.dir(), &format!("http://{address}/"), 2500);
+    let context = page_context(&page);
+
+    assert_eq!(text(&page, "mode"), "SILENT", "{context}");
+    assert!(
+        element(&page, "mode")
+            .value()
+            .has_class("silent", scraper::CaseSensitivity::CaseSensitive),
+        "{context}"
+    );
+    assert_eq!(text(&page, "title"), "Nothing on air", "{context}");
+    assert_eq!(text(&page, "left"), "");
+    assert_eq!(text(&page, "next-title"), "nothing scheduled", "{context}");
+    let warnings: Vec<String> = element(&page, "warnings")
+        .select(&Selector::parse("li").unwrap())
+        .map(|li| tidy(li.text().collect()))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w == "silent: no programme, filler or emergency file can play"),
+        "warnings {warnings:?}"
+    );
+    assert!(!shown(&page, "no-warnings"));
+    for side in ["level-l", "level-r"] {
+        assert_eq!(text(&page, side), "below −60 dBFS", "{context}");
+    }
+    assert!(table(&page, "log").is_empty(), "{:?}", table(&page, "log"));
+
+    assert_eq!(text(&page, "ignored-count"), "1", "{context}");
+    assert!(shown(&page, "ignored-table"));
+    let ignored = table(&page, "ignored");
+    assert_eq!(ignored[0][0], "breakfast.wav", "{ignored:?}");
+    assert!(!ignored[0][1].is_empty(), "no reason given: {ignored:?}");
+    s.terminate();
+}
+
+/// Stands between the browser and the box like the studio network: passes
+/// everything through until `answers` status requests have gone by, then
+/// goes down (every connection is closed unanswered).
+struct Network {
+    address: SocketAddr,
+    down: Arc<AtomicBool>,
+}
+
+impl Network {
+    fn new(to: SocketAddr, answers: usize) -> Network {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let down = Arc::new(AtomicBool::new(false));
+        let asked = Arc::new(AtomicUsize::new(0));
+        let flag = down.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                if flag.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(to) else {
+                    continue;
+                };
+                let (flag, asked) = (flag.clone(), asked.clone());
+                let (client_in, server_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || pump(server_out, client));
+                std::thread::spawn(move || {
+                    let (mut from, mut to) = (client_in, server);
+                    let mut buf = [0u8; 16 * 1024];
+                    loop {
+                        let n = match from.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let requests = buf[..n]
+                            .windows(15)
+                            .filter(|w| w == b"GET /api/status")
+                            .count();
+                        if asked.fetch_add(requests, Ordering::SeqCst) + requests > answers {
+                            flag.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = from.shutdown(Shutdown::Both);
+                    let _ = to.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        Network { address, down }
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+#[test]
+fn the_page_says_when_the_box_stops_answering() {
+    let mut s = station_with_programmes("page-stale");
+    s.start();
+    let address = web_address(&s);
+    s.wait_until(s.local("2026-03-02 01:00:30"));
+    let network = Network::new(address, 2);
+    // Two answers a second apart, then the network is down for the rest
+    // of the page's eight seconds.
+    let page = browse(s.dir(), &format!("http://{}/", network.address), 8000);
+    let context = page_context(&page);
+    assert!(
+        network.down.load(Ordering::SeqCst),
+        "the page asked less than three times"
+    );
+
+    assert!(shown(&page, "stale"), "no stale warning{context}");
+    let warning = text(&page, "stale");
+    assert!(
+        warning.starts_with("No answer from the box for ")
+            && warning.contains(&format!(
+                "what is shown is from {} station time",
+                text(&page, "clock")
+            )),
+        "stale warning reads {warning:?}"
+    );
+    // The last news stays readable beneath the warning.
+    assert_eq!(text(&page, "title"), "Morning Show", "{context}");
+    assert!(
+        element(&page, "stale")
+            .parent()
+            .and_then(ElementRef::wrap)
+            .is_some_and(|body| body
+                .value()
+                .has_class("stale", scraper::CaseSensitivity::CaseSensitive)),
+        "the page is not dimmed"
+    );
+    s.terminate();
+}
