@@ -471,6 +471,17 @@ impl Director {
         error!("the engine does not take commands: it has stalled");
     }
 
+    /// The fade before a hard end: none for an item that ends by itself at
+    /// (or within a blink of) the boundary, whose last second must not be
+    /// faded for nothing; whatever few milliseconds of padding run past the
+    /// boundary are cut.
+    fn fade_for(&self, start: DateTime<Utc>, length: Option<TimeDelta>, hard_end: Option<DateTime<Utc>>) -> u32 {
+        match (length, hard_end) {
+            (Some(length), Some(end)) if start + length <= end + TimeDelta::milliseconds(100) => 0,
+            _ => self.fade,
+        }
+    }
+
     /// The engine sample heard at station time `t`.
     fn sample(&self, t: DateTime<Utc>) -> u64 {
         self.timeline.sample_at(t + self.drift.correction()).max(0) as u64
@@ -513,7 +524,7 @@ impl Director {
                     source,
                     start: Start::At(self.sample(start)),
                     hard_end: hard_end.map(|h| self.sample(h)),
-                    fade: self.fade,
+                    fade: self.fade_for(start, length, hard_end),
                 });
                 self.items.insert(
                     id,
@@ -636,7 +647,7 @@ impl Director {
             source,
             start,
             hard_end: until.map(|u| self.sample(u)),
-            fade: self.fade,
+            fade: self.fade_for(at, length, until),
         });
         let (kind, title) = match role {
             Role::Emergency => (Kind::Emergency, format!("Emergency: {}", stem(path))),
