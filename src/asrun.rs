@@ -15,8 +15,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{
-    DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeDelta,
-    TimeZone, Timelike, Utc,
+    DateTime, Days, DurationRound, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat,
+    TimeDelta, TimeZone, Timelike, Utc,
 };
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -225,6 +225,16 @@ fn id_key(prefix: u8, id: u64) -> [u8; 9] {
     key
 }
 
+/// The as-run log's folder inside the data folder.
+const LOG_FOLDER: &str = "asrun";
+
+/// Whether a box has ever opened an as-run log in `data_dir`. Lets a reader
+/// tell "nothing logged yet" without creating the log (as the wrong user,
+/// perhaps, leaving a folder the box cannot write).
+pub fn log_exists(data_dir: &Path) -> bool {
+    data_dir.join(LOG_FOLDER).is_dir()
+}
+
 /// The as-run log in a sled database under the data folder.
 pub struct SledLog {
     // Declared before `_lock` so that sled closes before the folder is unlocked.
@@ -239,7 +249,7 @@ impl SledLog {
     /// Opens (or creates) the as-run log in `data_dir`. Fails at once with
     /// [`AsRunError::Busy`] when another process has it open.
     pub fn open(data_dir: &Path) -> Result<Self, AsRunError> {
-        let dir = data_dir.join("asrun");
+        let dir = data_dir.join(LOG_FOLDER);
         let open_error = |error: String| AsRunError::Open {
             dir: dir.clone(),
             error,
@@ -594,10 +604,17 @@ impl AsRunLog for SledLog {
     }
 }
 
+/// `t` to the nearest whole `unit`. A programme starts on the sample nearest
+/// its slot, which can be a few microseconds before it: shown cut instead
+/// of rounded, a 09:00:00 start would read 08:59:59.999 (or 08:59:59).
+fn nearest(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
+    t.duration_round(unit).unwrap_or(t)
+}
+
 /// A time in the station's zone: RFC 3339 with the station's offset, to the
 /// second, or to the millisecond when it falls between seconds.
 fn local(t: DateTime<Utc>, tz: Tz) -> String {
-    let local = t.with_timezone(&tz);
+    let local = nearest(t, TimeDelta::milliseconds(1)).with_timezone(&tz);
     let precision = if local.nanosecond() == 0 {
         SecondsFormat::Secs
     } else {
@@ -689,12 +706,13 @@ pub fn to_table(entries: &[Entry], tz: Tz) -> String {
     }
     let header = ["START", "END", "KIND", "ENDED", "TITLE", "FROM", "NOTE"];
     let mut lines: Vec<[String; 7]> = vec![header.map(String::from)];
+    let second = TimeDelta::seconds(1);
     for e in entries {
-        let start = e.start.with_timezone(&tz);
+        let start = nearest(e.start, second).with_timezone(&tz);
         let end = match e.end {
             None => "on air".to_string(),
             Some(end) => {
-                let end = end.with_timezone(&tz);
+                let end = nearest(end, second).with_timezone(&tz);
                 if end.date_naive() == start.date_naive() && end.offset() == start.offset() {
                     end.format("%H:%M:%S").to_string()
                 } else {
@@ -877,7 +895,9 @@ mod tests {
     #[test]
     fn entries_round_trip_and_ranges_overlap() {
         let dir = scratch("round-trip");
+        assert!(!log_exists(&dir), "an empty data folder holds no log");
         let log = SledLog::open(&dir).unwrap();
+        assert!(log_exists(&dir));
         // A long programme, filler after it, a programme that could not start
         // and one still on air.
         let long = log
@@ -1189,6 +1209,37 @@ mod tests {
         assert_eq!(
             to_table(&[], chrono_tz::Europe::London),
             "no as-run entries in this period\n"
+        );
+    }
+
+    #[test]
+    fn times_are_shown_rounded_not_cut() {
+        // A programme on the sample nearest its 00:59:00 slot, 40 µs early,
+        // ending 400 µs after 00:59:10 (and one ending just past the half second).
+        let entries = sample(&[
+            (
+                "2026-03-29T00:58:59.99996Z",
+                Some("2026-03-29T00:59:10.0004Z"),
+            ),
+            (
+                "2026-03-29T00:59:10.0004Z",
+                Some("2026-03-29T00:59:20.5004Z"),
+            ),
+        ]);
+        let london = chrono_tz::Europe::London;
+        let json: serde_json::Value = serde_json::from_str(&to_json(&entries, london)).unwrap();
+        assert_eq!(json[0]["start"], "2026-03-29T00:59:00+00:00");
+        assert_eq!(json[0]["end"], "2026-03-29T00:59:10+00:00");
+        assert_eq!(json[1]["end"], "2026-03-29T00:59:20.500+00:00");
+        let table = to_table(&entries, london);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[1].starts_with("2026-03-29 00:59:00 GMT  00:59:10 "),
+            "{table}"
+        );
+        assert!(
+            lines[2].starts_with("2026-03-29 00:59:10 GMT  00:59:21 "),
+            "{table}"
         );
     }
 

@@ -45,20 +45,13 @@ impl Clock {
             path: path.display().to_string(),
             source,
         };
-        let key = format!("{} {}", start.to_rfc3339(), speed);
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            let mut lines = text.lines();
-            if let (Some(saved_key), Some(nanos)) = (lines.next(), lines.next())
-                && saved_key == key
-                && let Ok(nanos) = nanos.trim().parse::<u64>()
-            {
-                let epoch = UNIX_EPOCH + Duration::from_nanos(nanos);
-                return Ok(Clock::Simulated {
-                    start,
-                    speed,
-                    epoch,
-                });
-            }
+        let key = timeline_key(start, speed);
+        if let Some(epoch) = saved_epoch(&path, &key) {
+            return Ok(Clock::Simulated {
+                start,
+                speed,
+                epoch,
+            });
         }
         std::fs::create_dir_all(data_dir).map_err(io)?;
         let epoch = SystemTime::now();
@@ -74,6 +67,21 @@ impl Clock {
             speed,
             epoch,
         })
+    }
+
+    /// The simulated clock as a reader of the data folder sees it (`onair
+    /// schedule`, `onair log`): the box's timeline if it has started one with
+    /// this start and speed, else the clock at its start now. Writes nothing,
+    /// so that looking at the station beforehand does not move the time at
+    /// which the box will begin.
+    pub fn simulated_read_only(start: DateTime<Utc>, speed: f64, data_dir: &Path) -> Self {
+        let path = data_dir.join(TIMELINE_FILE);
+        let epoch = saved_epoch(&path, &timeline_key(start, speed)).unwrap_or_else(SystemTime::now);
+        Clock::Simulated {
+            start,
+            speed,
+            epoch,
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -108,6 +116,19 @@ impl Clock {
     pub fn station(&self, real: Duration) -> TimeDelta {
         TimeDelta::nanoseconds((real.as_nanos() as f64 * self.speed()) as i64)
     }
+}
+
+fn timeline_key(start: DateTime<Utc>, speed: f64) -> String {
+    format!("{} {}", start.to_rfc3339(), speed)
+}
+
+/// The epoch saved in the timeline file, if it was saved for `key`.
+fn saved_epoch(path: &Path, key: &str) -> Option<SystemTime> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let (saved_key, nanos) = (lines.next()?, lines.next()?);
+    let nanos = nanos.trim().parse::<u64>().ok()?;
+    (saved_key == key).then(|| UNIX_EPOCH + Duration::from_nanos(nanos))
 }
 
 /// The engine's time: sample `n` is heard at `anchor + n / rate`.
@@ -176,6 +197,14 @@ mod tests {
             b.now() - start
         );
         assert!((a.now() - b.now()).num_milliseconds().abs() < 500);
+        // A reader follows the saved timeline, and before there is one it
+        // sees the clock at its start without saving a timeline.
+        let read = Clock::simulated_read_only(start, 60.0, &dir);
+        assert!((read.now() - b.now()).num_milliseconds().abs() < 500);
+        let other = dir.join("never-run");
+        let fresh = Clock::simulated_read_only(start, 60.0, &other);
+        assert!(fresh.now() - start < TimeDelta::seconds(2));
+        assert!(!other.exists(), "a reader must not create the data folder");
         // A new start in the configuration starts a new timeline.
         let c = Clock::simulated(start + TimeDelta::hours(1), 60.0, &dir).unwrap();
         assert!(c.now() - (start + TimeDelta::hours(1)) < TimeDelta::seconds(2));

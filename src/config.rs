@@ -575,9 +575,16 @@ impl Walk {
         if let Some(clock) = &clock
             && clock.speed != 1.0
         {
-            let alsa = outputs
-                .iter()
-                .position(|o| matches!(o, OutputConfig::Alsa { .. }));
+            // Counted in the file, not in `outputs`: an output refused above
+            // is missing from that list and would shift the number.
+            let alsa = match root.get("output") {
+                Some(Value::Array(items)) if !items.is_empty() => items
+                    .iter()
+                    .position(|item| item.get("kind").and_then(Value::as_str) == Some("alsa")),
+                _ => outputs
+                    .iter()
+                    .position(|o| matches!(o, OutputConfig::Alsa { .. })),
+            };
             let why =
                 "an ALSA device plays in real time; set clock.speed = 1 or use a wav/null output";
             match alsa {
@@ -1201,6 +1208,19 @@ level = "debug"
                 .contains("set clock.speed = 1 or use a wav/null output"),
             "{alsa}"
         );
+        // Bad input: the ALSA output after an output that is itself refused
+        // (an unknown kind): the key still names the ALSA output's place.
+        let found = problems(&format!(
+            "{base}[[output]]\nkind = \"mp4\"\n[[output]]\nkind = \"null\"\n[[output]]\nkind = \"alsa\"\n"
+        ));
+        assert!(
+            find(&found, "output[3].kind")
+                .expected
+                .contains("not with clock.speed = 60"),
+            "{found:#?}"
+        );
+        assert_eq!(find(&found, "output[1].kind").value, "\"mp4\"");
+        assert_eq!(found.len(), 2, "{found:#?}");
         // Bad input: the same with the default output (no [[output]] at all).
         let found = problems(base);
         assert!(find(&found, "clock.speed").expected.contains("ALSA"));

@@ -1,10 +1,11 @@
 //! `onair`: the playout box's one binary. Subcommands only; the work is in the library.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use chrono::{TimeDelta, Utc};
+use chrono::{Days, TimeDelta};
 use clap::{Parser, Subcommand};
 
 use onair::asrun::{self, AsRunError, AsRunLog, SledLog};
@@ -49,16 +50,20 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
         /// From this time: RFC 3339, "yyyy-mm-dd hh:mm", "yyyy-mm-dd", today, yesterday, -2h.
-        #[arg(long)]
+        // Hyphen values: `--since -2h` is a time ago, not another option.
+        #[arg(long, allow_hyphen_values = true)]
         since: Option<String>,
-        #[arg(long)]
+        /// Up to this time, in the same forms as --since.
+        #[arg(long, allow_hyphen_values = true)]
         until: Option<String>,
         #[arg(long, conflicts_with = "csv")]
         json: bool,
         #[arg(long)]
         csv: bool,
     },
-    /// Check a configuration file and print every problem.
+    /// Check a configuration file and print every problem. Exits 1 if the box
+    /// would refuse it; warnings (missing folders or files, with which the box
+    /// still starts) are printed and exit 0.
     CheckConfig { file: PathBuf },
     /// Measure the CPU time of the audio path beside ffmpeg, and the memory of
     /// a running box; fails when a target is missed. Build with --release.
@@ -120,15 +125,28 @@ fn check_config(path: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
         Ok(config) => {
+            // Warnings are about this machine (folders not there yet, storage
+            // not mounted), not about the file, which is often checked on
+            // another machine than the box: they do not fail the check.
             let warnings = config.check();
             for warning in &warnings {
-                eprintln!("{warning}");
+                eprintln!("warning: {warning}");
             }
-            if !warnings.is_empty() {
-                ExitCode::FAILURE
-            } else {
-                println!("{}: ok", path.display());
-                ExitCode::SUCCESS
+            let verdict = match warnings.len() {
+                0 => format!("{}: ok\n", path.display()),
+                n => format!(
+                    "{}: ok, with {n} warning{} above: the box starts with this file, but see to {}\n",
+                    path.display(),
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "it" } else { "them" },
+                ),
+            };
+            match print(&verdict) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("onair: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
         }
     }
@@ -151,16 +169,41 @@ fn run_bench(minutes: u32) -> ExitCode {
     }
 }
 
+/// Writes to standard output; a reader that has gone (`onair log | head`)
+/// is not an error.
+fn print(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other.context("cannot write to standard output")?),
+    }
+}
+
+/// `text` ending with exactly one line break.
+fn line(text: &str) -> String {
+    format!("{}\n", text.trim_end_matches('\n'))
+}
+
 fn show_schedule(config: &Config) -> Result<()> {
     let tz = config.station.timezone;
-    let clock = station::clock(config)?;
-    let now = clock.now();
+    let now = station::clock_for_reading(config).now();
     let scan = schedule::scan_now(&config.library.programmes, tz, std::time::SystemTime::now())?;
     let (slots, mut ignored) = schedule::slots(scan.programmes);
     ignored.extend(scan.ignored);
+    // Today and tomorrow as the station's calendar has them: a day with a
+    // clock change is 23 or 25 hours long.
     let today = now.with_timezone(&tz).date_naive();
-    let from = schedule::resolve_local(tz, today.and_hms_opt(0, 0, 0).unwrap_or_default()).0;
-    let to = from + TimeDelta::days(2);
+    let midnight = |days: u64| {
+        today
+            .checked_add_days(Days::new(days))
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| schedule::resolve_local(tz, t).0)
+            .context("the simulated clock is too close to the end of the calendar")
+    };
+    let (from, to) = (midnight(0)?, midnight(2)?);
     let duration_of = |p: &Path| {
         onair::engine::decoder::probe_duration(p)
             .ok()
@@ -177,23 +220,20 @@ fn show_schedule(config: &Config) -> Result<()> {
         .as_deref()
         .is_some_and(Path::exists);
     let plan = schedule::day_plan(&slots, from, to, &duration_of, have_filler, have_emergency);
-    println!("{}", schedule::render_day_plan(&plan, tz));
-    for note in slots
-        .iter()
-        .filter_map(|s| s.programme.note.as_ref().map(|n| (s, n)))
-    {
-        println!("note: {}: {}", note.0.programme.path.display(), note.1);
-    }
-    for file in &scan.settling {
-        println!("settling (still being copied?): {}", file.display());
-    }
-    if !ignored.is_empty() {
-        println!("\nIgnored files:");
-        for i in &ignored {
-            println!("  {}: {}", i.path.display(), i.reason);
+    let mut text = schedule::render_day_plan(&plan, tz);
+    if !scan.settling.is_empty() {
+        text.push_str("\nStill being copied (they air once they stop changing):\n");
+        for file in &scan.settling {
+            text.push_str(&format!("  {}\n", file.display()));
         }
     }
-    Ok(())
+    if !ignored.is_empty() {
+        text.push_str("\nIgnored files:\n");
+        for i in &ignored {
+            text.push_str(&format!("  {}: {}\n", i.path.display(), i.reason));
+        }
+    }
+    print(&text)
 }
 
 fn show_log(
@@ -204,9 +244,7 @@ fn show_log(
     csv: bool,
 ) -> Result<()> {
     let tz = config.station.timezone;
-    let now = station::clock(config)
-        .map(|c| c.now())
-        .unwrap_or_else(|_| Utc::now());
+    let now = station::clock_for_reading(config).now();
     let parse = |name: &str, v: &Option<String>| -> Result<_> {
         v.as_deref()
             .map(|s| {
@@ -216,6 +254,13 @@ fn show_log(
             .transpose()
     };
     let (since_t, until_t) = (parse("since", &since)?, parse("until", &until)?);
+    if !asrun::log_exists(&config.data.dir) {
+        eprintln!(
+            "onair: no as-run log in {} yet: the box has not run with this data folder",
+            config.data.dir.display()
+        );
+        return print_entries(&[], tz, json, csv);
+    }
     let entries = match SledLog::open(&config.data.dir) {
         Ok(log) => log.range(since_t, until_t)?,
         Err(AsRunError::Busy { .. }) => return show_log_from_box(config, since, until, json, csv),
@@ -232,8 +277,7 @@ fn print_entries(entries: &[asrun::Entry], tz: chrono_tz::Tz, json: bool, csv: b
     } else {
         asrun::to_table(entries, tz)
     };
-    println!("{text}");
-    Ok(())
+    print(&line(&text))
 }
 
 /// The running box holds the log: ask it over its web server.
@@ -247,7 +291,8 @@ fn show_log_from_box(
     let file = station::web_address_file(config);
     let address = std::fs::read_to_string(&file).with_context(|| {
         format!(
-            "the as-run log is in use, but {} says no running box to ask",
+            "the as-run log is in use by a running box, but {} does not say where to ask it; \
+             try again in a moment (the box may be starting), or stop the box and read the log",
             file.display()
         )
     })?;
@@ -264,8 +309,7 @@ fn show_log_from_box(
         .body_mut()
         .read_to_string()?;
     if json {
-        println!("{body}");
-        return Ok(());
+        return print(&line(&body));
     }
     let entries: Vec<asrun::Entry> =
         serde_json::from_str(&body).context("the running box sent an unreadable log")?;

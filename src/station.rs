@@ -42,7 +42,34 @@ pub fn clock(config: &Config) -> Result<Clock> {
     })
 }
 
+/// The station clock as `onair schedule` and `onair log` see it: the same
+/// time as the box, without starting a simulated timeline of their own.
+pub fn clock_for_reading(config: &Config) -> Clock {
+    match &config.clock {
+        None => Clock::Wall,
+        Some(sim) => {
+            let (start, _) = resolve_local(config.station.timezone, sim.start);
+            Clock::simulated_read_only(start, sim.speed, &config.data.dir)
+        }
+    }
+}
+
 pub async fn run(config: Config) -> Result<()> {
+    // Watched from the start: a stop asked for while the box is still
+    // starting (systemd stopping it early) becomes an orderly stop as soon
+    // as it is up, instead of killing it half-started.
+    let stop = shutdown_signal()?;
+    // Next, so that a port in use stops the box before it has written
+    // anything (an output file, a simulated timeline).
+    let listener = tokio::net::TcpListener::bind(config.web.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (web.listen): stop the program using that port, or set \
+                 web.listen to a free one (port 0 picks one)",
+                config.web.listen
+            )
+        })?;
     let data = &config.data.dir;
     std::fs::create_dir_all(data).with_context(|| {
         format!(
@@ -53,6 +80,36 @@ pub async fn run(config: Config) -> Result<()> {
     let clock = clock(&config)?;
     let log: Arc<dyn AsRunLog> = Arc::new(SledLog::open(data)?);
 
+    // Serving from the moment the log is held, so that `onair log` always
+    // has the box to ask while it cannot open the log itself.
+    let (status_tx, status_rx) = watch::channel(Status {
+        station: config.station.name.clone(),
+        timezone: config.station.timezone.name().to_string(),
+        ..Status::default()
+    });
+    let address: SocketAddr = listener.local_addr()?;
+    let state = web::State {
+        status: status_rx,
+        log: log.clone(),
+        timezone: config.station.timezone,
+        clock,
+    };
+    tokio::spawn(web::serve(listener, state));
+    let address_file = web_address_file(&config);
+    write_web_address(&address_file, address)?;
+    info!("status page on http://{address}/");
+    let result = on_air(config, clock, log, status_tx, stop).await;
+    let _ = std::fs::remove_file(&address_file);
+    result
+}
+
+async fn on_air(
+    config: Config,
+    clock: Clock,
+    log: Arc<dyn AsRunLog>,
+    status_tx: watch::Sender<Status>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     let rate = config.audio.sample_rate;
     // The first sample goes out a moment from now, so that the director has
     // cued what belongs on air (after a crash: the programme at its offset)
@@ -93,25 +150,6 @@ pub async fn run(config: Config) -> Result<()> {
     let device_paced = opened.master.is_some();
     let engine = engine::start(settings, opened.taps, opened.master)?;
 
-    let (status_tx, status_rx) = watch::channel(Status::default());
-    let listener = tokio::net::TcpListener::bind(config.web.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} ([web] listen): is another program using it?",
-                config.web.listen
-            )
-        })?;
-    let address: SocketAddr = listener.local_addr()?;
-    write_web_address(&web_address_file(&config), address)?;
-    info!("status page on http://{address}/");
-    let state = web::State {
-        status: status_rx,
-        log: log.clone(),
-        timezone: config.station.timezone,
-    };
-    tokio::spawn(web::serve(listener, state));
-
     info!(
         "{} on air: programmes from {}, {} output(s)",
         config.station.name,
@@ -127,13 +165,12 @@ pub async fn run(config: Config) -> Result<()> {
         status: status_tx,
         device_paced,
     });
-    let engine = director.run(shutdown_signal()).await;
+    let engine = director.run(stop).await;
     info!("stopping");
     engine.shutdown();
     if let Err(e) = opened.outputs.shutdown() {
         tracing::error!("{e}");
     }
-    let _ = std::fs::remove_file(web_address_file(&config));
     Ok(())
 }
 
@@ -145,24 +182,15 @@ fn write_web_address(path: &Path, address: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves at SIGTERM or SIGINT (Ctrl-C); both are watched from the call on.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (term, int) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    );
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => info!("SIGTERM received"),
-                _ = int.recv() => info!("SIGINT received"),
-            }
+    let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM received"),
+            _ = interrupt.recv() => info!("SIGINT received"),
         }
-        (Err(e), _) | (_, Err(e)) => {
-            // Without signal handling the box can still be stopped by
-            // SIGKILL, and the as-run log survives that.
-            tracing::error!("cannot handle SIGTERM/SIGINT ({e}): stop the box with SIGKILL");
-            std::future::pending::<()>().await;
-        }
-    }
+    })
 }

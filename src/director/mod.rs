@@ -475,7 +475,12 @@ impl Director {
     /// (or within a blink of) the boundary, whose last second must not be
     /// faded for nothing; whatever few milliseconds of padding run past the
     /// boundary are cut.
-    fn fade_for(&self, start: DateTime<Utc>, length: Option<TimeDelta>, hard_end: Option<DateTime<Utc>>) -> u32 {
+    fn fade_for(
+        &self,
+        start: DateTime<Utc>,
+        length: Option<TimeDelta>,
+        hard_end: Option<DateTime<Utc>>,
+    ) -> u32 {
         match (length, hard_end) {
             (Some(length), Some(end)) if start + length <= end + TimeDelta::milliseconds(100) => 0,
             _ => self.fade,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use super::local_time::resolve_local;
 use super::scan::file_name_of;
 use super::slots::Slot;
 
@@ -103,6 +104,8 @@ pub fn day_plan(
 }
 
 /// The plan as a table in station-local time, one heading per local day.
+/// A hole that runs past midnight is shown under each day it covers, so
+/// every row's end time is read on its own day.
 pub fn render_day_plan(entries: &[PlanEntry], tz: Tz) -> String {
     let mut out = format!("Times in {}\n", tz.name());
     if entries.is_empty() {
@@ -112,11 +115,6 @@ pub fn render_day_plan(entries: &[PlanEntry], tz: Tz) -> String {
     let local = |t: DateTime<Utc>| tz.from_utc_datetime(&t.naive_utc());
     let mut day = None;
     for entry in entries {
-        let start = local(entry.start);
-        if day != Some(start.date_naive()) {
-            day = Some(start.date_naive());
-            let _ = writeln!(out, "\n{}", start.format("%A %Y-%m-%d"));
-        }
         let what = match &entry.kind {
             PlanEntryKind::Programme { title, file, .. } => {
                 format!("{title} ({})", file_name_of(file))
@@ -125,17 +123,28 @@ pub fn render_day_plan(entries: &[PlanEntry], tz: Tz) -> String {
             PlanEntryKind::Emergency => "emergency source (no filler)".to_string(),
             PlanEntryKind::Silence => "SILENCE (no filler, no emergency source)".to_string(),
         };
-        let _ = write!(
-            out,
-            "  {}  {}  {:>8}  {what}",
-            start.format("%H:%M:%S %Z"),
-            local(entry.end).format("%H:%M:%S %Z"),
-            length(entry.end - entry.start),
-        );
-        if entry.cut {
-            out.push_str("  [cut: longer than its slot, faded at the next start]");
+        let pieces = match entry.kind {
+            PlanEntryKind::Programme { .. } => vec![(entry.start, entry.end)],
+            _ => split_at_midnights(entry.start, entry.end, tz),
+        };
+        for (from, to) in pieces {
+            let start = local(from);
+            if day != Some(start.date_naive()) {
+                day = Some(start.date_naive());
+                let _ = writeln!(out, "\n{}", start.format("%A %Y-%m-%d"));
+            }
+            let _ = write!(
+                out,
+                "  {}  {}  {:>8}  {what}",
+                start.format("%H:%M:%S %Z"),
+                local(to).format("%H:%M:%S %Z"),
+                length(to - from),
+            );
+            if entry.cut {
+                out.push_str("  [cut: longer than its slot, faded at the next start]");
+            }
+            out.push('\n');
         }
-        out.push('\n');
         if let PlanEntryKind::Programme {
             note: Some(note), ..
         } = &entry.kind
@@ -144,6 +153,34 @@ pub fn render_day_plan(entries: &[PlanEntry], tz: Tz) -> String {
         }
     }
     out
+}
+
+/// `start..end` cut at each local midnight in between.
+fn split_at_midnights(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    tz: Tz,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut pieces = Vec::new();
+    let mut from = start;
+    loop {
+        let next_day = tz
+            .from_utc_datetime(&from.naive_utc())
+            .date_naive()
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|midnight| resolve_local(tz, midnight).0);
+        match next_day {
+            Some(midnight) if midnight < end => {
+                pieces.push((from, midnight));
+                from = midnight;
+            }
+            _ => {
+                pieces.push((from, end));
+                return pieces;
+            }
+        }
+    }
 }
 
 /// `h:mm:ss`, rounded down to the second.
@@ -369,6 +406,31 @@ mod tests {
     }
 
     #[test]
+    fn a_hole_over_several_days_is_shown_under_each_day() {
+        // Two local days with nothing scheduled, the first only 23 hours
+        // long (clocks go forward): one row per day, each ending at its midnight.
+        let plan = day_plan(
+            &[],
+            utc("2026-03-29T00:00:00Z"),
+            utc("2026-03-30T23:00:00Z"),
+            &|_| None,
+            false,
+            true,
+        );
+        assert_eq!(plan.len(), 1);
+        let text = render_day_plan(&plan, chrono_tz::Europe::London);
+        let expected = "Times in Europe/London
+
+Sunday 2026-03-29
+  00:00:00 GMT  00:00:00 BST  23:00:00  emergency source (no filler)
+
+Monday 2026-03-30
+  00:00:00 BST  00:00:00 BST  24:00:00  emergency source (no filler)
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
     fn the_rendered_plan_shows_clock_change_notes_and_new_days() {
         let london = chrono_tz::Europe::London;
         let local = chrono::NaiveDate::from_ymd_opt(2026, 10, 25)
@@ -392,9 +454,10 @@ mod tests {
         let expected = "Times in Europe/London
 
 Saturday 2026-10-24
-  23:00:00 BST  01:30:00 BST   2:30:00  filler
+  23:00:00 BST  00:00:00 BST   1:00:00  filler
 
 Sunday 2026-10-25
+  00:00:00 BST  01:30:00 BST   1:30:00  filler
   01:30:00 BST  01:30:00 GMT   1:00:00  Night Owls (20261025_0130_night-owls.mp3)
       note: 01:30 occurs twice on 2026-10-25 (clocks go back): airs at the first, 01:30 BST
   01:30:00 GMT  02:00:00 GMT   0:30:00  filler

@@ -5,6 +5,7 @@
 //!   long ago (real time) the director took it, `null` before the first.
 //! - `GET /api/log?since=T&until=T` — the as-run log as JSON (the same
 //!   format as `onair log --json`); `onair log` uses it while the box runs.
+//!   Times take the forms of `onair log --since`; an empty one is not given.
 
 use std::sync::Arc;
 
@@ -13,13 +14,13 @@ use axum::extract::{Query, State as Extract};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use chrono::Utc;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::error;
 
 use crate::asrun::{self, AsRunLog};
+use crate::clock::Clock;
 use crate::status::Status;
 
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub struct State {
     pub status: watch::Receiver<Status>,
     pub log: Arc<dyn AsRunLog>,
     pub timezone: Tz,
+    /// The station clock: relative times (`-2h`, `today`) count from it.
+    pub clock: Clock,
 }
 
 pub fn router(state: State) -> Router {
@@ -81,9 +84,11 @@ async fn log(
         return bad_request("expected ?since=TIME&until=TIME (both optional)".into());
     };
     let tz = state.timezone;
-    let now = state.status.borrow().now.unwrap_or_else(Utc::now);
+    let now = state.clock.now();
     let parse = |name: &str, value: &Option<String>| match value {
         None => Ok(None),
+        // A form or script that leaves a field empty means "not given".
+        Some(v) if v.trim().is_empty() => Ok(None),
         Some(v) => asrun::parse_time_arg(v, tz, now)
             .map(Some)
             .map_err(|e| format!("{name}={v:?}: {e}")),

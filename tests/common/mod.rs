@@ -11,12 +11,13 @@ pub mod asrun;
 pub mod bwf;
 pub mod expect;
 pub mod goertzel;
+pub mod http;
 pub mod tone;
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -191,6 +192,38 @@ impl Station {
 
     pub fn output_path(&self) -> PathBuf {
         self.dir.join(OUTPUT)
+    }
+
+    /// The box's data folder (as-run log, simulated clock, web address).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join(DATA_DIR)
+    }
+
+    /// The address of the running box's web server, from the file it
+    /// writes into its data folder for `onair log`.
+    pub fn web_address(&self) -> String {
+        let path = self.data_dir().join("web-address");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+            .trim()
+            .to_string()
+    }
+
+    /// Writes the configuration and puts the library in place as `start`
+    /// does, for the commands that read a station without running it.
+    pub fn write_config(&self) {
+        self.backdate_library();
+        let config = self.config_path();
+        std::fs::write(&config, self.config_text())
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
+    }
+
+    /// `onair SUBCOMMAND --config <this station's file> ARGS…`, finished.
+    pub fn command(&self, subcommand: &str, args: &[&str]) -> Output {
+        let mut all = vec![subcommand.to_string(), "--config".to_string()];
+        all.push(self.config_path().display().to_string());
+        all.extend(args.iter().map(|a| a.to_string()));
+        onair(&all)
     }
 
     pub fn sample_rate(&self) -> u32 {
@@ -391,10 +424,8 @@ listen = "127.0.0.1:0"
             self.child.is_none(),
             "the box is already running: kill or terminate it first"
         );
-        self.backdate_library();
+        self.write_config();
         let config = self.config_path();
-        std::fs::write(&config, self.config_text())
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
         self.runs_started += 1;
         let log_path = self
             .dir
@@ -627,6 +658,15 @@ impl Drop for Station {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Runs `onair ARGS…` to its end, with no input, and returns what it printed.
+pub fn onair<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_onair"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", env!("CARGO_BIN_EXE_onair")))
 }
 
 fn parse_local(text: &str) -> NaiveDateTime {
