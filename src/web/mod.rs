@@ -151,6 +151,7 @@ mod tests {
                 status: rx,
                 log,
                 timezone: chrono_tz::Europe::London,
+                clock: crate::clock::Clock::Wall,
             },
         ));
 
