@@ -661,24 +661,26 @@ pub fn to_json(entries: &[Entry], tz: Tz) -> String {
     serde_json::to_string_pretty(&rows).unwrap_or_default()
 }
 
+/// The fields of an as-run entry in `onair log --json` and `--csv`, in order.
+pub const COLUMNS: [&str; 10] = [
+    "id",
+    "start",
+    "end",
+    "kind",
+    "title",
+    "file",
+    "offset_ms",
+    "ended",
+    "reason",
+    "scheduled",
+];
+
 /// The entries as CSV with a header line, the same columns as [`to_json`];
 /// empty fields where JSON has null.
 pub fn to_csv(entries: &[Entry], tz: Tz) -> String {
     let mut out = csv::Writer::from_writer(Vec::new());
-    let header = [
-        "id",
-        "start",
-        "end",
-        "kind",
-        "title",
-        "file",
-        "offset_ms",
-        "ended",
-        "reason",
-        "scheduled",
-    ];
     // Writing to memory cannot fail, so the results below are only formalities.
-    let _ = out.write_record(header);
+    let _ = out.write_record(COLUMNS);
     for row in rows(entries, tz) {
         let _ = out.write_record([
             row.id.to_string(),
@@ -1140,18 +1142,7 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        for key in [
-            "id",
-            "start",
-            "end",
-            "kind",
-            "title",
-            "file",
-            "offset_ms",
-            "ended",
-            "reason",
-            "scheduled",
-        ] {
+        for key in COLUMNS {
             assert!(keys.contains(&key), "{key} missing from {keys:?}");
         }
         assert_eq!(to_json(&[], chrono_tz::Europe::London), "[]");
