@@ -175,9 +175,15 @@ pub fn start(
         cut_fade: (settings.timeline.rate * CUT_FADE_MS / 1000).max(1),
         next_seq: 1,
     };
+    let real_time = master.is_some();
     let thread = std::thread::Builder::new()
         .name("onair-mixer".into())
-        .spawn(move || mixer.run())
+        .spawn(move || {
+            if real_time {
+                ask_for_real_time();
+            }
+            mixer.run()
+        })
         .map_err(EngineError::Thread)?;
     Ok(Engine {
         commands,
@@ -299,6 +305,26 @@ struct Mixer {
     last_end: u64,
     cut_fade: u32,
     next_seq: u64,
+}
+
+/// A sound card waits for no one: when a device paces the engine, the mixer
+/// asks for real-time scheduling (granted to root, or through systemd's
+/// `LimitRTPRIO`). Never with the clock pacing it: at a simulated speed it
+/// may run flat out, and a real-time thread doing that would starve the box.
+fn ask_for_real_time() {
+    let param = libc::sched_param { sched_priority: 40 };
+    // SAFETY: pthread_self() names the calling thread, which is alive; the
+    // parameter block lives across the call.
+    let result =
+        unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if result == 0 {
+        tracing::info!("mixer runs with real-time priority");
+    } else {
+        tracing::warn!(
+            "mixer runs without real-time priority ({}): grant it with LimitRTPRIO in the service unit",
+            std::io::Error::from_raw_os_error(result)
+        );
+    }
 }
 
 impl Mixer {

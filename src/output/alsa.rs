@@ -22,9 +22,11 @@ use cpal::{
 
 use super::{CHANNELS, ErrorLog, OutputContext, OutputError, OutputStats, Started};
 
-/// The ring holds at least this much audio: enough to ride over a late
-/// mixer block, little enough that the studio hears the box promptly.
-const RING_MS: u32 = 45;
+/// The ring holds at least this much audio: enough to ride over a mixer
+/// held up by a busy two-core box, little enough that the studio hears the
+/// box promptly (the engine makes up for it: its first block leaves this
+/// much early, so the programme is still heard on time).
+const RING_MS: u32 = 100;
 /// The device period asked for (it may round it).
 const PERIOD_MS: u32 = 10;
 /// Callbacks after the ring ran empty by which the device has played all it
@@ -722,9 +724,9 @@ mod tests {
 
     #[test]
     fn the_ring_covers_several_device_periods() {
-        assert_eq!(ring_frames(48_000, None), 2160);
-        assert_eq!(ring_frames(48_000, Some(480)), 2160);
-        assert_eq!(ring_frames(48_000, Some(1024)), 3072);
+        assert_eq!(ring_frames(48_000, None), 4800);
+        assert_eq!(ring_frames(48_000, Some(480)), 4800);
+        assert_eq!(ring_frames(48_000, Some(2048)), 6144);
     }
 
     #[test]
