@@ -1308,7 +1308,7 @@ mod tests {
                 .unwrap();
             println!("begun {id}");
             log.heartbeat(now).unwrap();
-            if n % 3 != 0 {
+            if !n.is_multiple_of(3) {
                 log.finish(id, Utc::now(), Ended::Natural, None).unwrap();
                 println!("finished {id}");
             }

@@ -523,7 +523,7 @@ impl ProgrammeAudio {
             phase.sin()
         };
 
-        if self.frame % CHORD_FRAMES == 0 {
+        if self.frame.is_multiple_of(CHORD_FRAMES) {
             self.chord = self.rng.random_range(0..CHORDS.len());
         }
         let root = CHORDS[self.chord];

@@ -153,7 +153,11 @@ fn write_tune(path: &Path, base: f32, seconds: u32, seed: u32) -> Result<()> {
     for n in 0..total {
         let note = n / note_len;
         let step = STEPS[(note * 3 + seed as usize) % STEPS.len()];
-        let freq = if note % 4 == 0 { base } else { base * step };
+        let freq = if note.is_multiple_of(4) {
+            base
+        } else {
+            base * step
+        };
         phase = (phase + TAU * freq / RATE as f32) % TAU;
         let within = (n % note_len) as f32 / note_len as f32;
         let envelope = (within * 20.0).min(1.0) * (1.0 - within).powf(0.5);
