@@ -60,6 +60,37 @@ pub enum OutputConfig {
     Alsa { device: String },
     Null,
     Wav { path: PathBuf },
+    Icecast(IcecastConfig),
+}
+
+/// One stream to an Icecast server (`kind = "icecast"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IcecastConfig {
+    pub host: String,
+    pub port: u16,
+    /// The mount point, starting with `/`, such as `/live.mp3`.
+    pub mount: String,
+    pub user: String,
+    pub password: String,
+    /// kbit/s: the constant bitrate, or the target of a VBR stream.
+    pub bitrate: u32,
+    pub mode: BitrateMode,
+    /// The stream's sample rate; `None` streams at the engine's rate.
+    pub sample_rate: Option<u32>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub genre: Option<String>,
+    pub url: Option<String>,
+    /// List the stream in public directories.
+    pub public: bool,
+    /// The longest wait between two reconnection attempts.
+    pub reconnect_max_seconds: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitrateMode {
+    Cbr,
+    Vbr,
 }
 
 #[derive(Debug, Clone)]
@@ -90,14 +121,62 @@ const CLOCK_KEYS: &[&str] = &["start", "speed"];
 const AUDIO_KEYS: &[&str] = &["sample_rate", "fade_ms"];
 const DATA_KEYS: &[&str] = &["dir"];
 const WEB_KEYS: &[&str] = &["listen"];
-const OUTPUT_KINDS: &[&str] = &["alsa", "null", "wav"];
+const OUTPUT_KINDS: &[&str] = &["alsa", "null", "wav", "icecast"];
+const ICECAST_KEYS: &[&str] = &[
+    "kind",
+    "host",
+    "port",
+    "mount",
+    "user",
+    "password",
+    "bitrate",
+    "mode",
+    "sample_rate",
+    "name",
+    "description",
+    "genre",
+    "url",
+    "public",
+    "reconnect_max_seconds",
+];
 /// Every key any output kind accepts; which ones a kind takes is in `output_keys`.
-const ANY_OUTPUT_KEYS: &[&str] = &["kind", "device", "path"];
+const ANY_OUTPUT_KEYS: &[&str] = &[
+    "kind",
+    "device",
+    "path",
+    "host",
+    "port",
+    "mount",
+    "user",
+    "password",
+    "bitrate",
+    "mode",
+    "sample_rate",
+    "name",
+    "description",
+    "genre",
+    "url",
+    "public",
+    "reconnect_max_seconds",
+];
+const DEFAULT_ICECAST_PORT: i64 = 8000;
+const DEFAULT_ICECAST_USER: &str = "source";
+const DEFAULT_BITRATE: u32 = 128;
+const DEFAULT_RECONNECT_MAX_SECONDS: u32 = 30;
+/// The bitrates an MP3 encoder can produce, kbit/s.
+pub const MP3_BITRATES: &[u32] = &[
+    8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+];
+/// The sample rates an MP3 stream can carry.
+pub const MP3_SAMPLE_RATES: &[u32] = &[
+    8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000,
+];
 
 fn output_keys(kind: &str) -> &'static [&'static str] {
     match kind {
         "alsa" => &["kind", "device"],
         "wav" => &["kind", "path"],
+        "icecast" => ICECAST_KEYS,
         _ => &["kind"],
     }
 }
@@ -882,8 +961,167 @@ impl Walk {
                     None
                 }
             },
+            "icecast" => self.icecast(prefix, table).map(OutputConfig::Icecast),
             _ => Some(OutputConfig::Null),
         }
+    }
+
+    fn icecast(&mut self, prefix: &str, table: &Table) -> Option<IcecastConfig> {
+        let mut complete = true;
+        let mut required = |this: &mut Self, key: &str, expected: &str| {
+            let value = this.string(prefix, Some(table), key).map(str::to_string);
+            if value.is_none() {
+                complete = false;
+                if !table.contains_key(key) {
+                    this.problem(join(prefix, key), None, expected);
+                }
+            }
+            value
+        };
+        let host = required(
+            self,
+            "host",
+            "expected the Icecast server's host name or address, such as \"127.0.0.1\"",
+        );
+        let mount = required(
+            self,
+            "mount",
+            "expected the mount point listeners tune to, such as \"/live.mp3\"",
+        );
+        let password = required(
+            self,
+            "password",
+            "expected the server's source password (<source-password> in icecast.xml)",
+        );
+        if let Some(m) = &mount
+            && !m.starts_with('/')
+        {
+            self.problem(
+                join(prefix, "mount"),
+                table.get("mount"),
+                format!("expected a mount point starting with /, such as \"/{m}\""),
+            );
+            complete = false;
+        }
+        let port = match self.integer(prefix, Some(table), "port", 1..=65_535, "port") {
+            Some(p) => p,
+            None => {
+                complete &= !table.contains_key("port");
+                DEFAULT_ICECAST_PORT
+            }
+        } as u16;
+        let user = self
+            .string(prefix, Some(table), "user")
+            .unwrap_or(DEFAULT_ICECAST_USER)
+            .to_string();
+        let bitrate = match table.get("bitrate") {
+            None => DEFAULT_BITRATE,
+            Some(Value::Integer(n)) if MP3_BITRATES.contains(&(*n as u32)) && *n > 0 => *n as u32,
+            Some(other) => {
+                self.problem(
+                    join(prefix, "bitrate"),
+                    Some(other),
+                    format!(
+                        "expected an MP3 bitrate in kbit/s, one of {}",
+                        MP3_BITRATES
+                            .iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+                complete = false;
+                DEFAULT_BITRATE
+            }
+        };
+        let mode = match table.get("mode") {
+            None => BitrateMode::Cbr,
+            Some(Value::String(m)) if m.eq_ignore_ascii_case("cbr") => BitrateMode::Cbr,
+            Some(Value::String(m)) if m.eq_ignore_ascii_case("vbr") => BitrateMode::Vbr,
+            Some(other) => {
+                self.problem(
+                    join(prefix, "mode"),
+                    Some(other),
+                    "expected \"cbr\" (constant bitrate) or \"vbr\" (variable, around the bitrate)",
+                );
+                complete = false;
+                BitrateMode::Cbr
+            }
+        };
+        let sample_rate = match table.get("sample_rate") {
+            None => None,
+            Some(Value::Integer(n)) if MP3_SAMPLE_RATES.iter().any(|&r| i64::from(r) == *n) => {
+                Some(*n as u32)
+            }
+            Some(other) => {
+                self.problem(
+                    join(prefix, "sample_rate"),
+                    Some(other),
+                    "expected an MP3 sample rate such as 44100 or 48000 (remove the key to stream at the engine's rate)",
+                );
+                complete = false;
+                None
+            }
+        };
+        let mut text = |this: &mut Self, key: &str| {
+            let value = this.string(prefix, Some(table), key).map(str::to_string);
+            if value.is_none() && table.contains_key(key) {
+                complete = false;
+            }
+            value
+        };
+        let name = text(self, "name");
+        let description = text(self, "description");
+        let genre = text(self, "genre");
+        let url = text(self, "url");
+        let public = match table.get("public") {
+            None => false,
+            Some(Value::Boolean(b)) => *b,
+            Some(other) => {
+                self.problem(
+                    join(prefix, "public"),
+                    Some(other),
+                    "expected true (list the stream in public directories) or false",
+                );
+                complete = false;
+                false
+            }
+        };
+        let reconnect_max_seconds = match table.get("reconnect_max_seconds") {
+            None => DEFAULT_RECONNECT_MAX_SECONDS,
+            Some(_) => match self.integer(
+                prefix,
+                Some(table),
+                "reconnect_max_seconds",
+                1..=3600,
+                "seconds",
+            ) {
+                Some(n) => n as u32,
+                None => {
+                    complete = false;
+                    DEFAULT_RECONNECT_MAX_SECONDS
+                }
+            },
+        };
+        if !complete {
+            return None;
+        }
+        Some(IcecastConfig {
+            host: host?,
+            port,
+            mount: mount?,
+            user,
+            password: password?,
+            bitrate,
+            mode,
+            sample_rate,
+            name,
+            description,
+            genre,
+            url,
+            public,
+            reconnect_max_seconds,
+        })
     }
 }
 
@@ -1062,7 +1300,7 @@ level = "debug"
         );
         assert_eq!(
             find(&found, "output[2].kind").to_string(),
-            "output[2].kind = \"mp4\": expected one of alsa, null, wav"
+            "output[2].kind = \"mp4\": expected one of alsa, null, wav, icecast"
         );
         assert!(
             find(&found, "web.listen")
@@ -1076,9 +1314,8 @@ level = "debug"
         let lines: Vec<&str> = message.lines().collect();
         assert_eq!(lines.len(), 1 + found.len(), "{message}");
         assert!(
-            lines
-                .iter()
-                .any(|l| l.trim() == "output[2].kind = \"mp4\": expected one of alsa, null, wav")
+            lines.iter().any(|l| l.trim()
+                == "output[2].kind = \"mp4\": expected one of alsa, null, wav, icecast")
         );
     }
 
@@ -1234,6 +1471,95 @@ level = "debug"
         );
         let real_time = base.replace("speed = 60", "speed = 1");
         assert!(Config::parse(&real_time, Path::new("a.toml")).is_ok());
+    }
+
+    #[test]
+    fn icecast_outputs_take_their_settings_and_defaults() {
+        let base = "[station]\ntimezone = \"UTC\"\n";
+        let text = format!(
+            "{base}[[output]]\nkind = \"icecast\"\nhost = \"127.0.0.1\"\nmount = \"/live.mp3\"\npassword = \"hackme\"\n\
+             [[output]]\nkind = \"icecast\"\nhost = \"stream.example.org\"\nport = 8443\nmount = \"/low.mp3\"\nuser = \"studio\"\n\
+             password = \"s3cret\"\nbitrate = 64\nmode = \"vbr\"\nsample_rate = 44100\nname = \"Radio Été\"\n\
+             description = \"Community radio\"\ngenre = \"Various\"\nurl = \"https://radio.example.org\"\npublic = true\n\
+             reconnect_max_seconds = 5\n"
+        );
+        let config = Config::parse(&text, Path::new("/srv/onair.toml")).unwrap();
+        let [OutputConfig::Icecast(first), OutputConfig::Icecast(second)] = &config.outputs[..]
+        else {
+            panic!("two icecast outputs expected: {:?}", config.outputs);
+        };
+        assert_eq!(
+            (first.port, first.user.as_str(), first.bitrate, first.mode),
+            (8000, "source", 128, BitrateMode::Cbr)
+        );
+        assert_eq!(
+            (first.sample_rate, first.public, first.reconnect_max_seconds),
+            (None, false, 30)
+        );
+        assert_eq!(first.name, None);
+        assert_eq!(
+            second,
+            &IcecastConfig {
+                host: "stream.example.org".into(),
+                port: 8443,
+                mount: "/low.mp3".into(),
+                user: "studio".into(),
+                password: "s3cret".into(),
+                bitrate: 64,
+                mode: BitrateMode::Vbr,
+                sample_rate: Some(44_100),
+                name: Some("Radio Été".into()),
+                description: Some("Community radio".into()),
+                genre: Some("Various".into()),
+                url: Some("https://radio.example.org".into()),
+                public: true,
+                reconnect_max_seconds: 5,
+            }
+        );
+    }
+
+    #[test]
+    fn icecast_problems_name_the_key_and_the_fix() {
+        // Bad input: no password, a mount without its slash, a bitrate MP3
+        // does not have, an unknown mode, a port out of range, a rate MP3
+        // cannot carry, public as a string, a zero reconnect cap, and a
+        // key of another output kind.
+        let base = "[station]\ntimezone = \"UTC\"\n";
+        let found = problems(&format!(
+            "{base}[[output]]\nkind = \"icecast\"\nhost = \"127.0.0.1\"\nmount = \"live.mp3\"\nbitrate = 100\n\
+             mode = \"abr\"\nport = 70000\nsample_rate = 96000\npublic = \"yes\"\nreconnect_max_seconds = 0\npath = \"x.wav\"\n"
+        ));
+        assert!(
+            find(&found, "output[1].password")
+                .expected
+                .contains("<source-password>")
+        );
+        assert!(
+            find(&found, "output[1].mount")
+                .expected
+                .contains("\"/live.mp3\"")
+        );
+        assert_eq!(find(&found, "output[1].bitrate").value, "100");
+        assert!(find(&found, "output[1].bitrate").expected.contains("128"));
+        assert!(find(&found, "output[1].mode").expected.contains("\"vbr\""));
+        assert!(find(&found, "output[1].port").expected.contains("65535"));
+        assert!(
+            find(&found, "output[1].sample_rate")
+                .expected
+                .contains("44100")
+        );
+        assert!(find(&found, "output[1].public").expected.contains("true"));
+        assert!(
+            find(&found, "output[1].reconnect_max_seconds")
+                .expected
+                .contains("from 1 to 3600")
+        );
+        assert!(
+            find(&found, "output[1].path")
+                .expected
+                .contains("path is for wav outputs")
+        );
+        assert_eq!(found.len(), 9, "{found:#?}");
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct OutputState {
     pub frames_dropped: u64,
     pub frames_underrun: u64,
     pub errors: u64,
+    /// A stream's connection state, bytes sent, reconnections, discarded
+    /// audio and title; absent for outputs that are not streams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<crate::output::icecast::StreamState>,
 }
 
 #[derive(Debug, Clone, Serialize)]

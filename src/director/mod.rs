@@ -842,6 +842,12 @@ impl Director {
             scheduled: item.slot.as_ref().map(|k| k.start),
         };
         info!("on air: \"{}\" ({:?})", item.title, item.kind);
+        // Streams show listeners what is on air now.
+        for (_, stats) in &self.outputs {
+            if let Some(stream) = &stats.stream {
+                stream.set_title(&item.title);
+            }
+        }
         match self.log.begin(entry) {
             Ok(log_id) => item.log_id = Some(log_id),
             Err(e) => error!("as-run log: cannot record \"{}\": {e}", item.title),
@@ -957,6 +963,7 @@ impl Director {
                         frames_dropped: s.frames_dropped.load(Relaxed),
                         frames_underrun: s.frames_underrun.load(Relaxed),
                         errors: s.errors.load(Relaxed),
+                        stream: s.stream.as_ref().map(|link| link.state()),
                     }
                 })
                 .collect(),

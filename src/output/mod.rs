@@ -6,6 +6,8 @@
 //! master whose clock paces the engine.
 
 pub mod alsa;
+pub mod encoder;
+pub mod icecast;
 pub mod null;
 pub mod wav;
 
@@ -53,6 +55,8 @@ pub struct OutputStats {
     /// Frames the device wanted when the ring was empty (played as silence).
     pub frames_underrun: AtomicU64,
     pub errors: AtomicU64,
+    /// A stream output's connection, counters and title; `None` for others.
+    pub stream: Option<Arc<icecast::StreamLink>>,
 }
 
 /// The mixer's end of one output.
@@ -102,7 +106,12 @@ pub fn open(configs: &[OutputConfig], ctx: &OutputContext) -> Result<Opened, Out
     for (index, config) in configs.iter().enumerate() {
         let name = unique_name(&names, output_name(config));
         names.push(name.clone());
-        let stats = Arc::new(OutputStats::default());
+        let stream = matches!(config, OutputConfig::Icecast(_))
+            .then(|| Arc::new(icecast::StreamLink::default()));
+        let stats = Arc::new(OutputStats {
+            stream: stream.clone(),
+            ..OutputStats::default()
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let (ring, thread) = match config {
             OutputConfig::Alsa { device } => {
@@ -130,6 +139,11 @@ pub fn open(configs: &[OutputConfig], ctx: &OutputContext) -> Result<Opened, Out
                 let output = Box::new(wav::WavOutput::create(&name, path, ctx)?);
                 spawn_runner(output, ctx, stats.clone(), stop.clone())?
             }
+            OutputConfig::Icecast(icecast) => {
+                let link = stream.clone().unwrap_or_default();
+                let output = Box::new(icecast::IcecastOutput::new(&name, icecast, ctx, link)?);
+                spawn_runner(output, ctx, stats.clone(), stop.clone())?
+            }
         };
         outputs.running.push(Running {
             name: name.clone(),
@@ -151,6 +165,7 @@ fn output_name(config: &OutputConfig) -> String {
         OutputConfig::Alsa { device } => format!("alsa {device}"),
         OutputConfig::Null => "null".to_string(),
         OutputConfig::Wav { path } => format!("wav {}", path.display()),
+        OutputConfig::Icecast(c) => format!("icecast {}:{}{}", c.host, c.port, c.mount),
     }
 }
 

@@ -1,0 +1,627 @@
+//! The station's public stream: MP3 to an Icecast server through libshout.
+//!
+//! The output runs on its own runner thread behind its ring like any file
+//! output, and never blocks there: libshout is used in non-blocking mode, so
+//! a server that is gone, slow or refusing costs at most a failed attempt,
+//! and the programme that arrives meanwhile is drained and counted. It
+//! reconnects forever with capped exponential backoff.
+//!
+//! libshout is called through a thin wrapper of our own over `shout-sys`
+//! rather than the `shout` crate: that crate panics on libshout error codes
+//! it does not know, offers no non-blocking connect, and reports a wrong
+//! password and a busy mount alike with no way to tell them apart, where the
+//! station needs to show "refused" and "mount in use" differently.
+
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::encoder::{Mp3Encoder, Mp3Settings};
+use super::{CHANNELS, Output, OutputContext, OutputError};
+use crate::config::{IcecastConfig, MP3_SAMPLE_RATES};
+
+/// The first wait after a failure; it doubles up to the configured cap.
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+/// A connection attempt that has not been answered by then has failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Audio the server may leave unread before the connection counts as dead.
+const MAX_BACKLOG: Duration = Duration::from_secs(5);
+/// How long the check "is the mount taken by another source?" may take.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Where a stream stands, as the status page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Connection {
+    /// Not tried yet, or an attempt is under way.
+    Connecting,
+    Connected {
+        since: DateTime<Utc>,
+    },
+    /// The server could not be reached or the connection was lost.
+    Retrying {
+        reason: String,
+        next_attempt: DateTime<Utc>,
+    },
+    /// The server answered and refused the source: wrong user or password,
+    /// or a mount it does not allow. Tried again, as the server may be fixed.
+    Refused {
+        reason: String,
+        next_attempt: DateTime<Utc>,
+    },
+}
+
+/// What a stream output shares with the rest of the box: its state and
+/// counters (read by the status page) and the title it should carry (set by
+/// the director). Never touched by the mixer.
+#[derive(Debug)]
+pub struct StreamLink {
+    connection: Mutex<Connection>,
+    pub bytes_sent: AtomicU64,
+    /// Connections made after the first.
+    pub reconnects: AtomicU64,
+    /// Connection attempts that failed.
+    pub failed_attempts: AtomicU64,
+    /// Frames drained and thrown away while the stream was down.
+    pub frames_discarded: AtomicU64,
+    title: Mutex<Option<String>>,
+    title_changes: AtomicU64,
+}
+
+impl Default for StreamLink {
+    fn default() -> Self {
+        StreamLink {
+            connection: Mutex::new(Connection::Connecting),
+            bytes_sent: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            failed_attempts: AtomicU64::new(0),
+            frames_discarded: AtomicU64::new(0),
+            title: Mutex::new(None),
+            title_changes: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A copy of a [`StreamLink`] for the status snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamState {
+    #[serde(flatten)]
+    pub connection: Connection,
+    pub bytes_sent: u64,
+    pub reconnects: u64,
+    pub failed_attempts: u64,
+    pub frames_discarded: u64,
+    pub title: Option<String>,
+}
+
+impl StreamLink {
+    /// The title listeners should see from now on (what is on air).
+    pub fn set_title(&self, title: &str) {
+        let mut current = self.title.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_deref() != Some(title) {
+            *current = Some(title.to_string());
+            self.title_changes.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    pub fn connection(&self) -> Connection {
+        self.connection
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn state(&self) -> StreamState {
+        StreamState {
+            connection: self.connection(),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            failed_attempts: self.failed_attempts.load(Ordering::Relaxed),
+            frames_discarded: self.frames_discarded.load(Ordering::Relaxed),
+            title: self.title.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
+    }
+
+    fn set_connection(&self, connection: Connection) {
+        *self.connection.lock().unwrap_or_else(|e| e.into_inner()) = connection;
+    }
+}
+
+/// The stream's rate: the configured one, else the engine's when an MP3
+/// can carry it, else 44.1 kHz.
+pub fn stream_rate(config: &IcecastConfig, engine_rate: u32) -> u32 {
+    config
+        .sample_rate
+        .unwrap_or(if MP3_SAMPLE_RATES.contains(&engine_rate) {
+            engine_rate
+        } else {
+            44_100
+        })
+}
+
+enum Link {
+    Waiting {
+        retry_at: Instant,
+    },
+    Connecting {
+        shout: Shout,
+        since: Instant,
+    },
+    Up {
+        shout: Shout,
+        encoder: Box<Mp3Encoder>,
+    },
+}
+
+pub struct IcecastOutput {
+    name: String,
+    config: IcecastConfig,
+    settings: Mp3Settings,
+    link: Option<Link>,
+    shared: Arc<StreamLink>,
+    /// Failures since the stream was last up: the backoff's exponent.
+    failures: u32,
+    ever_up: bool,
+    title_sent: Option<u64>,
+    mp3: Vec<u8>,
+}
+
+impl IcecastOutput {
+    /// Checks the settings (the encoder is built once here so a bad one is
+    /// refused at start); the connection itself is made on the output's
+    /// thread, at its first write.
+    pub fn new(
+        name: &str,
+        config: &IcecastConfig,
+        ctx: &OutputContext,
+        shared: Arc<StreamLink>,
+    ) -> Result<Self, OutputError> {
+        let settings = Mp3Settings {
+            input_rate: ctx.rate,
+            stream_rate: stream_rate(config, ctx.rate),
+            bitrate: config.bitrate,
+            mode: config.mode,
+        };
+        Mp3Encoder::new(settings).map_err(|e| OutputError::Open {
+            name: name.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(IcecastOutput {
+            name: name.to_string(),
+            config: config.clone(),
+            settings,
+            link: Some(Link::Waiting {
+                retry_at: Instant::now(),
+            }),
+            shared,
+            failures: 0,
+            ever_up: false,
+            title_sent: None,
+            mp3: Vec::new(),
+        })
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "http://{}:{}{}",
+            self.config.host, self.config.port, self.config.mount
+        )
+    }
+
+    /// Moves the connection on as far as it goes without waiting.
+    fn step(&mut self, link: Link) -> Link {
+        let now = Instant::now();
+        match link {
+            Link::Waiting { retry_at } if now >= retry_at => match self.open() {
+                Ok(shout) => self.poll(shout, now),
+                Err(failure) => self.fail(failure),
+            },
+            Link::Connecting { shout, since } => {
+                if now.duration_since(since) > CONNECT_TIMEOUT {
+                    self.fail(Failure::Unreachable(format!(
+                        "no answer from {}:{} within {} s",
+                        self.config.host,
+                        self.config.port,
+                        CONNECT_TIMEOUT.as_secs()
+                    )))
+                } else {
+                    self.poll(shout, since)
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn open(&self) -> Result<Shout, Failure> {
+        let c = &self.config;
+        let shout = Shout::new().map_err(Failure::Unreachable)?;
+        let set = |what: &str, code: i32| {
+            if code == SHOUTERR_SUCCESS {
+                Ok(())
+            } else {
+                Err(Failure::Unreachable(format!(
+                    "libshout refused the {what}: {}",
+                    shout.error_text()
+                )))
+            }
+        };
+        set("host", shout.set_str(shout_sys::shout_set_host, &c.host))?;
+        set("port", unsafe {
+            shout_sys::shout_set_port(shout.raw, c.port)
+        })?;
+        set("mount", shout.set_str(shout_sys::shout_set_mount, &c.mount))?;
+        set("user", shout.set_str(shout_sys::shout_set_user, &c.user))?;
+        set(
+            "password",
+            shout.set_str(shout_sys::shout_set_password, &c.password),
+        )?;
+        set("format", unsafe {
+            shout_sys::shout_set_format(shout.raw, SHOUT_FORMAT_MP3)
+        })?;
+        set("protocol", unsafe {
+            shout_sys::shout_set_protocol(shout.raw, SHOUT_PROTOCOL_HTTP)
+        })?;
+        set("TLS mode", unsafe {
+            shout_sys::shout_set_tls(shout.raw, SHOUT_TLS_DISABLED)
+        })?;
+        set("public flag", unsafe {
+            shout_sys::shout_set_public(shout.raw, u32::from(c.public))
+        })?;
+        set("non-blocking mode", unsafe {
+            shout_sys::shout_set_nonblocking(shout.raw, 1)
+        })?;
+        for (key, value) in [
+            ("bitrate", Some(self.settings.bitrate.to_string())),
+            ("samplerate", Some(self.settings.stream_rate.to_string())),
+            ("channels", Some(CHANNELS.to_string())),
+        ] {
+            set(
+                key,
+                shout.set_pair(shout_sys::shout_set_audio_info, key, value),
+            )?;
+        }
+        for (key, value) in [
+            ("name", &c.name),
+            ("description", &c.description),
+            ("genre", &c.genre),
+            ("url", &c.url),
+        ] {
+            set(
+                key,
+                shout.set_pair(shout_sys::shout_set_meta, key, value.clone()),
+            )?;
+        }
+        let code = unsafe { shout_sys::shout_open(shout.raw) };
+        match code {
+            SHOUTERR_SUCCESS | SHOUTERR_BUSY | SHOUTERR_RETRY | SHOUTERR_CONNECTED => Ok(shout),
+            _ => Err(self.failure(&shout, code)),
+        }
+    }
+
+    fn poll(&mut self, shout: Shout, since: Instant) -> Link {
+        let code = unsafe { shout_sys::shout_get_connected(shout.raw) };
+        match code {
+            SHOUTERR_CONNECTED => self.up(shout),
+            SHOUTERR_BUSY | SHOUTERR_RETRY | SHOUTERR_SUCCESS => Link::Connecting { shout, since },
+            _ => {
+                let failure = self.failure(&shout, code);
+                drop(shout);
+                self.fail(failure)
+            }
+        }
+    }
+
+    fn up(&mut self, shout: Shout) -> Link {
+        let encoder = match Mp3Encoder::new(self.settings) {
+            Ok(encoder) => Box::new(encoder),
+            Err(e) => return self.fail(Failure::Unreachable(e.to_string())),
+        };
+        if self.ever_up {
+            self.shared.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        self.ever_up = true;
+        self.failures = 0;
+        // The server forgets the title with the source: send it again.
+        self.title_sent = None;
+        self.shared
+            .set_connection(Connection::Connected { since: Utc::now() });
+        tracing::info!("output {}: stream up at {}", self.name, self.url());
+        Link::Up { shout, encoder }
+    }
+
+    /// Tells a wrong password from a mount another source holds: libshout
+    /// reports both as a failed login, but a held mount answers listeners.
+    fn failure(&self, shout: &Shout, code: i32) -> Failure {
+        match code {
+            SHOUTERR_NOLOGIN => {
+                if self.mount_is_live() {
+                    Failure::MountInUse(format!(
+                        "mount {} is in use by another source (it is retried; a source that \
+                         just went away is dropped by the server shortly)",
+                        self.config.mount
+                    ))
+                } else {
+                    Failure::Refused(format!(
+                        "{}:{} refused the source login for mount {}: check the user and \
+                         password (<source-password> in icecast.xml) and that the mount is allowed",
+                        self.config.host, self.config.port, self.config.mount
+                    ))
+                }
+            }
+            SHOUTERR_NOCONNECT => Failure::Unreachable(format!(
+                "cannot reach {}:{} ({}): is the Icecast server running and the host and port right?",
+                self.config.host,
+                self.config.port,
+                shout.error_text()
+            )),
+            _ => Failure::Unreachable(format!(
+                "connection to {} failed: {} (libshout code {code})",
+                self.url(),
+                shout.error_text()
+            )),
+        }
+    }
+
+    fn mount_is_live(&self) -> bool {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(PROBE_TIMEOUT))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        agent
+            .get(&self.url())
+            .call()
+            .is_ok_and(|response| response.status().is_success())
+    }
+
+    fn fail(&mut self, failure: Failure) -> Link {
+        self.failures = self.failures.saturating_add(1);
+        self.shared.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        let cap = Duration::from_secs(u64::from(self.config.reconnect_max_seconds));
+        let delay = FIRST_RETRY
+            .saturating_mul(1u32 << self.failures.saturating_sub(1).min(16))
+            .min(cap);
+        let next_attempt = Utc::now() + delay;
+        let connection = match failure {
+            Failure::Refused(reason) => Connection::Refused {
+                reason,
+                next_attempt,
+            },
+            Failure::Unreachable(reason) | Failure::MountInUse(reason) => Connection::Retrying {
+                reason,
+                next_attempt,
+            },
+        };
+        // Every state change is logged once; a server that stays away is
+        // not reported again at every attempt.
+        let previous = self.shared.connection();
+        let changed = !matches!(
+            (&previous, &connection),
+            (Connection::Retrying { reason: a, .. }, Connection::Retrying { reason: b, .. })
+            | (Connection::Refused { reason: a, .. }, Connection::Refused { reason: b, .. })
+            if a == b
+        );
+        if changed {
+            match &connection {
+                Connection::Refused { reason, .. } | Connection::Retrying { reason, .. } => {
+                    tracing::warn!(
+                        "output {}: stream down: {reason}; retrying (at most every {} s)",
+                        self.name,
+                        cap.as_secs()
+                    )
+                }
+                _ => {}
+            }
+        }
+        self.shared.set_connection(connection);
+        Link::Waiting {
+            retry_at: Instant::now() + delay,
+        }
+    }
+
+    /// Sends the on-air title when it changed or the server is new to us.
+    fn send_title(&mut self, shout: &Shout) {
+        let version = self.shared.title_changes.load(Ordering::Acquire);
+        if self.title_sent == Some(version) {
+            return;
+        }
+        let title = self
+            .shared
+            .title
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.title_sent = Some(version);
+        let Some(title) = title else { return };
+        if let Err(e) = shout.set_title(&title) {
+            tracing::warn!(
+                "output {}: the server did not take the title {title:?}: {e}",
+                self.name
+            );
+        }
+    }
+
+    fn send(&mut self, link: Link, samples: &[f32]) -> Link {
+        let Link::Up { shout, mut encoder } = link else {
+            return link;
+        };
+        self.send_title(&shout);
+        self.mp3.clear();
+        if let Err(e) = encoder.encode(samples, &mut self.mp3) {
+            return self.fail(Failure::Unreachable(e.to_string()));
+        }
+        if !self.mp3.is_empty() {
+            let code =
+                unsafe { shout_sys::shout_send(shout.raw, self.mp3.as_ptr(), self.mp3.len()) };
+            // In non-blocking mode BUSY means "queued, not yet written".
+            if code != SHOUTERR_SUCCESS && code != SHOUTERR_BUSY {
+                let reason = format!("lost the connection to {}: {}", self.url(), {
+                    shout.error_text()
+                });
+                return self.fail(Failure::Unreachable(reason));
+            }
+            self.shared
+                .bytes_sent
+                .fetch_add(self.mp3.len() as u64, Ordering::Relaxed);
+            let backlog = unsafe { shout_sys::shout_queuelen(shout.raw) }.max(0) as u64;
+            let limit = u64::from(self.settings.bitrate) * 1000 / 8 * MAX_BACKLOG.as_secs();
+            if backlog > limit {
+                return self.fail(Failure::Unreachable(format!(
+                    "{} has not read the last {} s of the stream",
+                    self.url(),
+                    MAX_BACKLOG.as_secs()
+                )));
+            }
+        }
+        Link::Up { shout, encoder }
+    }
+}
+
+enum Failure {
+    Unreachable(String),
+    Refused(String),
+    MountInUse(String),
+}
+
+impl Output for IcecastOutput {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Never fails: a stream that is down discards (and counts) the
+    /// programme and tries again on its own schedule.
+    fn write(&mut self, samples: &[f32]) -> Result<(), OutputError> {
+        let Some(link) = self.link.take() else {
+            return Ok(());
+        };
+        let link = self.step(link);
+        let link = self.send(link, samples);
+        if !matches!(link, Link::Up { .. }) {
+            self.shared
+                .frames_discarded
+                .fetch_add((samples.len() / CHANNELS) as u64, Ordering::Relaxed);
+        }
+        self.link = Some(link);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), OutputError> {
+        if let Some(Link::Up { shout, mut encoder }) = self.link.take() {
+            self.mp3.clear();
+            if encoder.flush(&mut self.mp3).is_ok() && !self.mp3.is_empty() {
+                unsafe { shout_sys::shout_send(shout.raw, self.mp3.as_ptr(), self.mp3.len()) };
+            }
+            tracing::info!("output {}: stream closed", self.name);
+        }
+        Ok(())
+    }
+}
+
+const SHOUTERR_SUCCESS: i32 = 0;
+const SHOUTERR_NOCONNECT: i32 = -2;
+const SHOUTERR_NOLOGIN: i32 = -3;
+const SHOUTERR_CONNECTED: i32 = -7;
+const SHOUTERR_BUSY: i32 = -10;
+const SHOUTERR_RETRY: i32 = -13;
+const SHOUT_FORMAT_MP3: u32 = 1;
+const SHOUT_PROTOCOL_HTTP: u32 = 0;
+const SHOUT_TLS_DISABLED: i32 = 0;
+
+static SHOUT_INIT: Once = Once::new();
+
+/// One libshout connection. It is only ever used by one thread at a time
+/// (the output's), which is all libshout asks; it is created there.
+struct Shout {
+    raw: *mut shout_sys::Shout,
+}
+
+// SAFETY: a shout_t holds no thread-bound state (no thread locals, no
+// thread-affine handles); it only must not be used from two threads at
+// once, which `Send` without `Sync` guarantees.
+unsafe impl Send for Shout {}
+
+type SetStr = unsafe extern "C" fn(*mut shout_sys::Shout, *const libc::c_char) -> libc::c_int;
+type SetPair = unsafe extern "C" fn(
+    *mut shout_sys::Shout,
+    *const libc::c_char,
+    *const libc::c_char,
+) -> libc::c_int;
+
+impl Shout {
+    fn new() -> Result<Self, String> {
+        SHOUT_INIT.call_once(|| unsafe { shout_sys::shout_init() });
+        let raw = unsafe { shout_sys::shout_new() };
+        if raw.is_null() {
+            return Err("libshout could not allocate a connection (out of memory)".to_string());
+        }
+        Ok(Shout { raw })
+    }
+
+    fn error_text(&self) -> String {
+        let text = unsafe { shout_sys::shout_get_error(self.raw) };
+        if text.is_null() {
+            return "unknown error".to_string();
+        }
+        unsafe { CStr::from_ptr(text) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn set_str(&self, set: SetStr, value: &str) -> i32 {
+        match CString::new(value) {
+            Ok(value) => unsafe { set(self.raw, value.as_ptr()) },
+            Err(_) => -1,
+        }
+    }
+
+    fn set_pair(&self, set: SetPair, key: &str, value: Option<String>) -> i32 {
+        let Some(value) = value else {
+            return SHOUTERR_SUCCESS;
+        };
+        match (CString::new(key), CString::new(value)) {
+            (Ok(key), Ok(value)) => unsafe { set(self.raw, key.as_ptr(), value.as_ptr()) },
+            _ => -1,
+        }
+    }
+
+    /// The stream title, in UTF-8 and said so: without the charset the
+    /// server reads it as Latin-1 and listeners see it garbled.
+    fn set_title(&self, title: &str) -> Result<(), String> {
+        let title = CString::new(title.replace('\0', ""))
+            .map_err(|_| "the title holds a NUL byte".to_string())?;
+        let metadata = unsafe { shout_sys::shout_metadata_new() };
+        if metadata.is_null() {
+            return Err("out of memory".to_string());
+        }
+        let code = unsafe {
+            let song = shout_sys::shout_metadata_add(metadata, c"song".as_ptr(), title.as_ptr());
+            let charset =
+                shout_sys::shout_metadata_add(metadata, c"charset".as_ptr(), c"UTF-8".as_ptr());
+            let sent = if song == SHOUTERR_SUCCESS && charset == SHOUTERR_SUCCESS {
+                shout_sys::shout_set_metadata(self.raw, metadata)
+            } else {
+                -1
+            };
+            shout_sys::shout_metadata_free(metadata);
+            sent
+        };
+        if code == SHOUTERR_SUCCESS {
+            Ok(())
+        } else {
+            Err(self.error_text())
+        }
+    }
+}
+
+impl Drop for Shout {
+    fn drop(&mut self) {
+        unsafe {
+            shout_sys::shout_close(self.raw);
+            shout_sys::shout_free(self.raw);
+        }
+    }
+}
