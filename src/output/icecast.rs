@@ -352,7 +352,9 @@ impl IcecastOutput {
                     ))
                 }
             }
-            SHOUTERR_NOCONNECT => Failure::Unreachable(format!(
+            // Non-blocking, a refused or failed connect comes back as a
+            // socket error rather than "no connect".
+            SHOUTERR_NOCONNECT | SHOUTERR_SOCKET => Failure::Unreachable(format!(
                 "cannot reach {}:{} ({}): is the Icecast server running and the host and port right?",
                 self.config.host,
                 self.config.port,
@@ -406,10 +408,15 @@ impl IcecastOutput {
             if a == b
         );
         if changed {
+            let what = if matches!(previous, Connection::Connected { .. }) {
+                "stream down"
+            } else {
+                "stream not up"
+            };
             match &connection {
                 Connection::Refused { reason, .. } | Connection::Retrying { reason, .. } => {
                     tracing::warn!(
-                        "output {}: stream down: {reason}; retrying (at most every {} s)",
+                        "output {}: {what}: {reason}; retrying (at most every {} s)",
                         self.name,
                         cap.as_secs()
                     )
@@ -524,6 +531,7 @@ impl Output for IcecastOutput {
 const SHOUTERR_SUCCESS: i32 = 0;
 const SHOUTERR_NOCONNECT: i32 = -2;
 const SHOUTERR_NOLOGIN: i32 = -3;
+const SHOUTERR_SOCKET: i32 = -4;
 const SHOUTERR_CONNECTED: i32 = -7;
 const SHOUTERR_BUSY: i32 = -10;
 const SHOUTERR_RETRY: i32 = -13;

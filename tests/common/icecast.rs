@@ -1,0 +1,233 @@
+//! A real Icecast server for the stream tests: `icecast2` on 127.0.0.1 on a
+//! free port, with a configuration of its own, run as the package's user
+//! (it refuses to run as root). Killed when dropped.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SOURCE_PASSWORD: &str = "studio-source";
+
+pub struct Icecast {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
+}
+
+impl Icecast {
+    pub fn start(name: &str) -> Icecast {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("onair-icecast-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let logs = dir.join("log");
+        std::fs::create_dir_all(&logs).unwrap_or_else(|e| panic!("cannot create {logs:?}: {e}"));
+        // icecast2 writes its logs as its own user.
+        let chown = Command::new("chown")
+            .args(["icecast2:icecast"])
+            .arg(&logs)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run chown: {e}"));
+        assert!(chown.success(), "chown icecast2 {logs:?} failed");
+        // No burst: a listener hears what is sent from the moment it
+        // connects, so what it hears can be placed in time.
+        let config = format!(
+            r#"<icecast>
+  <limits><clients>20</clients><sources>4</sources><burst-size>0</burst-size>
+    <source-timeout>5</source-timeout></limits>
+  <authentication>
+    <source-password>{SOURCE_PASSWORD}</source-password>
+    <admin-user>admin</admin-user><admin-password>admin-secret</admin-password>
+  </authentication>
+  <hostname>127.0.0.1</hostname>
+  <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
+  <paths>
+    <basedir>/usr/share/icecast2</basedir>
+    <logdir>{logs}</logdir>
+    <webroot>/usr/share/icecast2/web</webroot>
+    <adminroot>/usr/share/icecast2/admin</adminroot>
+  </paths>
+  <logging><errorlog>error.log</errorlog><accesslog>access.log</accesslog><loglevel>3</loglevel></logging>
+</icecast>
+"#,
+            logs = logs.display()
+        );
+        std::fs::write(dir.join("icecast.xml"), config)
+            .unwrap_or_else(|e| panic!("cannot write the icecast config: {e}"));
+        let mut server = Icecast {
+            port,
+            dir,
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts the server (again) and waits until its status page answers.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "icecast2 is already running");
+        let child = Command::new("setpriv")
+            .args([
+                "--reuid=icecast2",
+                "--regid=icecast",
+                "--init-groups",
+                "icecast2",
+                "-c",
+            ])
+            .arg(self.dir.join("icecast.xml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start icecast2 through setpriv: {e}"));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.status().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "icecast2 did not answer within 5 s; see {:?}",
+                self.dir.join("log/error.log")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A crash: SIGKILL, at once.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `/status-json.xsl`, or `None` when the server does not answer.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let url = format!("http://127.0.0.1:{}/status-json.xsl", self.port);
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .new_agent();
+        let body = agent
+            .get(&url)
+            .call()
+            .ok()?
+            .body_mut()
+            .read_to_string()
+            .ok()?;
+        serde_json::from_str(&body).ok()
+    }
+
+    /// The status of one mount while a source feeds it.
+    pub fn mount(&self, mount: &str) -> Option<serde_json::Value> {
+        let status = self.status()?;
+        let sources = match &status["icestats"]["source"] {
+            serde_json::Value::Array(list) => list.clone(),
+            serde_json::Value::Null => Vec::new(),
+            one => vec![one.clone()],
+        };
+        sources.into_iter().find(|s| {
+            s["listenurl"]
+                .as_str()
+                .is_some_and(|url| url.ends_with(mount))
+        })
+    }
+
+    /// The title the server shows for a mount (`None`: no mount or no title).
+    pub fn title(&self, mount: &str) -> Option<String> {
+        self.mount(mount)?["title"].as_str().map(str::to_string)
+    }
+
+    /// Waits until `check` holds; returns how long that took.
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&Self) -> bool,
+    ) -> Option<Duration> {
+        let started = Instant::now();
+        loop {
+            if check(self) {
+                return Some(started.elapsed());
+            }
+            if started.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn listen_url(&self, mount: &str) -> String {
+        format!("http://127.0.0.1:{}{mount}", self.port)
+    }
+}
+
+impl Drop for Icecast {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An independent listener: ffmpeg reads the mount and decodes it to mono
+/// f32 at `rate`, on a thread, until stopped.
+pub struct Listener {
+    child: Child,
+    reader: Option<std::thread::JoinHandle<Vec<f32>>>,
+    /// When the listener connected (wall clock).
+    pub started: chrono::DateTime<chrono::Utc>,
+}
+
+impl Listener {
+    pub fn start(url: &str, rate: u32) -> Listener {
+        let started = chrono::Utc::now();
+        let mut child = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-fflags", "nobuffer"])
+            // Named and barely probed: ffmpeg otherwise gathers seconds of
+            // a live stream (or waits for ever) before it decodes any.
+            .args(["-probesize", "4096", "-analyzeduration", "0", "-f", "mp3"])
+            .args(["-i", url, "-ac", "1", "-ar"])
+            .arg(rate.to_string())
+            .args(["-f", "f32le", "pipe:1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start ffmpeg: {e}"));
+        let mut stdout = child
+            .stdout
+            .take()
+            .unwrap_or_else(|| panic!("no ffmpeg stdout"));
+        let reader = std::thread::spawn(move || {
+            let mut raw = Vec::new();
+            let _ = stdout.read_to_end(&mut raw);
+            raw.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        });
+        Listener {
+            child,
+            reader: Some(reader),
+            started,
+        }
+    }
+
+    /// Stops listening and returns what was heard.
+    pub fn stop(mut self) -> Vec<f32> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.reader
+            .take()
+            .map(|r| r.join().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}

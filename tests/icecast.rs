@@ -1,0 +1,230 @@
+//! The public stream against a real Icecast server: what a listener hears,
+//! the title listeners see, reconnection after the server dies, and the
+//! states of a refused and an unreachable server. Icecast runs in real time,
+//! so the station clock runs at speed 1 here.
+
+mod common;
+#[path = "common/icecast.rs"]
+mod server;
+
+use std::time::Duration;
+
+use common::*;
+use server::{Icecast, Listener, SOURCE_PASSWORD, free_port};
+
+const MOUNT: &str = "/live.mp3";
+const RATE: u32 = 44_100;
+const CAFE: u32 = 400;
+const NEWS: u32 = 700;
+
+fn stream_output(port: u16, password: &str, mount: &str, extra: &str) -> String {
+    format!(
+        "kind = \"icecast\"\nhost = \"127.0.0.1\"\nport = {port}\nmount = \"{mount}\"\n\
+         password = \"{password}\"\nbitrate = 128\nname = \"Test FM\"\ngenre = \"Test\"\n{extra}"
+    )
+}
+
+/// The tones a listener heard, in order, each with its length in seconds
+/// (short stretches of anything else left out).
+fn heard(samples: &[f32]) -> Vec<(What, f64)> {
+    let runs = goertzel::runs_of(samples, RATE, chrono::Utc::now(), &[CAFE, NEWS]);
+    let mut merged: Vec<(What, f64)> = Vec::new();
+    for run in runs {
+        let seconds = run.duration().num_milliseconds() as f64 / 1000.0;
+        if seconds < 0.2 {
+            continue;
+        }
+        match merged.last_mut() {
+            Some(last) if last.0 == run.what => last.1 += seconds,
+            _ => merged.push((run.what, seconds)),
+        }
+    }
+    merged
+}
+
+#[test]
+fn listeners_hear_the_programme_with_its_title_through_server_restarts() {
+    let mut icecast = Icecast::start("restarts");
+    let mut s = Station::new("icecast-restarts");
+    s.sample_rate_hz(RATE)
+        .clock("2026-03-02 00:59:44", 1.0)
+        .output(&stream_output(
+            icecast.port,
+            SOURCE_PASSWORD,
+            MOUNT,
+            "reconnect_max_seconds = 1\n",
+        ));
+    // Joined 44 s into its slot; the title has non-ASCII letters.
+    s.programme("2026-03-02 00:59", "café-été", CAFE, 70.0, "wav");
+    s.programme("2026-03-02 01:00", "news", NEWS, 40.0, "wav");
+    s.start();
+
+    let up = icecast.wait_for(Duration::from_secs(3), |i| i.mount(MOUNT).is_some());
+    assert!(up.is_some(), "the stream never reached the server");
+    let titled = icecast.wait_for(Duration::from_secs(2), |i| {
+        i.title(MOUNT).as_deref() == Some("Café Été")
+    });
+    assert!(
+        titled.is_some(),
+        "the title is {:?}, expected \"Café Été\"",
+        icecast.title(MOUNT)
+    );
+    let listener = Listener::start(&icecast.listen_url(MOUNT), RATE);
+    std::thread::sleep(Duration::from_secs(3));
+    let first = listener.stop();
+
+    // The server dies twice mid-programme and comes back each time.
+    for round in 1..=2 {
+        icecast.kill();
+        std::thread::sleep(Duration::from_millis(1500));
+        icecast.restart();
+        let back = icecast.wait_for(Duration::from_secs(3), |i| {
+            i.title(MOUNT).as_deref() == Some("Café Été")
+        });
+        match back {
+            Some(took) => assert!(
+                took <= Duration::from_secs(2),
+                "restart {round}: the stream (with its title) came back after {took:?}"
+            ),
+            None => panic!(
+                "restart {round}: no stream with its title 3 s after the server came back: {:?}\n{}",
+                icecast.mount(MOUNT),
+                s.box_logs()
+            ),
+        }
+    }
+
+    // Across the change of programme at 01:00.
+    let wait = (s.local("2026-03-02 00:59:57") - s.now())
+        .to_std()
+        .unwrap_or_default();
+    std::thread::sleep(wait);
+    let listener = Listener::start(&icecast.listen_url(MOUNT), RATE);
+    s.wait_until(s.local("2026-03-02 01:00:03"));
+    let news_titled = icecast.wait_for(Duration::from_secs(2), |i| {
+        i.title(MOUNT).as_deref() == Some("News")
+    });
+    s.wait_until(s.local("2026-03-02 01:00:06"));
+    let across = listener.stop();
+    let status = http::get(&s.web_address(), "/api/status").json();
+    s.terminate();
+    assert!(
+        news_titled.is_some(),
+        "the title did not follow to \"News\""
+    );
+
+    let first = heard(&first);
+    assert!(
+        matches!(first.as_slice(), [(What::Tone(CAFE), t)] if *t > 1.0),
+        "the first listener heard {first:?}, expected only the café tone"
+    );
+    let across = heard(&across);
+    let tones: Vec<What> = across.iter().map(|(w, _)| *w).collect();
+    assert_eq!(
+        tones,
+        [What::Tone(CAFE), What::Tone(NEWS)],
+        "across 01:00 the listener heard {across:?}"
+    );
+    assert!(across[0].1 > 1.5 && across[1].1 > 3.0, "{across:?}");
+
+    let stream = status["outputs"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["stream"].is_object()))
+        .map(|o| o["stream"].clone())
+        .unwrap_or_else(|| panic!("no stream in the status: {status}"));
+    assert_eq!(stream["state"], "connected", "{stream}");
+    assert_eq!(stream["reconnects"], 2, "{stream}");
+    assert_eq!(stream["title"], "News", "{stream}");
+    assert!(
+        stream["bytes_sent"].as_u64().unwrap_or(0) > 200_000,
+        "{stream}"
+    );
+    assert!(
+        stream["frames_discarded"].as_u64().unwrap_or(0) > 0,
+        "audio while the server was away is counted: {stream}"
+    );
+
+    // The recording beside the stream has no gap: café until 01:00, then news.
+    let aired = s.aired();
+    let runs = s.runs(&aired);
+    expect_only(
+        &runs,
+        s.local("2026-03-02 00:59:45"),
+        s.local("2026-03-02 00:59:59.9"),
+        &[What::Tone(CAFE)],
+        ms(30),
+    );
+    expect_only(
+        &runs,
+        s.local("2026-03-02 01:00:00.1"),
+        s.local("2026-03-02 01:00:05"),
+        &[What::Tone(NEWS)],
+        ms(30),
+    );
+    let logs = s.box_logs();
+    assert_eq!(logs.matches("stream up").count(), 3, "{logs}");
+    assert!(logs.matches("stream down").count() >= 2, "{logs}");
+}
+
+#[test]
+fn a_wrong_password_and_an_unreachable_server_show_their_own_states_with_backoff() {
+    let icecast = Icecast::start("refused");
+    let closed = free_port();
+    let mut s = Station::new("icecast-refused");
+    s.sample_rate_hz(RATE)
+        .clock("2026-03-02 00:59:50", 1.0)
+        // Bad input: the wrong source password, and a port nobody listens on.
+        .output(&stream_output(icecast.port, "not-the-password", MOUNT, ""))
+        .output(&stream_output(closed, SOURCE_PASSWORD, "/other.mp3", ""));
+    s.programme("2026-03-02 00:59", "morning", CAFE, 70.0, "wav");
+    s.start();
+    std::thread::sleep(Duration::from_millis(6500));
+    let status = http::get(&s.web_address(), "/api/status").json();
+    s.wait_until(s.local("2026-03-02 00:59:58"));
+    s.terminate();
+
+    let streams: Vec<serde_json::Value> = status["outputs"]
+        .as_array()
+        .map(|o| o.iter().map(|o| o["stream"].clone()).collect())
+        .unwrap_or_default();
+    let [_, refused, unreachable] = streams.as_slice() else {
+        panic!("expected the wav output and two streams: {status}");
+    };
+    assert_eq!(refused["state"], "refused", "{refused}");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("check the user and password")),
+        "{refused}"
+    );
+    assert_eq!(unreachable["state"], "retrying", "{unreachable}");
+    assert!(
+        unreachable["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("cannot reach")),
+        "{unreachable}"
+    );
+    // Backoff from 0.5 s doubling: attempts at about 0, 0.5, 1.5, 3.5 s
+    // (and 7.5 s): four or five in 6.5 s, not one per write.
+    for stream in [refused, unreachable] {
+        let attempts = stream["failed_attempts"].as_u64().unwrap_or(0);
+        assert!((3..=5).contains(&attempts), "{attempts} attempts: {stream}");
+        assert!(stream["next_attempt"].is_string(), "{stream}");
+        assert_eq!(stream["bytes_sent"], 0, "{stream}");
+    }
+    assert!(
+        icecast.mount(MOUNT).is_none(),
+        "a refused source got a mount"
+    );
+
+    // The recording is untouched by the streams' troubles.
+    let aired = s.aired();
+    let runs = s.runs(&aired);
+    expect_only(
+        &runs,
+        s.local("2026-03-02 00:59:51"),
+        s.local("2026-03-02 00:59:57.5"),
+        &[What::Tone(CAFE)],
+        ms(30),
+    );
+}
