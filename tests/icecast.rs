@@ -175,7 +175,20 @@ fn a_wrong_password_and_an_unreachable_server_show_their_own_states_with_backoff
         .clock("2026-03-02 00:59:50", 1.0)
         // Bad input: the wrong source password, and a port nobody listens on.
         .output(&stream_output(icecast.port, "not-the-password", MOUNT, ""))
-        .output(&stream_output(closed, SOURCE_PASSWORD, "/other.mp3", ""));
+        .output(&stream_output(closed, SOURCE_PASSWORD, "/other.mp3", ""))
+        // Two streams for one mount: the second finds it in use.
+        .output(&stream_output(
+            icecast.port,
+            SOURCE_PASSWORD,
+            "/taken.mp3",
+            "",
+        ))
+        .output(&stream_output(
+            icecast.port,
+            SOURCE_PASSWORD,
+            "/taken.mp3",
+            "",
+        ));
     s.programme("2026-03-02 00:59", "morning", CAFE, 70.0, "wav");
     s.start();
     std::thread::sleep(Duration::from_millis(6500));
@@ -187,9 +200,23 @@ fn a_wrong_password_and_an_unreachable_server_show_their_own_states_with_backoff
         .as_array()
         .map(|o| o.iter().map(|o| o["stream"].clone()).collect())
         .unwrap_or_default();
-    let [_, refused, unreachable] = streams.as_slice() else {
-        panic!("expected the wav output and two streams: {status}");
+    let [_, refused, unreachable, taken_a, taken_b] = streams.as_slice() else {
+        panic!("expected the wav output and four streams: {status}");
     };
+    let (winner, loser) = if taken_a["state"] == "connected" {
+        (taken_a, taken_b)
+    } else {
+        (taken_b, taken_a)
+    };
+    assert_eq!(winner["state"], "connected", "{winner}");
+    // A busy mount is retried as such, not shown as a refused login.
+    assert_eq!(loser["state"], "retrying", "{loser}");
+    assert!(
+        loser["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("/taken.mp3 is in use")),
+        "{loser}"
+    );
     assert_eq!(refused["state"], "refused", "{refused}");
     assert!(
         refused["reason"]
