@@ -260,6 +260,17 @@ impl Item {
         gain
     }
 
+    /// The first frame whose gain may be below 1: up to it the item is
+    /// mixed as it comes, without per-frame gain.
+    fn fade_start(&self) -> u64 {
+        let hard = match self.hard_end {
+            Some(hard) if self.fade > 0 => hard.saturating_sub(u64::from(self.fade)),
+            _ => u64::MAX,
+        };
+        let faded = self.fade_out.map_or(u64::MAX, |(from, _, _)| from);
+        hard.min(faded)
+    }
+
     /// Fades the item out from `at`, unless it already goes silent sooner.
     fn fade_out(&mut self, at: u64, len: u32, how: EndHow) {
         if at.saturating_add(u64::from(len)) < self.end_frame() {
@@ -742,6 +753,7 @@ fn render_item(
 ) -> Option<(u64, EndHow)> {
     let end = item.end_frame();
     let limit = until.min(end);
+    let fade_start = item.fade_start();
     let mut x = item.cursor;
     if item.skip_debt > 0 {
         item.skip_debt -= item.source.skip(item.skip_debt);
@@ -753,10 +765,23 @@ fn render_item(
         let want = ((limit - x) as usize).min(scratch.len() / CHANNELS);
         let got = item.source.read(&mut scratch[..want * CHANNELS]);
         let offset = ((x - block_start) as usize) * CHANNELS;
-        for (k, frame) in scratch[..got * CHANNELS].chunks_exact(CHANNELS).enumerate() {
-            let gain = item.gain(x + k as u64);
-            mix[offset + k * CHANNELS] += frame[0] * gain;
-            mix[offset + k * CHANNELS + 1] += frame[1] * gain;
+        let mix = &mut mix[offset..offset + got * CHANNELS];
+        let read = &scratch[..got * CHANNELS];
+        // Frames before any fade play at full gain: a plain sum, which the
+        // compiler vectorises; only frames inside a fade are weighed.
+        let plain = (fade_start.saturating_sub(x).min(got as u64) as usize) * CHANNELS;
+        for (m, s) in mix[..plain].iter_mut().zip(&read[..plain]) {
+            *m += *s;
+        }
+        let faded = x + (plain / CHANNELS) as u64;
+        for (k, (m, s)) in mix[plain..]
+            .chunks_exact_mut(CHANNELS)
+            .zip(read[plain..].chunks_exact(CHANNELS))
+            .enumerate()
+        {
+            let gain = item.gain(faded + k as u64);
+            m[0] += s[0] * gain;
+            m[1] += s[1] * gain;
         }
         x += got as u64;
         if got < want {
