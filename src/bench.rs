@@ -3,7 +3,10 @@
 //! It generates programme-like audio, encodes it to MP3 and FLAC with ffmpeg,
 //! and for each file measures the CPU time the box spends putting it on air
 //! (decoder, resampler to the engine rate, mixer, one output tap) against
-//! ffmpeg decoding the same file in the same run. It then starts a real box
+//! ffmpeg decoding the same file in the same run. The benchmark's own
+//! threads (the stand-in sound card that discards the output, and the wait
+//! for the programme to end) are measured apart and not counted: they only
+//! poll, and what they cost depends on their polling, not on the audio path. It then starts a real box
 //! (`onair run`) on a generated station with a programme on air and reads its
 //! peak resident memory. The targets are the issue's: at most 1.5× ffmpeg's
 //! decode CPU, and under 30 MiB resident.
@@ -200,6 +203,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
             results.push(FileResult {
                 format: format.to_string(),
                 ours: aired.cpu,
+                harness: aired.harness,
                 decode: decode_best,
                 decode_resample: resample_best,
                 ffmpeg: ffmpeg_best,
@@ -247,6 +251,8 @@ pub struct FileResult {
     pub format: String,
     /// The box: open, decode, resample, mix and hand to an output.
     pub ours: Duration,
+    /// The benchmark's own threads in the same run (not in `ours`).
+    pub harness: Duration,
     /// Where it goes: the decoder alone at the file's rate, and the decoder
     /// resampling to the engine rate, both read straight from its ring.
     pub decode: Duration,
@@ -351,6 +357,12 @@ impl fmt::Display for Report {
                 file.ratio(),
                 verdict(file.passed())
             )?;
+            writeln!(
+                f,
+                "  {:<18} (the benchmark's own polling threads, not counted: {:.2})",
+                "",
+                per_hour(file.harness, self.audio)
+            )?;
             if file.underruns > 0 {
                 writeln!(
                     f,
@@ -427,6 +439,8 @@ pub enum Who {
     Process,
     /// Every child process that has been waited for.
     Children,
+    /// The calling thread alone.
+    Thread,
 }
 
 /// User and system CPU time.
@@ -452,6 +466,7 @@ pub fn cpu_time(who: Who) -> Result<CpuTime, BenchError> {
     let (code, name) = match who {
         Who::Process => (libc::RUSAGE_SELF, "this process"),
         Who::Children => (libc::RUSAGE_CHILDREN, "child processes"),
+        Who::Thread => (libc::RUSAGE_THREAD, "this thread"),
     };
     // SAFETY: getrusage fills the struct it is given; an all-zero rusage is a
     // valid value of that plain C struct.
@@ -670,6 +685,8 @@ fn spawn_ffmpeg(ffmpeg: &Path, command: &mut Process) -> Result<Child, BenchErro
 #[derive(Debug, Clone)]
 struct Aired {
     cpu: Duration,
+    /// CPU of the benchmark's threads meanwhile, left out of `cpu`.
+    harness: Duration,
     /// The engine frame at which the mixer ended the item.
     ended_at: u64,
     underruns: u64,
@@ -677,7 +694,9 @@ struct Aired {
 }
 
 /// Puts `path` on air through the real decoder and mixer, as fast as they
-/// go, and returns the CPU time the whole process spent on it.
+/// go, and returns the CPU time the process spent on it, less what the
+/// benchmark's own threads (the stand-in sound card and the wait for the
+/// end) spent polling.
 fn air(path: &Path) -> Result<Aired, BenchError> {
     let file = path.display().to_string();
     let before = cpu_time(Who::Process)?;
@@ -729,15 +748,18 @@ fn air(path: &Path) -> Result<Aired, BenchError> {
         hard_end: None,
         fade: 0,
     };
+    let waiting_from = cpu_time(Who::Thread)?;
     let ended = if engine.commands.push(cue).is_err() {
         Err("the command ring was full".to_string())
     } else {
         wait_for_end(&mut engine, limit_for(info.duration))
     };
+    let waiting = cpu_time(Who::Thread)?.since(waiting_from);
     engine.shutdown();
     stop.store(true, Ordering::Release);
-    let _ = drain.join();
+    let sound_card = drain.join().unwrap_or_default();
     let after = cpu_time(Who::Process)?;
+    let harness = waiting + sound_card;
 
     let (ended_at, underruns) = match ended {
         Ok(end) => end,
@@ -753,7 +775,8 @@ fn air(path: &Path) -> Result<Aired, BenchError> {
         return Err(BenchError::DecoderFailed { file, reason });
     }
     Ok(Aired {
-        cpu: after.since(before),
+        cpu: after.since(before).saturating_sub(harness),
+        harness,
         ended_at,
         underruns,
         expected: info.duration,
@@ -842,12 +865,13 @@ fn wait_for_end(engine: &mut engine::Engine, limit: Duration) -> Result<(u64, u6
 
 /// Discards what the mixer puts out, but only as much as the decoder has
 /// delivered (less the tap's room), so the mixer trails the decoder instead
-/// of outrunning it. Once the decoder is done, everything goes.
+/// of outrunning it. Once the decoder is done, everything goes. The thread
+/// returns the CPU time it used.
 fn spawn_drain(
     mut tap: rtrb::Consumer<f32>,
     watch: SourceWatch,
     stop: Arc<AtomicBool>,
-) -> io::Result<JoinHandle<()>> {
+) -> io::Result<JoinHandle<Duration>> {
     std::thread::Builder::new()
         .name("onair-bench-tap".into())
         .spawn(move || {
@@ -875,6 +899,7 @@ fn spawn_drain(
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
+            cpu_time(Who::Thread).map_or(Duration::ZERO, |t| t.total())
         })
 }
 
@@ -1312,6 +1337,30 @@ mod tests {
     }
 
     #[test]
+    fn thread_cpu_time_leaves_out_the_other_threads() {
+        // The benchmark's own threads are taken out of the box's CPU with
+        // this reading, so it must not hold anybody else's work.
+        let busy = std::thread::spawn(|| {
+            let mut x = 1u64;
+            loop {
+                let used = cpu_time(Who::Thread).unwrap().total();
+                if used >= Duration::from_millis(200) {
+                    return (used, x);
+                }
+                for _ in 0..10_000 {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                }
+            }
+        });
+        let before = cpu_time(Who::Thread).unwrap();
+        let (theirs, _) = busy.join().unwrap();
+        let mine = cpu_time(Who::Thread).unwrap().since(before);
+        assert!(theirs >= Duration::from_millis(200), "{theirs:?}");
+        // Waiting for the busy thread cost this one next to nothing.
+        assert!(mine < Duration::from_millis(50), "{mine:?}");
+    }
+
+    #[test]
     fn children_cpu_time_counts_a_finished_child() {
         let before = cpu_time(Who::Children).unwrap();
         let status = Process::new("sh")
@@ -1468,6 +1517,7 @@ mod tests {
         let file = |ours_ms, ffmpeg_ms| FileResult {
             format: "MP3".into(),
             ours: Duration::from_millis(ours_ms),
+            harness: Duration::from_millis(10),
             decode: Duration::from_millis(ours_ms / 2),
             decode_resample: Duration::from_millis(ours_ms * 3 / 4),
             ffmpeg: Duration::from_millis(ffmpeg_ms),

@@ -71,18 +71,20 @@ impl Meters {
 
     /// The mixer's report for one block of interleaved stereo.
     pub(crate) fn record_block(&self, block: &[f32], end_position: u64, on_air: Option<ItemId>) {
-        let (mut peak_l, mut peak_r) = (0.0f32, 0.0f32);
-        let mut silence = self.silence.load(Ordering::Relaxed);
-        for frame in block.chunks_exact(2) {
-            let (l, r) = (frame[0].abs(), frame[1].abs());
-            peak_l = peak_l.max(l);
-            peak_r = peak_r.max(r);
-            if l.max(r) < SILENCE_THRESHOLD {
-                silence += 1;
-            } else {
-                silence = 0;
-            }
-        }
+        let (peak_l, peak_r) = stereo_peaks(block);
+        // Only the quiet tail of the block matters: a run of silence is
+        // broken by any louder frame, so count back from the end until one.
+        let frames = block.len() / 2;
+        let quiet_tail = block
+            .chunks_exact(2)
+            .rev()
+            .take_while(|frame| frame[0].abs().max(frame[1].abs()) < SILENCE_THRESHOLD)
+            .count();
+        let silence = if quiet_tail == frames {
+            self.silence.load(Ordering::Relaxed) + frames as u64
+        } else {
+            quiet_tail as u64
+        };
         self.peak_left.store(peak_l.to_bits(), Ordering::Relaxed);
         self.peak_right.store(peak_r.to_bits(), Ordering::Relaxed);
         self.silence.store(silence, Ordering::Relaxed);
@@ -94,6 +96,36 @@ impl Meters {
     pub(crate) fn add_underrun(&self, frames: u64) {
         self.underruns.fetch_add(frames, Ordering::Relaxed);
     }
+}
+
+/// The largest absolute left and right sample of interleaved stereo.
+///
+/// Kept in eight independent lanes (four frames) so the compiler turns it
+/// into vector max instructions: `if a > m` is exactly what they do, where
+/// `f32::max` would have to care about NaN ordering one sample at a time.
+fn stereo_peaks(block: &[f32]) -> (f32, f32) {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f32; LANES];
+    let mut chunks = block.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (peak, s) in lanes.iter_mut().zip(chunk) {
+            let a = s.abs();
+            *peak = if a > *peak { a } else { *peak };
+        }
+    }
+    for (peak, s) in lanes.iter_mut().zip(chunks.remainder()) {
+        let a = s.abs();
+        *peak = if a > *peak { a } else { *peak };
+    }
+    // Even lanes hold left samples, odd lanes right ones.
+    let side = |first: usize| {
+        lanes
+            .iter()
+            .skip(first)
+            .step_by(2)
+            .fold(0.0f32, |m, p| m.max(*p))
+    };
+    (side(0), side(1))
 }
 
 #[cfg(test)]
@@ -126,6 +158,39 @@ mod tests {
         m.record_block(&audible, 201, None);
         assert_eq!(m.silence_frames(), 0);
         assert_eq!(m.peak_dbfs().1, f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn peaks_and_the_quiet_tail_are_found_anywhere_in_a_long_block() {
+        // A 10 ms block at 48 kHz plus an odd few frames, so the loudest
+        // samples can sit in any lane and in the leftover frames.
+        let frames = 483;
+        for loud_at in [0, 1, 7, 240, 479, 480, 482] {
+            let mut block = vec![0.0f32; 2 * frames];
+            for (i, s) in block.iter_mut().enumerate() {
+                *s = 0.1 * ((i * 37 % 11) as f32 / 11.0 - 0.5);
+            }
+            // Negative peaks count by their size; right is the louder side.
+            block[2 * loud_at] = -0.6;
+            block[2 * (frames - 1 - loud_at) + 1] = 0.9;
+            // Quiet from frame 400 on, except where the peaks are.
+            for s in &mut block[800..] {
+                *s *= 0.001;
+            }
+            block[2 * loud_at] = -0.6;
+            block[2 * (frames - 1 - loud_at) + 1] = 0.9;
+            let m = Meters::new();
+            m.record_block(&block, frames as u64, None);
+            assert_eq!(m.peak(), (0.6, 0.9), "loud at {loud_at}");
+
+            // The run of silence, frame by frame, as a listener counts it.
+            let mut want = 0u64;
+            for frame in block.chunks_exact(2) {
+                let quiet = frame[0].abs().max(frame[1].abs()) < SILENCE_THRESHOLD;
+                want = if quiet { want + 1 } else { 0 };
+            }
+            assert_eq!(m.silence_frames(), want, "loud at {loud_at}");
+        }
     }
 
     #[test]

@@ -168,7 +168,6 @@ pub fn start(
         slots: std::array::from_fn(|_| None),
         standby: None,
         mix: vec![0.0; block * CHANNELS],
-        scratch: vec![0.0; block * CHANNELS],
         position: 0,
         silent_since: Some(0),
         last_end: 0,
@@ -249,6 +248,31 @@ impl Item {
         }
     }
 
+    fn envelope(&self) -> Envelope {
+        Envelope {
+            hard_end: self.hard_end,
+            fade: self.fade,
+            fade_out: self.fade_out.map(|(from, len, _)| (from, len)),
+        }
+    }
+
+    /// Fades the item out from `at`, unless it already goes silent sooner.
+    fn fade_out(&mut self, at: u64, len: u32, how: EndHow) {
+        if at.saturating_add(u64::from(len)) < self.end_frame() {
+            self.fade_out = Some((at, len, how));
+        }
+    }
+}
+
+/// An item's fades, as the gain of each frame.
+#[derive(Debug, Clone, Copy)]
+struct Envelope {
+    hard_end: Option<u64>,
+    fade: u32,
+    fade_out: Option<(u64, u32)>,
+}
+
+impl Envelope {
     fn gain(&self, x: u64) -> f32 {
         let mut gain = 1.0f32;
         if let Some(hard) = self.hard_end
@@ -257,7 +281,7 @@ impl Item {
         {
             gain = gain.min(hard.saturating_sub(x) as f32 / self.fade as f32);
         }
-        if let Some((from, len, _)) = self.fade_out
+        if let Some((from, len)) = self.fade_out
             && x >= from
             && len > 0
         {
@@ -266,10 +290,36 @@ impl Item {
         gain
     }
 
-    /// Fades the item out from `at`, unless it already goes silent sooner.
-    fn fade_out(&mut self, at: u64, len: u32, how: EndHow) {
-        if at.saturating_add(u64::from(len)) < self.end_frame() {
-            self.fade_out = Some((at, len, how));
+    /// The first frame whose gain may be below 1: before it the item is
+    /// mixed as it comes, without per-frame gain.
+    fn fade_start(&self) -> u64 {
+        let hard = match self.hard_end {
+            Some(hard) if self.fade > 0 => hard.saturating_sub(u64::from(self.fade)),
+            _ => u64::MAX,
+        };
+        let faded = self.fade_out.map_or(u64::MAX, |(from, _)| from);
+        hard.min(faded)
+    }
+
+    /// Adds `frames` (interleaved stereo, the first at engine frame `x`)
+    /// into `mix` at this envelope's gain.
+    fn mix_into(&self, mix: &mut [f32], frames: &[f32], x: u64) {
+        // Frames before any fade play at full gain: a plain sum, which the
+        // compiler vectorises; only frames inside a fade are weighed.
+        let count = frames.len() / CHANNELS;
+        let plain = self.fade_start().saturating_sub(x).min(count as u64) as usize * CHANNELS;
+        for (m, s) in mix[..plain].iter_mut().zip(&frames[..plain]) {
+            *m += *s;
+        }
+        let faded = x + (plain / CHANNELS) as u64;
+        for (k, (m, s)) in mix[plain..]
+            .chunks_exact_mut(CHANNELS)
+            .zip(frames[plain..].chunks_exact(CHANNELS))
+            .enumerate()
+        {
+            let gain = self.gain(faded + k as u64);
+            m[0] += s[0] * gain;
+            m[1] += s[1] * gain;
         }
     }
 }
@@ -297,7 +347,6 @@ struct Mixer {
     standby: Option<Standby>,
     /// The block being made, interleaved stereo.
     mix: Vec<f32>,
-    scratch: Vec<f32>,
     /// Engine frame of the block's first frame.
     position: u64,
     /// Since when nothing has been on air (standby timing).
@@ -631,14 +680,7 @@ impl Mixer {
                     continue;
                 }
                 progressed = true;
-                let ended = render_item(
-                    item,
-                    &mut self.mix,
-                    &mut self.scratch,
-                    self.position,
-                    until,
-                    &self.meters,
-                );
+                let ended = render_item(item, &mut self.mix, self.position, until, &self.meters);
                 if let Some((at, how)) = ended {
                     self.end(index, at, how);
                 }
@@ -761,7 +803,6 @@ impl Mixer {
 fn render_item(
     item: &mut Item,
     mix: &mut [f32],
-    scratch: &mut [f32],
     block_start: u64,
     until: u64,
     meters: &Meters,
@@ -772,22 +813,15 @@ fn render_item(
     if item.skip_debt > 0 {
         item.skip_debt -= item.source.skip(item.skip_debt);
     }
-    while x < limit {
-        if item.skip_debt > 0 {
-            break;
-        }
-        let want = ((limit - x) as usize).min(scratch.len() / CHANNELS);
-        let got = item.source.read(&mut scratch[..want * CHANNELS]);
-        let offset = ((x - block_start) as usize) * CHANNELS;
-        for (k, frame) in scratch[..got * CHANNELS].chunks_exact(CHANNELS).enumerate() {
-            let gain = item.gain(x + k as u64);
-            mix[offset + k * CHANNELS] += frame[0] * gain;
-            mix[offset + k * CHANNELS + 1] += frame[1] * gain;
-        }
+    if item.skip_debt == 0 && x < limit {
+        let envelope = item.envelope();
+        let mut at = x;
+        let got = item.source.consume((limit - x) as usize, |frames| {
+            let offset = ((at - block_start) as usize) * CHANNELS;
+            envelope.mix_into(&mut mix[offset..offset + frames.len()], frames, at);
+            at += (frames.len() / CHANNELS) as u64;
+        });
         x += got as u64;
-        if got < want {
-            break;
-        }
     }
     if x < limit {
         if item.source.is_exhausted() {
