@@ -163,6 +163,28 @@ fn listeners_hear_the_programme_with_its_title_through_server_restarts() {
     let logs = s.box_logs();
     assert_eq!(logs.matches("stream up").count(), 3, "{logs}");
     assert!(logs.matches("stream down").count() >= 2, "{logs}");
+
+    // The as-run log has each down and up, in order, beside the programmes.
+    let log = s.log_json();
+    let name = format!("icecast 127.0.0.1:{}{MOUNT}", icecast.port);
+    let events: Vec<String> = log
+        .entries
+        .iter()
+        .filter(|e| e.kind == asrun::Kind::Stream)
+        .map(|e| e.title.replace(&name, "…"))
+        .collect();
+    assert_eq!(
+        events,
+        ["up: …", "down: …", "up: …", "down: …", "up: …"],
+        "{log}"
+    );
+    assert!(
+        log.entries
+            .iter()
+            .filter(|e| e.kind == asrun::Kind::Stream)
+            .all(|e| e.end == Some(e.start)),
+        "{log}"
+    );
 }
 
 #[test]
