@@ -344,6 +344,23 @@ fn each_stream_shows_whether_listeners_get_it_and_why_not() {
         "{gone:?}"
     );
     assert_ne!(gone[4], "0", "audio discarded while down: {gone:?}");
+
+    // The as-run log shows the streams going up or failing, with why.
+    let log = table(&page, "log");
+    let wrong_event = log
+        .iter()
+        .find(|row| row[2] == "stream" && row[3].ends_with("/wrong.mp3"))
+        .unwrap_or_else(|| panic!("no stream event for /wrong.mp3: {log:?}"));
+    assert!(wrong_event[3].starts_with("down: "), "{wrong_event:?}");
+    assert!(
+        wrong_event[4].contains("check the user and password"),
+        "{wrong_event:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|row| row[2] == "stream" && row[3] == format!("up: {}", live[0])),
+        "{log:?}"
+    );
 }
 
 #[test]
