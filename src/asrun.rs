@@ -30,6 +30,9 @@ pub enum Kind {
     Emergency,
     /// A scheduled programme taken up again after the box restarted.
     Resumed,
+    /// Not a sound: a stream output went up or down (an event, start = end,
+    /// titled `up: <output>` or `down: <output>`, the output in `file`).
+    Stream,
 }
 
 /// How a sound came off air.
@@ -57,6 +60,7 @@ impl Kind {
             Kind::Filler => "filler",
             Kind::Emergency => "emergency",
             Kind::Resumed => "resumed",
+            Kind::Stream => "stream",
         }
     }
 }
@@ -103,6 +107,17 @@ pub struct Entry {
     pub reason: Option<String>,
     /// The slot time, for scheduled and resumed items.
     pub scheduled: Option<DateTime<Utc>>,
+}
+
+/// A stream output going up or down, as the director sees it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StreamEvent {
+    pub at: DateTime<Utc>,
+    /// The output's name, as in the status (`icecast host:port/mount`).
+    pub output: String,
+    pub up: bool,
+    /// Why it went down (or could not come up).
+    pub reason: Option<String>,
 }
 
 /// What the director knows when a sound goes on air.
@@ -169,6 +184,8 @@ pub trait AsRunLog: Send + Sync {
     ) -> Result<(), AsRunError>;
     /// Records an item that could not start at all (start = end, ended = failed).
     fn failed(&self, e: NewEntry, reason: String) -> Result<u64, AsRunError>;
+    /// Records a stream output going up or down; on disk when this returns.
+    fn stream_event(&self, e: StreamEvent) -> Result<u64, AsRunError>;
     /// Notes that the box is alive at `now` (about once a second), so that
     /// after a crash the log knows until when the last sound was on air.
     fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), AsRunError>;
@@ -527,6 +544,22 @@ impl AsRunLog for SledLog {
         self.insert(entry, false)
     }
 
+    fn stream_event(&self, e: StreamEvent) -> Result<u64, AsRunError> {
+        let entry = Entry {
+            id: 0,
+            start: e.at,
+            end: Some(e.at),
+            kind: Kind::Stream,
+            title: format!("{}: {}", if e.up { "up" } else { "down" }, e.output),
+            file: e.output,
+            offset_ms: 0,
+            ended: None,
+            reason: e.reason,
+            scheduled: None,
+        };
+        self.insert(entry, false)
+    }
+
     fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), AsRunError> {
         let bytes = serde_json::to_vec(&now).unwrap_or_default();
         self.db
@@ -654,7 +687,8 @@ fn rows(entries: &[Entry], tz: Tz) -> impl Iterator<Item = Row<'_>> {
 }
 
 /// The entries as a JSON array, times in the station's zone; `end` and
-/// `ended` are null while an entry is on air.
+/// `ended` are null while an entry is on air, and `ended` is null for
+/// stream events.
 pub fn to_json(entries: &[Entry], tz: Tz) -> String {
     let rows: Vec<Row> = rows(entries, tz).collect();
     // Plain strings and numbers: serialising to memory cannot fail.
@@ -1038,6 +1072,72 @@ mod tests {
         drop(log);
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::remove_dir_all(&dir2).unwrap();
+    }
+
+    #[test]
+    fn stream_events_are_logged_beside_programmes_and_never_resumed() {
+        let dir = scratch("stream");
+        let log = SledLog::open(&dir).unwrap();
+        let programme = log
+            .begin(item("2026-03-29T09:00:00Z", Kind::Scheduled, "Breakfast"))
+            .unwrap();
+        let output = "icecast 127.0.0.1:8000/live.mp3".to_string();
+        log.stream_event(StreamEvent {
+            at: t("2026-03-29T09:10:00Z"),
+            output: output.clone(),
+            up: false,
+            reason: Some("lost the connection".into()),
+        })
+        .unwrap();
+        log.stream_event(StreamEvent {
+            at: t("2026-03-29T09:10:03Z"),
+            output: output.clone(),
+            up: true,
+            reason: None,
+        })
+        .unwrap();
+        drop(log);
+
+        // After a crash only the programme is taken up again.
+        let log = SledLog::open(&dir).unwrap();
+        let cut = log.recover().unwrap();
+        assert_eq!(cut.len(), 1, "{cut:?}");
+        assert_eq!(cut[0].id, programme);
+        let entries = log.range(Some(t("2026-03-29T09:05:00Z")), None).unwrap();
+        let events: Vec<(&str, Option<&str>)> = entries
+            .iter()
+            .filter(|e| e.kind == Kind::Stream)
+            .map(|e| (e.title.as_str(), e.reason.as_deref()))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                (
+                    "down: icecast 127.0.0.1:8000/live.mp3",
+                    Some("lost the connection")
+                ),
+                ("up: icecast 127.0.0.1:8000/live.mp3", None)
+            ]
+        );
+        // The programme, cut at its start (no heartbeat), is before 09:05.
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        let down = &entries[0];
+        assert_eq!(down.end, Some(down.start), "an event has no length");
+        assert_eq!(down.file, output);
+        assert!(down.scheduled.is_none(), "{down:?}");
+
+        let json: serde_json::Value = serde_json::from_str(&to_json(&entries, Tz::UTC)).unwrap();
+        assert_eq!(json[0]["kind"], "stream");
+        assert_eq!(json[0]["start"], "2026-03-29T09:10:00+00:00");
+        assert_eq!(json[0]["end"], "2026-03-29T09:10:00+00:00");
+        assert_eq!(json[0]["reason"], "lost the connection");
+        let table = to_table(&entries, Tz::UTC);
+        assert!(
+            table.contains("stream") && table.contains("down: icecast 127.0.0.1:8000/live.mp3"),
+            "{table}"
+        );
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -47,14 +47,11 @@ fn listeners_hear_the_programme_with_its_title_through_server_restarts() {
     let mut icecast = Icecast::start("restarts");
     let mut s = Station::new("icecast-restarts");
     s.sample_rate_hz(RATE)
-        .clock("2026-03-02 00:59:44", 1.0)
-        .output(&stream_output(
-            icecast.port,
-            SOURCE_PASSWORD,
-            MOUNT,
-            "reconnect_max_seconds = 1\n",
-        ));
-    // Joined 44 s into its slot; the title has non-ASCII letters.
+        .clock("2026-03-02 00:59:27", 1.0)
+        // The default backoff cap (30 s): a server back after a long
+        // outage must not wait for the backoff.
+        .output(&stream_output(icecast.port, SOURCE_PASSWORD, MOUNT, ""));
+    // Joined 27 s into its slot; the title has non-ASCII letters.
     s.programme("2026-03-02 00:59", "café-été", CAFE, 70.0, "wav");
     s.programme("2026-03-02 01:00", "news", NEWS, 40.0, "wav");
     s.start();
@@ -73,10 +70,12 @@ fn listeners_hear_the_programme_with_its_title_through_server_restarts() {
     std::thread::sleep(Duration::from_secs(3));
     let first = listener.stop();
 
-    // The server dies twice mid-programme and comes back each time.
-    for round in 1..=2 {
+    // The server dies twice mid-programme and comes back each time: once
+    // quickly, once after 9 s, when the backoff (0.5, 1, 2, 4 s, then 8 s)
+    // would next try only at 15.5 s.
+    for (round, down) in [(1, 1500), (2, 9000)] {
         icecast.kill();
-        std::thread::sleep(Duration::from_millis(1500));
+        std::thread::sleep(Duration::from_millis(down));
         icecast.restart();
         let back = icecast.wait_for(Duration::from_secs(3), |i| {
             i.title(MOUNT).as_deref() == Some("Café Été")
@@ -164,6 +163,28 @@ fn listeners_hear_the_programme_with_its_title_through_server_restarts() {
     let logs = s.box_logs();
     assert_eq!(logs.matches("stream up").count(), 3, "{logs}");
     assert!(logs.matches("stream down").count() >= 2, "{logs}");
+
+    // The as-run log has each down and up, in order, beside the programmes.
+    let log = s.log_json();
+    let name = format!("icecast 127.0.0.1:{}{MOUNT}", icecast.port);
+    let events: Vec<String> = log
+        .entries
+        .iter()
+        .filter(|e| e.kind == asrun::Kind::Stream)
+        .map(|e| e.title.replace(&name, "…"))
+        .collect();
+    assert_eq!(
+        events,
+        ["up: …", "down: …", "up: …", "down: …", "up: …"],
+        "{log}"
+    );
+    assert!(
+        log.entries
+            .iter()
+            .filter(|e| e.kind == asrun::Kind::Stream)
+            .all(|e| e.end == Some(e.start)),
+        "{log}"
+    );
 }
 
 #[test]

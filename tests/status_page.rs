@@ -3,6 +3,8 @@
 //! its DOM read back), checked for what a person reads off it.
 
 mod common;
+#[path = "common/icecast.rs"]
+mod server;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -289,7 +291,76 @@ fn the_page_shows_what_is_on_air_what_is_next_and_what_has_aired() {
     assert!(!shown(&page, "ignored-table"));
     assert_eq!(text(&page, "warnings"), "");
     assert!(shown(&page, "no-warnings"));
+    assert!(!shown(&page, "streams-section"), "no streams: {context}");
     s.terminate();
+}
+
+#[test]
+fn each_stream_shows_whether_listeners_get_it_and_why_not() {
+    let icecast = server::Icecast::start("page");
+    let closed = server::free_port();
+    let stream = |port: u16, password: &str, mount: &str| {
+        format!(
+            "kind = \"icecast\"\nhost = \"127.0.0.1\"\nport = {port}\nmount = \"{mount}\"\n\
+             password = \"{password}\"\nbitrate = 64\n"
+        )
+    };
+    let mut s = Station::new("page-streams");
+    // Icecast runs in real time.
+    s.clock("2026-03-02 00:59:50", 1.0)
+        .output(&stream(icecast.port, server::SOURCE_PASSWORD, "/live.mp3"))
+        // Bad input: the wrong source password, and a port nobody listens on.
+        .output(&stream(icecast.port, "not-the-password", "/wrong.mp3"))
+        .output(&stream(closed, server::SOURCE_PASSWORD, "/gone.mp3"));
+    s.programme("2026-03-02 00:59", "morning-show", 400, 70.0, "wav");
+    s.start();
+    let address = web_address(&s);
+    let up = icecast.wait_for(Duration::from_secs(5), |i| i.mount("/live.mp3").is_some());
+    assert!(up.is_some(), "the stream never reached the server");
+    std::thread::sleep(Duration::from_secs(2));
+    let page = browse(s.dir(), &format!("http://{address}/"), 2500);
+    let context = page_context(&page);
+    s.terminate();
+
+    assert!(shown(&page, "streams-section"), "{context}");
+    let streams = table(&page, "streams");
+    assert_eq!(streams.len(), 3, "{streams:?}");
+    let [live, wrong, gone] = [&streams[0], &streams[1], &streams[2]];
+    let port = icecast.port;
+    assert_eq!(live[0], format!("icecast 127.0.0.1:{port}/live.mp3"));
+    assert!(live[1].starts_with("connected since "), "{live:?}");
+    assert!(live[2].ends_with(" kB"), "bytes sent: {live:?}");
+    assert_ne!(live[2], "0 kB", "{live:?}");
+    assert_eq!(live[3], "0", "reconnects: {live:?}");
+    assert_eq!(live[5], "Morning Show", "{live:?}");
+    assert!(
+        wrong[1].starts_with("refused, next attempt ")
+            && wrong[1].contains("check the user and password"),
+        "{wrong:?}"
+    );
+    assert_eq!(wrong[2], "0 kB", "{wrong:?}");
+    assert!(
+        gone[1].starts_with("retrying at ") && gone[1].contains("cannot reach"),
+        "{gone:?}"
+    );
+    assert_ne!(gone[4], "0", "audio discarded while down: {gone:?}");
+
+    // The as-run log shows the streams going up or failing, with why.
+    let log = table(&page, "log");
+    let wrong_event = log
+        .iter()
+        .find(|row| row[2] == "stream" && row[3].ends_with("/wrong.mp3"))
+        .unwrap_or_else(|| panic!("no stream event for /wrong.mp3: {log:?}"));
+    assert!(wrong_event[3].starts_with("down: "), "{wrong_event:?}");
+    assert!(
+        wrong_event[4].contains("check the user and password"),
+        "{wrong_event:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|row| row[2] == "stream" && row[3] == format!("up: {}", live[0])),
+        "{log:?}"
+    );
 }
 
 #[test]

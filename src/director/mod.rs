@@ -21,7 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::asrun::{AsRunLog, Ended, Kind, NewEntry};
+use crate::asrun::{AsRunLog, Ended, Kind, NewEntry, StreamEvent};
 use crate::clock::{Clock, Timeline, delta_to_samples, samples_to_delta};
 use crate::config::Config;
 use crate::engine::{
@@ -117,6 +117,9 @@ pub struct Director {
     fade: u32,
     drift: drift::Drift,
     reported_drift: TimeDelta,
+    /// Per output, whether its stream was last logged up (`None`: not yet
+    /// logged, or not a stream), and its reconnections then.
+    streams_logged: Vec<Option<(bool, u64)>>,
 }
 
 impl Director {
@@ -161,6 +164,7 @@ impl Director {
             fade,
             drift: drift::Drift::new(device_paced, Instant::now()),
             reported_drift: TimeDelta::zero(),
+            streams_logged: Vec::new(),
         }
     }
 
@@ -214,6 +218,7 @@ impl Director {
             }
             if last_status.elapsed() >= STATUS_EVERY {
                 last_status = Instant::now();
+                self.log_streams();
                 self.publish();
             }
         }
@@ -901,6 +906,53 @@ impl Director {
 
 // The published status.
 impl Director {
+    /// Logs each stream going up or down: once when it first comes up or
+    /// first fails, then at every change between up and down (not at every
+    /// failed attempt of a server that stays away).
+    fn log_streams(&mut self) {
+        use crate::output::icecast::Connection;
+        use std::sync::atomic::Ordering::Relaxed;
+        self.streams_logged.resize(self.outputs.len(), None);
+        let at = self.on_air_time();
+        for ((name, stats), logged) in self.outputs.iter().zip(&mut self.streams_logged) {
+            let Some(stream) = &stats.stream else {
+                continue;
+            };
+            let reconnects = stream.reconnects.load(Relaxed);
+            let (up, reason) = match stream.connection() {
+                Connection::Connecting => continue,
+                Connection::Connected { .. } => (true, None),
+                Connection::Retrying { reason, .. } | Connection::Refused { reason, .. } => {
+                    (false, Some(reason))
+                }
+            };
+            let mut events = Vec::new();
+            match *logged {
+                Some((was_up, _)) if was_up != up => events.push((up, reason)),
+                // Down and up again between two looks: both are logged.
+                Some((true, before)) if up && reconnects > before => {
+                    let lost = "lost and made again between two status updates".to_string();
+                    events.push((false, Some(lost)));
+                    events.push((true, None));
+                }
+                Some(_) => {}
+                None => events.push((up, reason)),
+            }
+            *logged = Some((up, reconnects));
+            for (up, reason) in events {
+                let event = StreamEvent {
+                    at,
+                    output: name.clone(),
+                    up,
+                    reason,
+                };
+                if let Err(e) = self.log.stream_event(event) {
+                    error!("as-run log: cannot record that {name} went up or down: {e}");
+                }
+            }
+        }
+    }
+
     fn publish(&self) {
         let now = self.on_air_time();
         let on_air = self

@@ -13,7 +13,9 @@
 //! station needs to show "refused" and "mount in use" differently.
 
 use std::ffi::{CStr, CString};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -32,6 +34,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKLOG: Duration = Duration::from_secs(5);
 /// How long the check "is the mount taken by another source?" may take.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// While a server that stopped answering is waited out, how often it is
+/// asked (a bare TCP connect) whether it is back, and how long that may take.
+/// A server back from a restart is then streamed to within about this
+/// interval, however long the backoff has grown.
+const ANSWER_CHECK_EVERY: Duration = Duration::from_secs(1);
+const ANSWER_CHECK_TIMEOUT: Duration = Duration::from_millis(700);
 
 /// Where a stream stands, as the status page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,6 +154,8 @@ pub fn stream_rate(config: &IcecastConfig, engine_rate: u32) -> u32 {
 enum Link {
     Waiting {
         retry_at: Instant,
+        /// Set when the server did not answer: it is checked on meanwhile.
+        check: Option<AnswerCheck>,
     },
     Connecting {
         shout: Shout,
@@ -196,6 +206,7 @@ impl IcecastOutput {
             settings,
             link: Some(Link::Waiting {
                 retry_at: Instant::now(),
+                check: None,
             }),
             shared,
             failures: 0,
@@ -216,13 +227,32 @@ impl IcecastOutput {
     fn step(&mut self, link: Link) -> Link {
         let now = Instant::now();
         match link {
-            Link::Waiting { retry_at } if now >= retry_at => match self.open() {
-                Ok(shout) => self.poll(shout, now),
-                Err(failure) => self.fail(failure),
-            },
+            Link::Waiting { retry_at, .. } if now >= retry_at => self.attempt(now),
+            Link::Waiting {
+                retry_at,
+                check: Some(mut check),
+            } => {
+                if check.poll(&self.config.host, self.config.port, now) {
+                    // A server back from the dead is a fresh start: should
+                    // this attempt fail, the next comes soon, not a cap away.
+                    self.failures = 0;
+                    tracing::info!(
+                        "output {}: {}:{} answers again; reconnecting now",
+                        self.name,
+                        self.config.host,
+                        self.config.port
+                    );
+                    self.attempt(now)
+                } else {
+                    Link::Waiting {
+                        retry_at,
+                        check: Some(check),
+                    }
+                }
+            }
             Link::Connecting { shout, since } => {
                 if now.duration_since(since) > CONNECT_TIMEOUT {
-                    self.fail(Failure::Unreachable(format!(
+                    self.fail(Failure::NoAnswer(format!(
                         "no answer from {}:{} within {} s",
                         self.config.host,
                         self.config.port,
@@ -233,6 +263,13 @@ impl IcecastOutput {
                 }
             }
             other => other,
+        }
+    }
+
+    fn attempt(&mut self, now: Instant) -> Link {
+        match self.open() {
+            Ok(shout) => self.poll(shout, now),
+            Err(failure) => self.fail(failure),
         }
     }
 
@@ -354,7 +391,7 @@ impl IcecastOutput {
             }
             // Non-blocking, a refused or failed connect comes back as a
             // socket error rather than "no connect".
-            SHOUTERR_NOCONNECT | SHOUTERR_SOCKET => Failure::Unreachable(format!(
+            SHOUTERR_NOCONNECT | SHOUTERR_SOCKET => Failure::NoAnswer(format!(
                 "cannot reach {}:{} ({}): is the Icecast server running and the host and port right?",
                 self.config.host,
                 self.config.port,
@@ -388,12 +425,15 @@ impl IcecastOutput {
             .saturating_mul(1u32 << self.failures.saturating_sub(1).min(16))
             .min(cap);
         let next_attempt = Utc::now() + delay;
+        let check = matches!(failure, Failure::NoAnswer(_)).then(AnswerCheck::default);
         let connection = match failure {
             Failure::Refused(reason) => Connection::Refused {
                 reason,
                 next_attempt,
             },
-            Failure::Unreachable(reason) | Failure::MountInUse(reason) => Connection::Retrying {
+            Failure::Unreachable(reason)
+            | Failure::NoAnswer(reason)
+            | Failure::MountInUse(reason) => Connection::Retrying {
                 reason,
                 next_attempt,
             },
@@ -427,6 +467,7 @@ impl IcecastOutput {
         self.shared.set_connection(connection);
         Link::Waiting {
             retry_at: Instant::now() + delay,
+            check,
         }
     }
 
@@ -469,7 +510,7 @@ impl IcecastOutput {
                 let reason = format!("lost the connection to {}: {}", self.url(), {
                     shout.error_text()
                 });
-                return self.fail(Failure::Unreachable(reason));
+                return self.fail(Failure::NoAnswer(reason));
             }
             self.shared
                 .bytes_sent
@@ -489,6 +530,9 @@ impl IcecastOutput {
 }
 
 enum Failure {
+    /// The server did not answer or went away: checked on until it answers.
+    NoAnswer(String),
+    /// Any other failure before the login: plain backoff.
     Unreachable(String),
     Refused(String),
     MountInUse(String),
@@ -526,6 +570,61 @@ impl Output for IcecastOutput {
         }
         Ok(())
     }
+}
+
+/// Asks a server that stopped answering, about once a second, whether it
+/// accepts connections again. Only a change from silence to an answer
+/// counts: a server that accepts connections and then hangs up on the
+/// source always answers, and is left to the backoff. The connect runs on a short-lived thread of
+/// its own, as a server that drops packets would otherwise hold the
+/// output's thread for the whole timeout.
+#[derive(Default)]
+struct AnswerCheck {
+    /// When the next check may start.
+    next: Option<Instant>,
+    answer: Option<mpsc::Receiver<bool>>,
+    /// A check found nobody there.
+    silent: bool,
+}
+
+impl AnswerCheck {
+    /// True once the server accepts a connection.
+    fn poll(&mut self, host: &str, port: u16, now: Instant) -> bool {
+        if let Some(answer) = &self.answer {
+            match answer.try_recv() {
+                Ok(true) if self.silent => return true,
+                Ok(true) => self.answer = None,
+                Err(mpsc::TryRecvError::Empty) => return false,
+                // No answer, or a check thread that could not run.
+                Ok(false) | Err(mpsc::TryRecvError::Disconnected) => {
+                    self.silent = true;
+                    self.answer = None;
+                }
+            }
+        }
+        if self.next.is_none_or(|next| now >= next) {
+            self.next = Some(now + ANSWER_CHECK_EVERY);
+            self.answer = Some(answers(host, port));
+        }
+        false
+    }
+}
+
+fn answers(host: &str, port: u16) -> mpsc::Receiver<bool> {
+    let (tell, answer) = mpsc::sync_channel(1);
+    let target = (host.to_string(), port);
+    // A failed spawn drops `tell`: read as "no answer", tried again later.
+    let _ = std::thread::Builder::new()
+        .name("stream check".to_string())
+        .spawn(move || {
+            let answered = target.to_socket_addrs().is_ok_and(|mut addresses| {
+                addresses.any(|address| {
+                    TcpStream::connect_timeout(&address, ANSWER_CHECK_TIMEOUT).is_ok()
+                })
+            });
+            let _ = tell.send(answered);
+        });
+    answer
 }
 
 const SHOUTERR_SUCCESS: i32 = 0;
@@ -631,5 +730,145 @@ impl Drop for Shout {
             shout_sys::shout_close(self.raw);
             shout_sys::shout_free(self.raw);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+    use crate::clock::{Clock, Timeline};
+    use crate::config::BitrateMode;
+
+    fn output(port: u16) -> (IcecastOutput, Arc<StreamLink>) {
+        let config = IcecastConfig {
+            host: "127.0.0.1".to_string(),
+            port,
+            mount: "/live.mp3".to_string(),
+            user: "source".to_string(),
+            password: "hackme".to_string(),
+            bitrate: 128,
+            mode: BitrateMode::Cbr,
+            sample_rate: None,
+            name: None,
+            description: None,
+            genre: None,
+            url: None,
+            public: false,
+            reconnect_max_seconds: 30,
+        };
+        let ctx = OutputContext {
+            rate: 44_100,
+            timeline: Timeline {
+                rate: 44_100,
+                anchor: Utc::now(),
+            },
+            clock: Clock::Wall,
+            timezone: chrono_tz::Europe::London,
+            station: "Radio Test".to_string(),
+        };
+        let link = Arc::new(StreamLink::default());
+        let output = IcecastOutput::new("stream", &config, &ctx, link.clone()).unwrap();
+        (output, link)
+    }
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap()
+    }
+
+    /// Writes silence for `time`, as the runner would, block by block.
+    fn run(output: &mut IcecastOutput, time: Duration) {
+        let block = vec![0.0; 441 * CHANNELS];
+        let until = Instant::now() + time;
+        while Instant::now() < until {
+            output.write(&block).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_server_that_answers_again_is_tried_at_once_however_long_the_backoff() {
+        // Bad input: a port nobody listens on, after enough failures that
+        // the next attempt is the full 30 s away.
+        let port = free_port();
+        let (mut output, link) = output(port);
+        output.failures = 10;
+        run(&mut output, Duration::from_millis(300));
+        assert_eq!(link.failed_attempts.load(Ordering::Relaxed), 1);
+        let Connection::Retrying {
+            reason,
+            next_attempt,
+        } = link.connection()
+        else {
+            panic!("expected retrying, got {:?}", link.connection());
+        };
+        assert!(reason.contains("cannot reach"), "{reason}");
+        assert!(
+            next_attempt > Utc::now() + Duration::from_secs(25),
+            "{next_attempt}"
+        );
+
+        // Still nobody there: no attempt, only the cheap checks.
+        run(&mut output, Duration::from_millis(2500));
+        assert_eq!(link.failed_attempts.load(Ordering::Relaxed), 1);
+
+        // Something answers on the port: an attempt is made within about a
+        // second (it is no Icecast server, so it hangs up or times out).
+        let server = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        server.set_nonblocking(true).unwrap();
+        let came = Instant::now();
+        let mut accepted = None;
+        while accepted.is_none() && came.elapsed() < Duration::from_secs(3) {
+            run(&mut output, Duration::from_millis(20));
+            // The check's own connect is accepted and closed first; the
+            // source's connection is the one that sends a request.
+            while let Ok((mut socket, _)) = server.accept() {
+                use std::io::Read;
+                socket.set_nonblocking(false).unwrap();
+                socket
+                    .set_read_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+                let mut request = [0u8; 64];
+                if socket.read(&mut request).is_ok_and(|n| n > 0) {
+                    accepted = Some((came.elapsed(), request));
+                }
+            }
+        }
+        let (took, request) = accepted.expect("no connection attempt within 3 s");
+        assert!(took < Duration::from_millis(1600), "took {took:?}");
+        assert!(
+            String::from_utf8_lossy(&request).contains("/live.mp3"),
+            "{:?}",
+            String::from_utf8_lossy(&request)
+        );
+    }
+
+    #[test]
+    fn a_server_that_hangs_up_on_the_source_is_left_to_the_backoff() {
+        // Bad input: a server that answers but refuses (here: hangs up on
+        // every request). Its port always answers, so checking on it must
+        // not turn the backoff into one attempt a second.
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        server.set_nonblocking(true).unwrap();
+        let closer = std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(4);
+            while Instant::now() < until {
+                if let Ok((socket, _)) = server.accept() {
+                    drop(socket);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let (mut output, link) = output(port);
+        output.failures = 10;
+        run(&mut output, Duration::from_millis(3500));
+        closer.join().unwrap();
+        let attempts = link.failed_attempts.load(Ordering::Relaxed);
+        assert_eq!(attempts, 1, "{:?}", link.connection());
     }
 }

@@ -14,6 +14,8 @@ pub enum Kind {
     Filler,
     Emergency,
     Resumed,
+    /// A stream output going up or down (start = end).
+    Stream,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
