@@ -139,26 +139,16 @@ const ICECAST_KEYS: &[&str] = &[
     "public",
     "reconnect_max_seconds",
 ];
-/// Every key any output kind accepts; which ones a kind takes is in `output_keys`.
-const ANY_OUTPUT_KEYS: &[&str] = &[
-    "kind",
-    "device",
-    "path",
-    "host",
-    "port",
-    "mount",
-    "user",
-    "password",
-    "bitrate",
-    "mode",
-    "sample_rate",
-    "name",
-    "description",
-    "genre",
-    "url",
-    "public",
-    "reconnect_max_seconds",
-];
+/// Every key any output kind accepts, in the order the kinds list them.
+fn any_output_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for key in OUTPUT_KINDS.iter().flat_map(|kind| output_keys(kind)) {
+        if !keys.contains(key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
 const DEFAULT_ICECAST_PORT: i64 = 8000;
 const DEFAULT_ICECAST_USER: &str = "source";
 const DEFAULT_BITRATE: u32 = 128;
@@ -918,7 +908,7 @@ impl Walk {
                     if allowed.contains(&key.as_str()) {
                         continue;
                     }
-                    let expected = if ANY_OUTPUT_KEYS.contains(&key.as_str()) {
+                    let expected = if any_output_keys().contains(&key.as_str()) {
                         let owner = OUTPUT_KINDS
                             .iter()
                             .find(|k| output_keys(k).contains(&key.as_str()))
@@ -929,7 +919,7 @@ impl Walk {
                         )
                     } else {
                         let mut text = format!("unknown key; expected one of {}", one_of(allowed));
-                        if let Some(guess) = closest(key, ANY_OUTPUT_KEYS) {
+                        if let Some(guess) = closest(key, &any_output_keys()) {
                             text.push_str(&format!(" (did you mean `{guess}`?)"));
                         }
                         text
@@ -937,7 +927,7 @@ impl Walk {
                     self.problem(join(prefix, key), Some(value), expected);
                 }
             }
-            None => self.unknown_keys(prefix, table, ANY_OUTPUT_KEYS),
+            None => self.unknown_keys(prefix, table, &any_output_keys()),
         }
         match kind? {
             "alsa" => {
