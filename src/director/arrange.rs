@@ -160,6 +160,8 @@ mod tests {
                 note: None,
             },
             hard_end: end.map(at),
+            booking: None,
+            substitute: None,
         }
     }
 

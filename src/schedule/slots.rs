@@ -2,50 +2,29 @@
 
 use chrono::{DateTime, Utc};
 
+use super::booking::{Booking, FileCheck, Substitute, book};
 use super::scan::{Ignored, Programme};
 
 /// A programme and the instant it must be off air by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
+    /// What airs; for a substitute, the previous edition's file at the
+    /// booking's start.
     pub programme: Programme,
-    /// The next programme's start; `None` for the last one, which runs for
-    /// its own length.
+    /// The booking's end or the next programme's start, whichever is first;
+    /// `None` for the last one, which runs for its own length.
     pub hard_end: Option<DateTime<Utc>>,
+    /// Set when the calendar booked this slot.
+    pub booking: Option<Booking>,
+    /// Set when a previous edition airs in place of the due file.
+    pub substitute: Option<Substitute>,
 }
 
 /// Orders programmes by start and bounds each by the next start. Of several
 /// programmes with the same start, the first by file name airs and the others
 /// are returned as ignored, naming the one that airs.
-pub fn slots(mut programmes: Vec<Programme>) -> (Vec<Slot>, Vec<Ignored>) {
-    programmes.sort_by_cached_key(|p| (p.start, p.file_name()));
-    let mut kept: Vec<Programme> = Vec::with_capacity(programmes.len());
-    let mut ignored = Vec::new();
-    for programme in programmes {
-        match kept.last() {
-            Some(airs) if airs.start == programme.start => ignored.push(Ignored {
-                reason: format!(
-                    "starts at the same time as {}, which airs instead: rename one of them",
-                    airs.file_name()
-                ),
-                path: programme.path,
-            }),
-            _ => kept.push(programme),
-        }
-    }
-    let hard_ends: Vec<_> = kept
-        .iter()
-        .skip(1)
-        .map(|p| Some(p.start))
-        .chain([None])
-        .collect();
-    let slots = kept
-        .into_iter()
-        .zip(hard_ends)
-        .map(|(programme, hard_end)| Slot {
-            programme,
-            hard_end,
-        })
-        .collect();
+pub fn slots(programmes: Vec<Programme>) -> (Vec<Slot>, Vec<Ignored>) {
+    let (slots, ignored, _) = book(programmes, &[], chrono_tz::UTC, &|_| FileCheck::Unchecked);
     (slots, ignored)
 }
 
