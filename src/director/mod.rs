@@ -10,6 +10,7 @@
 
 pub mod arrange;
 mod drift;
+pub mod preair;
 mod resume;
 
 use std::collections::{HashMap, HashSet};

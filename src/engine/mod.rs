@@ -12,7 +12,7 @@ pub mod decoder;
 pub mod meters;
 pub mod mixer;
 #[cfg(test)]
-mod test_audio;
+pub(crate) mod test_audio;
 
 pub use decoder::{DecodeError, OpenOptions, Source, SourceInfo, SourceWatch};
 pub use meters::Meters;

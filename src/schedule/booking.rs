@@ -82,12 +82,13 @@ impl std::fmt::Display for SlotProblem {
 /// The slots to air: the bookings with their files (or substitutes) and the
 /// files without a booking, in order, each bounded by its booking's end and
 /// the next start. Also returns the files that will not air and the bookings
-/// that cannot air their own file.
+/// that cannot air their own file. `check` is asked about a file for the
+/// booking starting at the given time (the due file, then earlier editions).
 pub fn book(
     mut programmes: Vec<Programme>,
     bookings: &[Booking],
     tz: Tz,
-    check: &dyn Fn(&Path) -> FileCheck,
+    check: &dyn Fn(&Path, DateTime<Utc>) -> FileCheck,
 ) -> (Vec<Slot>, Vec<Ignored>, Vec<SlotProblem>) {
     programmes.sort_by_cached_key(|p| (p.start, p.file_name()));
     let mut bookings: Vec<&Booking> = bookings.iter().collect();
@@ -117,7 +118,7 @@ pub fn book(
         let (problem, replaces) = match due {
             Some(file) => {
                 claimed.insert(file.path.clone());
-                match check(&file.path) {
+                match check(&file.path, booking.start) {
                     FileCheck::Broken(reason) => (
                         format!("{} is broken ({reason})", file.file_name()),
                         file.file_name(),
@@ -236,13 +237,13 @@ fn previous_edition<'a>(
     programmes: &'a [Programme],
     booking: &Booking,
     slug: &str,
-    check: &dyn Fn(&Path) -> FileCheck,
+    check: &dyn Fn(&Path, DateTime<Utc>) -> FileCheck,
 ) -> Option<&'a Programme> {
     programmes
         .iter()
         .rev()
         .filter(|p| p.start < minute_of(booking.start) && slug_of(&p.slug) == slug)
-        .find(|p| !matches!(check(&p.path), FileCheck::Broken(_)))
+        .find(|p| !matches!(check(&p.path, booking.start), FileCheck::Broken(_)))
 }
 
 /// What the due file's name starts with, for a person looking for it.
@@ -266,7 +267,7 @@ mod tests {
         }
     }
 
-    fn trusted(_: &Path) -> FileCheck {
+    fn trusted(_: &Path, _: DateTime<Utc>) -> FileCheck {
         FileCheck::Unchecked
     }
 
@@ -335,7 +336,7 @@ mod tests {
 
     #[test]
     fn a_broken_file_is_replaced_and_a_broken_edition_is_passed_over() {
-        let broken = |p: &Path| {
+        let broken = |p: &Path, _: DateTime<Utc>| {
             let name = file_name_of(p);
             if name.starts_with("20261121") || name.starts_with("20261114") {
                 FileCheck::Broken("damaged at 12:00".to_string())

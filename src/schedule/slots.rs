@@ -24,7 +24,9 @@ pub struct Slot {
 /// programmes with the same start, the first by file name airs and the others
 /// are returned as ignored, naming the one that airs.
 pub fn slots(programmes: Vec<Programme>) -> (Vec<Slot>, Vec<Ignored>) {
-    let (slots, ignored, _) = book(programmes, &[], chrono_tz::UTC, &|_| FileCheck::Unchecked);
+    let (slots, ignored, _) = book(programmes, &[], chrono_tz::UTC, &|_, _| {
+        FileCheck::Unchecked
+    });
     (slots, ignored)
 }
 
