@@ -9,6 +9,7 @@
 //! and joins the programme that should be on air at the right offset.
 
 pub mod arrange;
+mod bookings;
 mod drift;
 pub mod preair;
 mod resume;
@@ -118,6 +119,8 @@ pub struct Director {
     fade: u32,
     drift: drift::Drift,
     reported_drift: TimeDelta,
+    /// The calendar's bookings matched against the files, with the pre-air check.
+    booked: bookings::Booked,
     /// Per output, whether its stream was last logged up (`None`: not yet
     /// logged, or not a stream), and its reconnections then.
     streams_logged: Vec<Option<(bool, u64)>>,
@@ -139,6 +142,10 @@ impl Director {
             config.audio.sample_rate,
         ) as u32;
         let timeline = engine.timeline;
+        let booked = bookings::Booked::new(
+            preair::PreAir::start(Some(&config.data.dir)),
+            TimeDelta::minutes(60),
+        );
         Director {
             programmes: Some(FolderWatch::new(
                 config.library.programmes.clone(),
@@ -166,6 +173,7 @@ impl Director {
             drift: drift::Drift::new(device_paced, Instant::now()),
             reported_drift: TimeDelta::zero(),
             streams_logged: Vec::new(),
+            booked,
         }
     }
 
@@ -308,7 +316,15 @@ impl Director {
                 return false;
             }
         };
-        let (slots, mut ignored) = schedule::slots(scan.programmes);
+        let now = self.on_air_time();
+        let begun = self.engine_time() + self.margin() + self.horizon();
+        let (slots, mut ignored) = self.booked.slots(
+            scan.programmes,
+            &[],
+            self.config.station.timezone,
+            now,
+            begun,
+        );
         ignored.extend(scan.ignored);
         self.ignored = ignored
             .into_iter()
@@ -318,10 +334,11 @@ impl Director {
             })
             .collect();
         let changed = slots.len() != self.slots.len()
-            || slots
-                .iter()
-                .zip(&self.slots)
-                .any(|(a, b)| SlotKey::of(a) != SlotKey::of(b) || a.hard_end != b.hard_end);
+            || slots.iter().zip(&self.slots).any(|(a, b)| {
+                SlotKey::of(a) != SlotKey::of(b)
+                    || a.hard_end != b.hard_end
+                    || a.programme.title != b.programme.title
+            });
         if changed {
             info!("schedule: {} programme slots", slots.len());
             self.slots = slots;
@@ -758,7 +775,16 @@ impl Director {
                 continue;
             }
             let still_scheduled = item.slot.as_ref().is_none_or(|k| present.contains(k));
-            let new_end = next_start(item.start.max(earliest - self.margin()));
+            // A programme keeps its slot's end (a booking may end before the
+            // next start); filler runs to the next start.
+            let new_end = match &item.slot {
+                Some(key) => self
+                    .slots
+                    .iter()
+                    .find(|s| SlotKey::of(s) == *key)
+                    .and_then(|s| s.hard_end),
+                None => next_start(item.start.max(earliest - self.margin())),
+            };
             if still_scheduled && new_end != item.hard_end {
                 moves.push((id, new_end));
             }
@@ -987,6 +1013,13 @@ impl Director {
         let (l, r) = meters.peak();
         let recent = self.log.recent(10).unwrap_or_default();
         let mut warnings = self.warnings.clone();
+        let tz = self.config.station.timezone;
+        warnings.extend(self.booked.problems().iter().map(|p| {
+            format!(
+                "pre-air check, {}: {p}",
+                p.start.with_timezone(&tz).format("%a %H:%M")
+            )
+        }));
         if mode == Mode::Silent {
             warnings.push("silent: no programme, filler or emergency file can play".into());
         }

@@ -59,6 +59,8 @@ pub struct Substitute {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotProblem {
     pub start: DateTime<Utc>,
+    /// The booking's end, when the calendar gives one.
+    pub end: Option<DateTime<Utc>>,
     pub title: String,
     pub problem: String,
     /// The previous edition that airs instead; `None`: filler covers.
@@ -105,6 +107,7 @@ pub fn book(
         if !taken.insert(booking.start) {
             problems.push(SlotProblem {
                 start: booking.start,
+                end: booking.end,
                 title: booking.title.clone(),
                 problem: "the calendar books another programme at the same time, which airs \
                           instead: move one of them"
@@ -147,6 +150,7 @@ pub fn book(
         let edition = previous_edition(&programmes, booking, &slug, check);
         problems.push(SlotProblem {
             start: booking.start,
+            end: booking.end,
             title: booking.title.clone(),
             problem: problem.clone(),
             substitute: edition.map(|p| p.path.clone()),
