@@ -409,7 +409,10 @@ fn render_status(status: &serde_json::Value, tz: chrono_tz::Tz, rate: u32) -> St
         heading.push_str(&format!(" · {local}"));
     }
     if let Some(speed) = status["simulated_speed"].as_f64() {
-        heading.push_str(&format!(" (simulated clock, ×{speed})"));
+        // A stream's connection times are the machine's, not the station's.
+        heading.push_str(&format!(
+            " (simulated clock ×{speed}; stream times are real time)"
+        ));
     }
     out.push_str(&heading);
     out.push('\n');
