@@ -40,6 +40,16 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Ask the running box what it is doing: mode, on air, next, warnings,
+    /// and each output (streams: state, bytes sent, drops, reconnects).
+    /// Exits 1 if the box does not answer.
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print the box's status JSON as it sends it.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the plan for today and tomorrow, and the files that are ignored and why.
     Schedule {
         #[arg(long, short)]
@@ -85,6 +95,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => load(&config).and_then(|c| block_on(station::run(c))),
         Command::Demo { dir, listen } => block_on(demo::run(dir, listen)),
+        Command::Status { config, json } => load(&config).and_then(|c| show_status(&c, json)),
         Command::Schedule { config } => load(&config).and_then(|c| show_schedule(&c)),
         Command::Log {
             config,
@@ -314,4 +325,219 @@ fn show_log_from_box(
     let entries: Vec<asrun::Entry> =
         serde_json::from_str(&body).context("the running box sent an unreadable log")?;
     print_entries(&entries, config.station.timezone, false, csv)
+}
+
+/// How long `onair status` waits for the box: it answers from memory at once.
+const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// A snapshot older than this means the playout stopped reporting.
+const STALE_STATUS_MS: u64 = 5_000;
+
+/// The running box's web address: the one it wrote into its data folder
+/// (the configured port may be 0, "any free port"), else the configured one.
+fn box_address(config: &Config) -> Result<String> {
+    let file = station::web_address_file(config);
+    if let Some(address) = std::fs::read_to_string(&file)
+        .ok()
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+    {
+        return Ok(address);
+    }
+    let listen = config.web.listen;
+    if listen.port() == 0 {
+        anyhow::bail!(
+            "the box is not running with this configuration: [web] listen is {listen} (any \
+             free port) and there is no {} where a running box writes its address; start it \
+             with `onair run --config FILE`",
+            file.display()
+        );
+    }
+    Ok(listen.to_string())
+}
+
+fn show_status(config: &Config, json: bool) -> Result<()> {
+    let address = box_address(config)?;
+    let url = format!("http://{address}/api/status");
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(STATUS_TIMEOUT))
+        .build()
+        .new_agent();
+    let body = agent
+        .get(&url)
+        .call()
+        .and_then(|mut answer| answer.body_mut().read_to_string())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "no answer from the box at {address} ({e}): is it running with this \
+                 configuration? Start it with `onair run --config FILE`, or check [web] listen"
+            )
+        })?;
+    if json {
+        return print(&line(&body));
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&body).context("the box sent a status that is not JSON")?;
+    print(&render_status(
+        &status,
+        config.station.timezone,
+        config.audio.sample_rate,
+    ))
+}
+
+/// The status as a station engineer reads it over SSH.
+fn render_status(status: &serde_json::Value, tz: chrono_tz::Tz, rate: u32) -> String {
+    use chrono::{DateTime, Utc};
+    use serde_json::Value;
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let number = |v: &Value| v.as_u64().unwrap_or(0);
+    let time = |v: &Value| -> Option<DateTime<Utc>> {
+        v.as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.to_utc())
+    };
+    let clock = |t: DateTime<Utc>| t.with_timezone(&tz).format("%H:%M:%S").to_string();
+    let now = time(&status["now"]);
+    let mut out = String::new();
+
+    let mut heading = format!(
+        "{} · {}",
+        text(&status["station"]),
+        text(&status["mode"]).to_uppercase()
+    );
+    if let Some(now) = now {
+        let local = now.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z");
+        heading.push_str(&format!(" · {local}"));
+    }
+    if let Some(speed) = status["simulated_speed"].as_f64() {
+        // A stream's connection times are the machine's, not the station's.
+        heading.push_str(&format!(
+            " (simulated clock ×{speed}; stream times are real time)"
+        ));
+    }
+    out.push_str(&heading);
+    out.push('\n');
+    match status["age_ms"].as_u64() {
+        None => out.push_str("(the box is starting: no status from its playout yet)\n"),
+        Some(age) if age > STALE_STATUS_MS => out.push_str(&format!(
+            "WARNING: the playout has not updated its status for {} s; what follows may be stale\n",
+            age / 1000
+        )),
+        Some(_) => {}
+    }
+
+    let on_air = &status["on_air"];
+    if on_air.is_object() {
+        let mut line = format!("On air:   {}", text(&on_air["title"]));
+        match (time(&on_air["ends"]), now) {
+            (Some(ends), Some(now)) => {
+                let left = (ends - now).num_seconds().max(0);
+                line.push_str(&format!(
+                    ", {} left (ends {})",
+                    duration_text(left),
+                    clock(ends)
+                ));
+            }
+            (Some(ends), None) => line.push_str(&format!(" (ends {})", clock(ends))),
+            _ => {}
+        }
+        out.push_str(&line);
+        out.push('\n');
+    } else {
+        out.push_str("On air:   nothing\n");
+    }
+    let next = &status["next"];
+    if next.is_object() {
+        let at = time(&next["start"]).map(clock).unwrap_or_default();
+        out.push_str(&format!("Next:     {} at {at}\n", text(&next["title"])));
+    } else {
+        out.push_str("Next:     nothing scheduled\n");
+    }
+
+    let warnings = status["warnings"].as_array().cloned().unwrap_or_default();
+    if warnings.is_empty() {
+        out.push_str("Warnings: none\n");
+    } else {
+        out.push_str("Warnings:\n");
+        for warning in &warnings {
+            out.push_str(&format!("  ! {}\n", text(warning)));
+        }
+    }
+
+    out.push_str("Outputs:\n");
+    for output in status["outputs"].as_array().cloned().unwrap_or_default() {
+        out.push_str(&format!("  {}\n", text(&output["name"])));
+        let stream = &output["stream"];
+        if !stream.is_object() {
+            out.push_str(&format!(
+                "    {} frames out, {} dropped, {} underruns, {} errors\n",
+                number(&output["frames_out"]),
+                number(&output["frames_dropped"]),
+                number(&output["frames_underrun"]),
+                number(&output["errors"])
+            ));
+            continue;
+        }
+        let next_attempt = time(&stream["next_attempt"]).map(clock).unwrap_or_default();
+        let state = match stream["state"].as_str().unwrap_or("") {
+            "connected" => format!(
+                "connected since {}",
+                time(&stream["since"]).map(clock).unwrap_or_default()
+            ),
+            "retrying" => format!(
+                "retrying, next attempt at {next_attempt}: {}",
+                text(&stream["reason"])
+            ),
+            "refused" => format!(
+                "REFUSED, next attempt at {next_attempt}: {}",
+                text(&stream["reason"])
+            ),
+            other => other.to_string(),
+        };
+        out.push_str(&format!("    {state}\n"));
+        let seconds = |frames: &Value| format!("{:.1} s", number(frames) as f64 / rate as f64);
+        out.push_str(&format!(
+            "    {} sent, {} reconnects, {} failed attempts\n",
+            bytes_text(number(&stream["bytes_sent"])),
+            number(&stream["reconnects"]),
+            number(&stream["failed_attempts"]),
+        ));
+        out.push_str(&format!(
+            "    audio lost: {} dropped (queue full), {} discarded (while down), {} dropped (ring full)\n",
+            seconds(&stream["frames_dropped_oldest"]),
+            seconds(&stream["frames_discarded"]),
+            seconds(&output["frames_dropped"]),
+        ));
+        let mut about = Vec::new();
+        if let Some(encoder) = stream["encoder"].as_str() {
+            let shared = number(&stream["encoder_shared_by"]);
+            about.push(if shared > 1 {
+                format!("encoder {encoder}, shared by {shared} streams")
+            } else {
+                format!("encoder {encoder}")
+            });
+        }
+        if let Some(title) = stream["title"].as_str() {
+            about.push(format!("title \"{title}\""));
+        }
+        if !about.is_empty() {
+            out.push_str(&format!("    {}\n", about.join("; ")));
+        }
+    }
+    out
+}
+
+fn duration_text(seconds: i64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+fn bytes_text(bytes: u64) -> String {
+    match bytes {
+        0..1_000_000 => format!("{} kB", bytes.div_ceil(1000)),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+    }
 }

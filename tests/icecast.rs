@@ -276,3 +276,232 @@ fn a_wrong_password_and_an_unreachable_server_show_their_own_states_with_backoff
         ms(30),
     );
 }
+
+/// What a listener's player shows for an ICY title: the bytes as UTF-8
+/// when they are valid UTF-8, else as Latin-1 (what VLC, mpv and most web
+/// players do with SHOUTcast-style metadata). HTML entities are shown as is.
+fn as_a_player_shows(raw: &[u8]) -> String {
+    match std::str::from_utf8(raw) {
+        Ok(text) => text.to_string(),
+        Err(_) => raw.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// `&#NNN;` entities turned back into their characters.
+fn decode_entities(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("&#") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.split_once(';').and_then(|(n, tail)| {
+            let c = char::from_u32(n.parse().ok()?)?;
+            Some((c, tail))
+        }) {
+            Some((c, tail)) => {
+                out.push(c);
+                rest = tail;
+            }
+            None => {
+                out.push_str("&#");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn icy_titles_follow_the_programme_as_a_listeners_player_shows_them() {
+    // One mount as Icecast 2.4 makes it by default, one declared UTF-8.
+    let icecast = Icecast::start_with(
+        "icy",
+        "<mount><mount-name>/utf8.mp3</mount-name><charset>UTF-8</charset></mount>",
+    );
+    let mut s = Station::new("icecast-icy");
+    s.sample_rate_hz(RATE)
+        .clock("2026-03-02 00:59:54", 1.0)
+        .output(&stream_output(icecast.port, SOURCE_PASSWORD, MOUNT, ""))
+        .output(&stream_output(
+            icecast.port,
+            SOURCE_PASSWORD,
+            "/utf8.mp3",
+            "",
+        ));
+    // Latin-1 letters first, then letters Latin-1 does not have.
+    s.programme("2026-03-02 00:59", "café-été", CAFE, 70.0, "wav");
+    s.programme("2026-03-02 01:00", "łódź-nocą", NEWS, 70.0, "wav");
+    s.start();
+    let up = icecast.wait_for(Duration::from_secs(3), |i| {
+        i.mount(MOUNT).is_some() && i.mount("/utf8.mp3").is_some()
+    });
+    assert!(up.is_some(), "the streams never reached the server");
+    let latin1 = server::IcyListener::start(icecast.port, MOUNT);
+    let utf8 = server::IcyListener::start(icecast.port, "/utf8.mp3");
+    s.wait_until(s.local("2026-03-02 01:00:00"));
+    let change = std::time::Instant::now();
+    s.wait_until(s.local("2026-03-02 01:00:04"));
+    let status_titles = (icecast.title(MOUNT), icecast.title("/utf8.mp3"));
+    let (latin1, utf8) = (latin1.stop(), utf8.stop());
+    s.terminate();
+
+    for heard in [&latin1, &utf8] {
+        assert!(heard.metaint > 0 && heard.audio_bytes > 16_000, "{heard:?}");
+    }
+    let shown = |heard: &server::IcyHeard| -> Vec<String> {
+        heard
+            .titles
+            .iter()
+            .map(|(_, raw)| as_a_player_shows(raw))
+            .collect()
+    };
+    // A UTF-8 mount carries the titles as they are.
+    assert_eq!(shown(&utf8), ["Café Été", "Łódź Nocą"], "{utf8:?}");
+    // By default Icecast 2.4 sends Latin-1: Latin-1 letters arrive intact,
+    // the others as HTML entities, which players show literally. Nothing
+    // is lost (the entities decode to the title), but a listener sees them.
+    assert_eq!(
+        shown(&latin1),
+        ["Café Été", "&#321;ód&#378; Noc&#261;"],
+        "{latin1:?}"
+    );
+    assert_eq!(decode_entities(&shown(&latin1)[1]), "Łódź Nocą");
+    assert_eq!(latin1.titles[0].1, b"Caf\xe9 \xc9t\xe9", "Latin-1 bytes");
+    // The status page of the server says the same per mount.
+    assert_eq!(
+        status_titles,
+        (
+            Some("&#321;ód&#378; Noc&#261;".to_string()),
+            Some("Łódź Nocą".to_string())
+        )
+    );
+    // The new title reaches listeners with the programme change.
+    for heard in [&latin1, &utf8] {
+        let (at, _) = &heard.titles[1];
+        let after = at.saturating_duration_since(change);
+        let before = change.saturating_duration_since(*at);
+        assert!(
+            before < Duration::from_millis(500) && after < Duration::from_secs(3),
+            "title change {after:?} after / {before:?} before 01:00: {heard:?}"
+        );
+    }
+}
+
+/// Accepts connections and never answers or reads: a server that hangs.
+fn stalled_server() -> (
+    u16,
+    std::thread::JoinHandle<()>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    server.set_nonblocking(true).unwrap();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while stopped.try_recv().is_err() {
+            if let Ok((socket, _)) = server.accept() {
+                held.push(socket);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    (port, thread, stop)
+}
+
+/// Seconds of the first tone before the second in what a listener heard.
+fn change_at(heard: &[(What, f64)]) -> Option<f64> {
+    let news = heard.iter().position(|(w, _)| *w == What::Tone(NEWS))?;
+    Some(heard[..news].iter().map(|(_, t)| t).sum())
+}
+
+#[test]
+fn two_mounts_share_one_encoder_and_a_hung_server_delays_neither() {
+    let icecast = Icecast::start("shared");
+    let (hung, hung_thread, release) = stalled_server();
+    let mut s = Station::new("icecast-shared");
+    s.sample_rate_hz(RATE)
+        .clock("2026-03-02 00:59:50", 1.0)
+        .output(&stream_output(
+            icecast.port,
+            SOURCE_PASSWORD,
+            "/one.mp3",
+            "",
+        ))
+        // Bad input: a server that takes the connection and never answers.
+        .output(&stream_output(hung, SOURCE_PASSWORD, "/hung.mp3", ""))
+        .output(&stream_output(
+            icecast.port,
+            SOURCE_PASSWORD,
+            "/two.mp3",
+            "",
+        ))
+        .output(
+            &stream_output(icecast.port, SOURCE_PASSWORD, "/low.mp3", "")
+                .replace("bitrate = 128", "bitrate = 64"),
+        );
+    s.programme("2026-03-02 00:59", "morning", CAFE, 70.0, "wav");
+    s.programme("2026-03-02 01:00", "news", NEWS, 40.0, "wav");
+    s.start();
+    let up = icecast.wait_for(Duration::from_secs(3), |i| {
+        i.mount("/one.mp3").is_some() && i.mount("/two.mp3").is_some()
+    });
+    assert!(up.is_some(), "the streams never reached the server");
+    s.wait_until(s.local("2026-03-02 00:59:56"));
+    let one = Listener::start(&icecast.listen_url("/one.mp3"), RATE);
+    let two = Listener::start(&icecast.listen_url("/two.mp3"), RATE);
+    s.wait_until(s.local("2026-03-02 01:00:04"));
+    let (one, two) = (heard(&one.stop()), heard(&two.stop()));
+    let status = http::get(&s.web_address(), "/api/status").json();
+    s.terminate();
+    let _ = release.send(());
+    hung_thread.join().unwrap();
+
+    // Both listeners hear the timeline, and the change at the same moment:
+    // neither mount waits for the other or for the hung server.
+    for heard in [&one, &two] {
+        let tones: Vec<What> = heard.iter().map(|(w, _)| *w).collect();
+        assert_eq!(tones, [What::Tone(CAFE), What::Tone(NEWS)], "{heard:?}");
+        assert!(heard[0].1 > 2.5 && heard[1].1 > 2.5, "{heard:?}");
+    }
+    let (a, b) = (change_at(&one).unwrap(), change_at(&two).unwrap());
+    assert!(
+        (a - b).abs() < 0.3,
+        "one heard 01:00 at {a} s, two at {b} s"
+    );
+
+    let streams: Vec<serde_json::Value> = status["outputs"]
+        .as_array()
+        .map(|o| o.iter().map(|o| o["stream"].clone()).collect())
+        .unwrap_or_default();
+    let [_, one, hung, two, low] = streams.as_slice() else {
+        panic!("expected the wav output and four streams: {status}");
+    };
+    // One encoder for the three 128 kbit/s streams, another for 64 kbit/s.
+    for stream in [one, hung, two] {
+        assert_eq!(stream["encoder"], "MP3 128 kbit/s CBR 44100 Hz", "{stream}");
+        assert_eq!(stream["encoder_shared_by"], 3, "{stream}");
+    }
+    assert_eq!(low["encoder"], "MP3 64 kbit/s CBR 44100 Hz", "{low}");
+    assert_eq!(low["encoder_shared_by"], 1, "{low}");
+    for stream in [one, two, low] {
+        assert_eq!(stream["state"], "connected", "{stream}");
+        assert_eq!(stream["reconnects"], 0, "{stream}");
+        assert_eq!(stream["frames_dropped_oldest"], 0, "{stream}");
+        assert!(
+            stream["bytes_sent"].as_u64().unwrap_or(0) > 100_000 / 2,
+            "{stream}"
+        );
+    }
+    // The hung server is given up on after the connect timeout, and retried.
+    assert_eq!(hung["state"], "retrying", "{hung}");
+    assert!(
+        hung["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no answer")),
+        "{hung}"
+    );
+    assert_eq!(hung["bytes_sent"], 0, "{hung}");
+    assert!(hung["frames_discarded"].as_u64().unwrap_or(0) > 0, "{hung}");
+}

@@ -1,10 +1,11 @@
 //! The station's public stream: MP3 to an Icecast server through libshout.
 //!
-//! The output runs on its own runner thread behind its ring like any file
-//! output, and never blocks there: libshout is used in non-blocking mode, so
-//! a server that is gone, slow or refusing costs at most a failed attempt,
-//! and the programme that arrives meanwhile is drained and counted. It
-//! reconnects forever with capped exponential backoff.
+//! Each stream output is a sender on a thread of its own, fed whole MP3
+//! chunks by its stream group's encoder through a bounded queue (see
+//! [`super::stream_group`]). It never blocks there: libshout is used in
+//! non-blocking mode, so a server that is gone, slow or refusing costs at
+//! most a failed attempt, and the programme that arrives meanwhile is
+//! drained and counted. It reconnects forever with capped exponential backoff.
 //!
 //! libshout is called through a thin wrapper of our own over `shout-sys`
 //! rather than the `shout` crate: that crate panics on libshout error codes
@@ -14,16 +15,17 @@
 
 use std::ffi::{CStr, CString};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::encoder::{Mp3Encoder, Mp3Settings};
-use super::{CHANNELS, Output, OutputContext, OutputError};
+use super::CHANNELS;
+use super::encoder::Mp3Settings;
+use super::stream_group::{ChunkQueue, Mp3Chunk};
 use crate::config::{IcecastConfig, MP3_SAMPLE_RATES};
 
 /// The first wait after a failure; it doubles up to the configured cap.
@@ -40,6 +42,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// interval, however long the backoff has grown.
 const ANSWER_CHECK_EVERY: Duration = Duration::from_secs(1);
 const ANSWER_CHECK_TIMEOUT: Duration = Duration::from_millis(700);
+/// How long a sender waits for the next chunk before it looks at its
+/// connection again (a connection under way is polled this often).
+const IDLE_WAIT: Duration = Duration::from_millis(10);
 
 /// Where a stream stands, as the status page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -76,8 +81,13 @@ pub struct StreamLink {
     pub failed_attempts: AtomicU64,
     /// Frames drained and thrown away while the stream was down.
     pub frames_discarded: AtomicU64,
+    /// Frames whose MP3 was dropped, oldest first, because the sender's
+    /// queue was full (the sender fell behind its encoder).
+    pub frames_dropped_oldest: AtomicU64,
     title: Mutex<Option<String>>,
     title_changes: AtomicU64,
+    /// The encoder this stream takes its MP3 from, and how many streams share it.
+    encoder: OnceLock<(String, usize)>,
 }
 
 impl Default for StreamLink {
@@ -88,8 +98,10 @@ impl Default for StreamLink {
             reconnects: AtomicU64::new(0),
             failed_attempts: AtomicU64::new(0),
             frames_discarded: AtomicU64::new(0),
+            frames_dropped_oldest: AtomicU64::new(0),
             title: Mutex::new(None),
             title_changes: AtomicU64::new(0),
+            encoder: OnceLock::new(),
         }
     }
 }
@@ -103,7 +115,13 @@ pub struct StreamState {
     pub reconnects: u64,
     pub failed_attempts: u64,
     pub frames_discarded: u64,
+    pub frames_dropped_oldest: u64,
     pub title: Option<String>,
+    /// The encoder this stream shares (`MP3 128 kbit/s CBR 44100 Hz`); one
+    /// encoder per distinct MP3, however many streams carry it.
+    pub encoder: Option<String>,
+    /// How many streams take their MP3 from that encoder.
+    pub encoder_shared_by: usize,
 }
 
 impl StreamLink {
@@ -130,8 +148,16 @@ impl StreamLink {
             reconnects: self.reconnects.load(Ordering::Relaxed),
             failed_attempts: self.failed_attempts.load(Ordering::Relaxed),
             frames_discarded: self.frames_discarded.load(Ordering::Relaxed),
+            frames_dropped_oldest: self.frames_dropped_oldest.load(Ordering::Relaxed),
             title: self.title.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            encoder: self.encoder.get().map(|(name, _)| name.clone()),
+            encoder_shared_by: self.encoder.get().map_or(0, |(_, n)| *n),
         }
+    }
+
+    /// Which encoder feeds this stream; set once, when its group starts.
+    pub fn set_encoder(&self, name: &str, shared_by: usize) {
+        let _ = self.encoder.set((name.to_string(), shared_by));
     }
 
     fn set_connection(&self, connection: Connection) {
@@ -163,13 +189,15 @@ enum Link {
     },
     Up {
         shout: Shout,
-        encoder: Box<Mp3Encoder>,
     },
 }
 
-pub struct IcecastOutput {
+/// One mount's sender: takes MP3 chunks from its queue and sends them to
+/// the server while connected, discarding (and counting) them otherwise.
+pub struct IcecastSender {
     name: String,
     config: IcecastConfig,
+    /// The MP3 its encoder makes, announced to the server.
     settings: Mp3Settings,
     link: Option<Link>,
     shared: Arc<StreamLink>,
@@ -177,30 +205,17 @@ pub struct IcecastOutput {
     failures: u32,
     ever_up: bool,
     title_sent: Option<u64>,
-    mp3: Vec<u8>,
 }
 
-impl IcecastOutput {
-    /// Checks the settings (the encoder is built once here so a bad one is
-    /// refused at start); the connection itself is made on the output's
-    /// thread, at its first write.
+impl IcecastSender {
+    /// The connection is made on the sender's thread, in [`Self::run`].
     pub fn new(
         name: &str,
         config: &IcecastConfig,
-        ctx: &OutputContext,
+        settings: Mp3Settings,
         shared: Arc<StreamLink>,
-    ) -> Result<Self, OutputError> {
-        let settings = Mp3Settings {
-            input_rate: ctx.rate,
-            stream_rate: stream_rate(config, ctx.rate),
-            bitrate: config.bitrate,
-            mode: config.mode,
-        };
-        Mp3Encoder::new(settings).map_err(|e| OutputError::Open {
-            name: name.to_string(),
-            message: e.to_string(),
-        })?;
-        Ok(IcecastOutput {
+    ) -> Self {
+        IcecastSender {
             name: name.to_string(),
             config: config.clone(),
             settings,
@@ -212,8 +227,49 @@ impl IcecastOutput {
             failures: 0,
             ever_up: false,
             title_sent: None,
-            mp3: Vec::new(),
-        })
+        }
+    }
+
+    /// Sends what the queue brings until `stop` is set and the queue is
+    /// empty, or the queue's encoder has finished and it is empty.
+    pub fn run(mut self, queue: &ChunkQueue, stop: &AtomicBool) {
+        loop {
+            let stopping = stop.load(Ordering::Acquire);
+            match queue.pop(IDLE_WAIT) {
+                Some(chunk) => self.deliver(&chunk),
+                None if stopping || queue.is_finished() => break,
+                None => self.tick(),
+            }
+        }
+        self.finish();
+    }
+
+    /// Moves the connection on (connecting, backoff) without sending.
+    fn tick(&mut self) {
+        if let Some(link) = self.link.take() {
+            self.link = Some(self.step(link));
+        }
+    }
+
+    /// Sends one chunk if the stream is up; otherwise counts it as discarded.
+    pub fn deliver(&mut self, chunk: &Mp3Chunk) {
+        let Some(link) = self.link.take() else {
+            return;
+        };
+        let link = self.step(link);
+        let link = self.send(link, &chunk.bytes);
+        if !matches!(link, Link::Up { .. }) {
+            self.shared
+                .frames_discarded
+                .fetch_add(chunk.frames, Ordering::Relaxed);
+        }
+        self.link = Some(link);
+    }
+
+    fn finish(&mut self) {
+        if let Some(Link::Up { .. }) = self.link.take() {
+            tracing::info!("output {}: stream closed", self.name);
+        }
     }
 
     fn url(&self) -> String {
@@ -353,10 +409,6 @@ impl IcecastOutput {
     }
 
     fn up(&mut self, shout: Shout) -> Link {
-        let encoder = match Mp3Encoder::new(self.settings) {
-            Ok(encoder) => Box::new(encoder),
-            Err(e) => return self.fail(Failure::Unreachable(e.to_string())),
-        };
         if self.ever_up {
             self.shared.reconnects.fetch_add(1, Ordering::Relaxed);
         }
@@ -367,7 +419,7 @@ impl IcecastOutput {
         self.shared
             .set_connection(Connection::Connected { since: Utc::now() });
         tracing::info!("output {}: stream up at {}", self.name, self.url());
-        Link::Up { shout, encoder }
+        Link::Up { shout }
     }
 
     /// Tells a wrong password from a mount another source holds: libshout
@@ -493,18 +545,13 @@ impl IcecastOutput {
         }
     }
 
-    fn send(&mut self, link: Link, samples: &[f32]) -> Link {
-        let Link::Up { shout, mut encoder } = link else {
+    fn send(&mut self, link: Link, mp3: &[u8]) -> Link {
+        let Link::Up { shout } = link else {
             return link;
         };
         self.send_title(&shout);
-        self.mp3.clear();
-        if let Err(e) = encoder.encode(samples, &mut self.mp3) {
-            return self.fail(Failure::Unreachable(e.to_string()));
-        }
-        if !self.mp3.is_empty() {
-            let code =
-                unsafe { shout_sys::shout_send(shout.raw, self.mp3.as_ptr(), self.mp3.len()) };
+        if !mp3.is_empty() {
+            let code = unsafe { shout_sys::shout_send(shout.raw, mp3.as_ptr(), mp3.len()) };
             // In non-blocking mode BUSY means "queued, not yet written".
             if code != SHOUTERR_SUCCESS && code != SHOUTERR_BUSY {
                 let reason = format!("lost the connection to {}: {}", self.url(), {
@@ -514,7 +561,7 @@ impl IcecastOutput {
             }
             self.shared
                 .bytes_sent
-                .fetch_add(self.mp3.len() as u64, Ordering::Relaxed);
+                .fetch_add(mp3.len() as u64, Ordering::Relaxed);
             let backlog = unsafe { shout_sys::shout_queuelen(shout.raw) }.max(0) as u64;
             let limit = u64::from(self.settings.bitrate) * 1000 / 8 * MAX_BACKLOG.as_secs();
             if backlog > limit {
@@ -525,7 +572,7 @@ impl IcecastOutput {
                 )));
             }
         }
-        Link::Up { shout, encoder }
+        Link::Up { shout }
     }
 }
 
@@ -536,40 +583,6 @@ enum Failure {
     Unreachable(String),
     Refused(String),
     MountInUse(String),
-}
-
-impl Output for IcecastOutput {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// Never fails: a stream that is down discards (and counts) the
-    /// programme and tries again on its own schedule.
-    fn write(&mut self, samples: &[f32]) -> Result<(), OutputError> {
-        let Some(link) = self.link.take() else {
-            return Ok(());
-        };
-        let link = self.step(link);
-        let link = self.send(link, samples);
-        if !matches!(link, Link::Up { .. }) {
-            self.shared
-                .frames_discarded
-                .fetch_add((samples.len() / CHANNELS) as u64, Ordering::Relaxed);
-        }
-        self.link = Some(link);
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<(), OutputError> {
-        if let Some(Link::Up { shout, mut encoder }) = self.link.take() {
-            self.mp3.clear();
-            if encoder.flush(&mut self.mp3).is_ok() && !self.mp3.is_empty() {
-                unsafe { shout_sys::shout_send(shout.raw, self.mp3.as_ptr(), self.mp3.len()) };
-            }
-            tracing::info!("output {}: stream closed", self.name);
-        }
-        Ok(())
-    }
 }
 
 /// Asks a server that stopped answering, about once a second, whether it
@@ -738,10 +751,9 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
-    use crate::clock::{Clock, Timeline};
     use crate::config::BitrateMode;
 
-    fn output(port: u16) -> (IcecastOutput, Arc<StreamLink>) {
+    fn output(port: u16) -> (IcecastSender, Arc<StreamLink>) {
         let config = IcecastConfig {
             host: "127.0.0.1".to_string(),
             port,
@@ -758,18 +770,14 @@ mod tests {
             public: false,
             reconnect_max_seconds: 30,
         };
-        let ctx = OutputContext {
-            rate: 44_100,
-            timeline: Timeline {
-                rate: 44_100,
-                anchor: Utc::now(),
-            },
-            clock: Clock::Wall,
-            timezone: chrono_tz::Europe::London,
-            station: "Radio Test".to_string(),
+        let settings = Mp3Settings {
+            input_rate: 44_100,
+            stream_rate: 44_100,
+            bitrate: 128,
+            mode: BitrateMode::Cbr,
         };
         let link = Arc::new(StreamLink::default());
-        let output = IcecastOutput::new("stream", &config, &ctx, link.clone()).unwrap();
+        let output = IcecastSender::new("stream", &config, settings, link.clone());
         (output, link)
     }
 
@@ -780,12 +788,15 @@ mod tests {
             .unwrap()
     }
 
-    /// Writes silence for `time`, as the runner would, block by block.
-    fn run(output: &mut IcecastOutput, time: Duration) {
-        let block = vec![0.0; 441 * CHANNELS];
+    /// Hands the sender a chunk every 10 ms for `time`, as its encoder would.
+    fn run(output: &mut IcecastSender, time: Duration) {
+        let chunk = Mp3Chunk {
+            bytes: Arc::from(vec![0u8; 418].as_slice()),
+            frames: 441,
+        };
         let until = Instant::now() + time;
         while Instant::now() < until {
-            output.write(&block).unwrap();
+            output.deliver(&chunk);
             std::thread::sleep(Duration::from_millis(10));
         }
     }

@@ -1,14 +1,17 @@
 //! Outputs: where the mixed programme goes. Each output has its own bounded
 //! ring ([`Tap`]) that the mixer writes without waiting; a full ring drops the
 //! block and counts it, so a slow or dead output never stalls the others.
-//! File and network outputs drain their ring on a thread of their own; a
-//! device output (ALSA) drains it from the device's callback and is then the
-//! master whose clock paces the engine.
+//! File outputs drain their ring on a thread of their own; a device output
+//! (ALSA) drains it from the device's callback and is then the master whose
+//! clock paces the engine. Stream outputs that carry the same MP3 share one
+//! ring and one encoder, and each sends from a queue on a thread of its own
+//! ([`stream_group`]).
 
 pub mod alsa;
 pub mod encoder;
 pub mod icecast;
 pub mod null;
+pub mod stream_group;
 pub mod wav;
 
 use std::sync::Arc;
@@ -94,55 +97,96 @@ pub struct Opened {
     pub outputs: Outputs,
 }
 
-/// Opens every configured output and starts its thread. Fails on the first
-/// output that cannot be opened; outputs already started are stopped again.
+/// Opens every configured output and starts its thread(s). Fails on the
+/// first output that cannot be opened; outputs already started are stopped
+/// again. A stream group's tap stands where its first stream is configured.
 pub fn open(configs: &[OutputConfig], ctx: &OutputContext) -> Result<Opened, OutputError> {
-    let mut taps = Vec::with_capacity(configs.len());
+    let mut names: Vec<String> = Vec::with_capacity(configs.len());
+    for config in configs {
+        let name = unique_name(&names, output_name(config));
+        names.push(name);
+    }
     let mut outputs = Outputs {
         running: Vec::with_capacity(configs.len()),
+        encoders: Vec::new(),
     };
-    let mut master = None;
-    let mut names: Vec<String> = Vec::with_capacity(configs.len());
+
+    // Streams first, all at once: which share an encoder depends on all of them.
+    let mut members = Vec::new();
+    let mut member_at = Vec::new();
     for (index, config) in configs.iter().enumerate() {
-        let name = unique_name(&names, output_name(config));
-        names.push(name.clone());
-        let stream = matches!(config, OutputConfig::Icecast(_))
-            .then(|| Arc::new(icecast::StreamLink::default()));
-        let stats = Arc::new(OutputStats {
-            stream: stream.clone(),
-            ..OutputStats::default()
-        });
+        if let OutputConfig::Icecast(icecast) = config {
+            members.push(stream_group::StreamMember {
+                name: names[index].clone(),
+                config: icecast.clone(),
+                stats: Arc::new(OutputStats {
+                    stream: Some(Arc::new(icecast::StreamLink::default())),
+                    ..OutputStats::default()
+                }),
+            });
+            member_at.push(index);
+        }
+    }
+    let mut senders: Vec<Option<Running>> = (0..configs.len()).map(|_| None).collect();
+    let mut group_taps: Vec<Option<Tap>> = (0..configs.len()).map(|_| None).collect();
+    for group in stream_group::start(members, ctx)? {
+        let stream_group::StreamGroup {
+            tap,
+            members,
+            encoder,
+            senders: stages,
+        } = group;
+        if let Some(&first) = members.first() {
+            group_taps[member_at[first]] = Some(tap);
+        }
+        outputs.encoders.push(Running::from(encoder));
+        for (member, stage) in members.iter().zip(stages) {
+            senders[member_at[*member]] = Some(Running::from(stage));
+        }
+    }
+
+    let mut taps = Vec::with_capacity(configs.len());
+    let mut master = None;
+    for (index, config) in configs.iter().enumerate() {
+        let name = names[index].clone();
+        if matches!(config, OutputConfig::Icecast(_)) {
+            outputs.running.extend(senders[index].take());
+            taps.extend(group_taps[index].take());
+            continue;
+        }
+        let stats = Arc::new(OutputStats::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (ring, thread) = match config {
+        let started = match config {
+            OutputConfig::Alsa { device } if ctx.clock.speed() != 1.0 => Err(OutputError::Open {
+                name: name.clone(),
+                message: format!(
+                    "the clock runs at speed {}, but an ALSA device plays in real time; \
+                         use clock speed 1 or a wav/null output",
+                    ctx.clock.speed()
+                ),
+            }),
             OutputConfig::Alsa { device } => {
-                if ctx.clock.speed() != 1.0 {
-                    return Err(OutputError::Open {
-                        name,
-                        message: format!(
-                            "the clock runs at speed {}, but an ALSA device plays in real time; \
-                             use clock speed 1 or a wav/null output",
-                            ctx.clock.speed()
-                        ),
-                    });
-                }
-                let started = alsa::start(&name, device, ctx, stats.clone(), stop.clone())?;
-                if master.is_none() {
-                    master = Some(index);
-                }
-                started
+                alsa::start(&name, device, ctx, stats.clone(), stop.clone()).inspect(|_| {
+                    master.get_or_insert(taps.len());
+                })
             }
             OutputConfig::Null => {
                 let output = Box::new(null::NullOutput::new(name.clone()));
-                spawn_runner(output, ctx, stats.clone(), stop.clone())?
+                spawn_runner(output, ctx, stats.clone(), stop.clone())
             }
             OutputConfig::Wav { path } => {
-                let output = Box::new(wav::WavOutput::create(&name, path, ctx)?);
-                spawn_runner(output, ctx, stats.clone(), stop.clone())?
+                wav::WavOutput::create(&name, path, ctx).and_then(|output| {
+                    spawn_runner(Box::new(output), ctx, stats.clone(), stop.clone())
+                })
             }
-            OutputConfig::Icecast(icecast) => {
-                let link = stream.clone().unwrap_or_default();
-                let output = Box::new(icecast::IcecastOutput::new(&name, icecast, ctx, link)?);
-                spawn_runner(output, ctx, stats.clone(), stop.clone())?
+            OutputConfig::Icecast(_) => continue,
+        };
+        let (ring, thread) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                // Dropping `outputs` stops them, the streams not yet reached too.
+                outputs.running.extend(senders.into_iter().flatten());
+                return Err(e);
             }
         };
         outputs.running.push(Running {
@@ -183,7 +227,11 @@ fn unique_name(taken: &[String], name: String) -> String {
 /// The running outputs: their threads (and, for ALSA, the device streams
 /// those threads keep). Dropping it stops them as [`Outputs::shutdown`] does.
 pub struct Outputs {
+    /// One per configured output, in configuration order.
     running: Vec<Running>,
+    /// The stream groups' encoders: stopped first, so that their senders
+    /// get the end of the programme before they stop.
+    encoders: Vec<Running>,
 }
 
 struct Running {
@@ -191,6 +239,17 @@ struct Running {
     stats: Arc<OutputStats>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), OutputError>>>,
+}
+
+impl From<stream_group::Stage> for Running {
+    fn from(stage: stream_group::Stage) -> Self {
+        Running {
+            name: stage.name,
+            stats: stage.stats,
+            stop: stage.stop,
+            thread: Some(stage.thread),
+        }
+    }
 }
 
 impl Outputs {
@@ -211,11 +270,19 @@ impl Outputs {
     }
 
     fn stop_all(&mut self) -> Result<(), OutputError> {
-        for running in &self.running {
+        let mut first_error = Self::stop(&mut self.encoders).err();
+        if let Err(e) = Self::stop(&mut self.running) {
+            first_error.get_or_insert(e);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn stop(stages: &mut [Running]) -> Result<(), OutputError> {
+        for running in stages.iter() {
             running.stop.store(true, Ordering::Release);
         }
         let mut first_error = None;
-        for running in &mut self.running {
+        for running in stages.iter_mut() {
             let Some(thread) = running.thread.take() else {
                 continue;
             };
@@ -598,6 +665,92 @@ mod tests {
         .unwrap();
         let names: Vec<&str> = opened.taps.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["null", "null (2)", "null (3)"]);
+    }
+
+    fn stream_to(port: u16, mount: &str, bitrate: u32) -> OutputConfig {
+        OutputConfig::Icecast(crate::config::IcecastConfig {
+            host: "127.0.0.1".to_string(),
+            port,
+            mount: mount.to_string(),
+            user: "source".to_string(),
+            password: "hackme".to_string(),
+            bitrate,
+            mode: crate::config::BitrateMode::Cbr,
+            sample_rate: None,
+            name: None,
+            description: None,
+            genre: None,
+            url: None,
+            public: false,
+            reconnect_max_seconds: 30,
+        })
+    }
+
+    #[test]
+    fn streams_with_the_same_mp3_share_one_tap_and_each_keeps_its_counters() {
+        // A port nobody listens on: every stream is down and discards.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let dir = folder("groups");
+        let path = dir.join("air.wav");
+        let configs = [
+            stream_to(closed, "/a.mp3", 128),
+            OutputConfig::Wav { path: path.clone() },
+            stream_to(closed, "/b.mp3", 128),
+            stream_to(closed, "/low.mp3", 64),
+        ];
+        let Opened {
+            mut taps, outputs, ..
+        } = open(&configs, &context(Clock::Wall)).unwrap();
+        let tap_names: Vec<&str> = taps.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            tap_names,
+            [
+                "encoder MP3 128 kbit/s CBR 48000 Hz",
+                &format!("wav {}", path.display()),
+                "encoder MP3 64 kbit/s CBR 48000 Hz"
+            ]
+        );
+        for block in 0..100 {
+            let samples = tone(480, block * 480);
+            for tap in &mut taps {
+                while !push(tap, &samples) {
+                    tap.stats.frames_dropped.fetch_sub(480, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        let stats = outputs.stats();
+        outputs.shutdown().unwrap();
+
+        // Every configured output is still shown, in order, with its own counters.
+        let names: Vec<&str> = stats.iter().map(|(n, _)| n.as_str()).collect();
+        let port = closed;
+        assert_eq!(
+            names,
+            [
+                format!("icecast 127.0.0.1:{port}/a.mp3"),
+                format!("wav {}", path.display()),
+                format!("icecast 127.0.0.1:{port}/b.mp3"),
+                format!("icecast 127.0.0.1:{port}/low.mp3"),
+            ]
+        );
+        for (index, shared_by) in [(0, 2), (2, 2), (3, 1)] {
+            let (name, stats) = &stats[index];
+            assert_eq!(stats.frames_out.load(Ordering::Relaxed), 48_000, "{name}");
+            let state = stats.stream.as_ref().unwrap().state();
+            assert_eq!(state.encoder_shared_by, shared_by, "{name}: {state:?}");
+            assert_eq!(state.bytes_sent, 0, "{name}");
+            // Down all along: all of it discarded, none dropped for a full queue.
+            assert_eq!(state.frames_discarded, 48_000, "{name}: {state:?}");
+            assert_eq!(state.frames_dropped_oldest, 0, "{name}");
+        }
+        let shared = |i: usize| stats[i].1.stream.as_ref().unwrap().state().encoder;
+        assert_eq!(shared(0), shared(2));
+        assert_ne!(shared(0), shared(3));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// What a test output was asked to do.

@@ -28,6 +28,11 @@ pub fn free_port() -> u16 {
 
 impl Icecast {
     pub fn start(name: &str) -> Icecast {
+        Icecast::start_with(name, "")
+    }
+
+    /// A server with more configuration (such as `<mount>` sections).
+    pub fn start_with(name: &str, extra_xml: &str) -> Icecast {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("onair-icecast-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -59,6 +64,7 @@ impl Icecast {
     <adminroot>/usr/share/icecast2/admin</adminroot>
   </paths>
   <logging><errorlog>error.log</errorlog><accesslog>access.log</accesslog><loglevel>3</loglevel></logging>
+  {extra_xml}
 </icecast>
 "#,
             logs = logs.display()
@@ -230,4 +236,134 @@ impl Listener {
             .map(|r| r.join().unwrap_or_default())
             .unwrap_or_default()
     }
+}
+
+/// A listener's player asking for in-stream titles (`Icy-MetaData: 1`): it
+/// reads `icy-metaint` from the answer and collects every `StreamTitle`
+/// block the server puts into the stream, with when it came, until stopped.
+pub struct IcyListener {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    reader: Option<std::thread::JoinHandle<Result<IcyHeard, String>>>,
+}
+
+/// What an ICY listener received.
+#[derive(Debug, Default, Clone)]
+pub struct IcyHeard {
+    /// The `icy-metaint` the server announced: audio bytes between blocks.
+    pub metaint: usize,
+    pub audio_bytes: u64,
+    /// Each metadata block's `StreamTitle` as the raw bytes sent, with
+    /// when it arrived; a block is only sent when the title changes.
+    pub titles: Vec<(Instant, Vec<u8>)>,
+}
+
+impl IcyListener {
+    pub fn start(port: u16, mount: &str) -> IcyListener {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mount = mount.to_string();
+        let reader = {
+            let stop = stop.clone();
+            std::thread::spawn(move || icy_listen(port, &mount, &stop))
+        };
+        IcyListener {
+            stop,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn stop(mut self) -> IcyHeard {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        match self.reader.take().map(|r| r.join()) {
+            Some(Ok(Ok(heard))) => heard,
+            Some(Ok(Err(e))) => panic!("ICY listener: {e}"),
+            _ => panic!("the ICY listener's thread failed"),
+        }
+    }
+}
+
+fn icy_listen(
+    port: u16,
+    mount: &str,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<IcyHeard, String> {
+    use std::io::Write;
+    let mut socket =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        socket,
+        "GET {mount} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nIcy-MetaData: 1\r\nUser-Agent: onair-test\r\n\r\n"
+    )
+    .map_err(|e| format!("request: {e}"))?;
+    let mut heard = IcyHeard::default();
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let mut read_more = |buffer: &mut Vec<u8>| -> Result<bool, String> {
+        if stop.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(false);
+        }
+        match socket.read(&mut chunk) {
+            Ok(0) => Ok(false),
+            Ok(n) => {
+                buffer.extend_from_slice(&chunk[..n]);
+                Ok(true)
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                Ok(true)
+            }
+            Err(e) => Err(format!("read: {e}")),
+        }
+    };
+    // The answer's head.
+    let head_end = loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        if !read_more(&mut buffer)? {
+            return Err("the server closed before answering".into());
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
+    heard.metaint = head
+        .lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case("icy-metaint")
+                .then(|| value.trim().parse().ok())?
+        })
+        .ok_or_else(|| format!("no icy-metaint in the answer:\n{head}"))?;
+    buffer.drain(..head_end);
+    loop {
+        // metaint bytes of audio, one length byte (×16), then the block.
+        while buffer.len() < heard.metaint + 1 {
+            if !read_more(&mut buffer)? {
+                return Ok(heard);
+            }
+        }
+        let length = buffer[heard.metaint] as usize * 16;
+        while buffer.len() < heard.metaint + 1 + length {
+            if !read_more(&mut buffer)? {
+                return Ok(heard);
+            }
+        }
+        heard.audio_bytes += heard.metaint as u64;
+        let block = &buffer[heard.metaint + 1..heard.metaint + 1 + length];
+        if let Some(title) = stream_title(block) {
+            heard.titles.push((Instant::now(), title));
+        }
+        buffer.drain(..heard.metaint + 1 + length);
+    }
+}
+
+/// The bytes between `StreamTitle='` and `';` in a metadata block.
+fn stream_title(block: &[u8]) -> Option<Vec<u8>> {
+    let start = block.windows(13).position(|w| w == b"StreamTitle='")? + 13;
+    let end = block[start..].windows(2).position(|w| w == b"';")? + start;
+    Some(block[start..end].to_vec())
 }
