@@ -101,6 +101,8 @@ pub struct Station {
     filler_files: BTreeMap<String, u32>,
     /// More `[[output]]` tables, after the wav output.
     extra_outputs: Vec<String>,
+    /// More tables (e.g. `[calendar]`), after the outputs.
+    extra_sections: Vec<String>,
     /// Environment for the box's process (e.g. HOME for an `.asoundrc`).
     env: Vec<(String, String)>,
     child: Option<Child>,
@@ -140,6 +142,7 @@ impl Station {
             labels: BTreeMap::new(),
             filler_files: BTreeMap::new(),
             extra_outputs: Vec::new(),
+            extra_sections: Vec::new(),
             env: Vec::new(),
             child: None,
             runs_started: 0,
@@ -173,6 +176,12 @@ impl Station {
     /// One more `[[output]]` table (its keys, without the header).
     pub fn output(&mut self, keys: &str) -> &mut Self {
         self.extra_outputs.push(keys.to_string());
+        self
+    }
+
+    /// One more configuration table, written as given (`[calendar]\n...`).
+    pub fn section(&mut self, text: &str) -> &mut Self {
+        self.extra_sections.push(text.to_string());
         self
     }
 
@@ -401,6 +410,7 @@ kind = "wav"
 path = "{OUTPUT}"
 
 {extra}
+{sections}
 [web]
 listen = "127.0.0.1:0"
 "#,
@@ -408,6 +418,11 @@ listen = "127.0.0.1:0"
                 .extra_outputs
                 .iter()
                 .map(|keys| format!("[[output]]\n{keys}\n"))
+                .collect::<String>(),
+            sections = self
+                .extra_sections
+                .iter()
+                .map(|table| format!("{table}\n"))
                 .collect::<String>(),
             tz = self.tz.name(),
             start = self.clock_start.format("%Y-%m-%dT%H:%M:%S"),
