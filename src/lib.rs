@@ -8,6 +8,7 @@
 //! - [`schedule`]: pure functions from the programme folder and a time to a plan.
 //! - [`director`]: owns the plan and the as-run log; tells the engine what to cue.
 //! - [`asrun`]: the as-run log (sled), written only by the director.
+//! - [`tracks`]: track lists (CUE sheets, CSV) beside programme files.
 //! - [`engine`]: real-time audio: decoders fill rings, the mixer pulls, fades and
 //!   feeds every output; no locks, I/O or allocation per buffer.
 //! - [`output`]: where the mixed audio goes (ALSA, null, WAV), each on its own
@@ -29,4 +30,5 @@ pub mod output;
 pub mod schedule;
 pub mod station;
 pub mod status;
+pub mod tracks;
 pub mod web;
