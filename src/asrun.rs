@@ -7,6 +7,7 @@
 //! start-up, [`AsRunLog::recover`] closes what was on air when the box
 //! stopped, and the director resumes from those entries.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -33,6 +34,16 @@ pub enum Kind {
     /// Not a sound: a stream output went up or down (an event, start = end,
     /// titled `up: <output>` or `down: <output>`, the output in `file`).
     Stream,
+    /// A track inside a programme, from the programme's track list: logged
+    /// beside (not instead of) the programme's own entry, with the same
+    /// `file` and `scheduled`, its place in the file in `offset_ms`, and the
+    /// programme's title in `programme`. Never a slot of its own.
+    Track,
+    /// A previous edition of a programme airing in its slot in place of a
+    /// file that was missing or broken (`replaces`, `problem`); also when
+    /// taken up again after a restart (`offset_ms` says where). It stands
+    /// for the slot like a scheduled programme.
+    Substitute,
 }
 
 /// How a sound came off air.
@@ -61,6 +72,8 @@ impl Kind {
             Kind::Emergency => "emergency",
             Kind::Resumed => "resumed",
             Kind::Stream => "stream",
+            Kind::Track => "track",
+            Kind::Substitute => "substitute",
         }
     }
 }
@@ -105,8 +118,106 @@ pub struct Entry {
     /// `None` while it is on air.
     pub ended: Option<Ended>,
     pub reason: Option<String>,
-    /// The slot time, for scheduled and resumed items.
+    /// The slot time, for scheduled, resumed and substitute items, and for
+    /// the tracks inside them.
     pub scheduled: Option<DateTime<Utc>>,
+    // The fields below came after the first logs were written: an entry
+    // without them reads as `None`, and they are left out when `None`.
+    /// A track's artist (`None` when its list names none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artist: Option<String>,
+    /// A track's programme (its title).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programme: Option<String>,
+    /// A substitute's: the file that was due in the slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    /// A substitute's: what was wrong with the file that was due (missing,
+    /// cannot be decoded…). Kept apart from `reason`, which says how the
+    /// entry came off air.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl Entry {
+    /// A new entry from what the director knows, with no end yet.
+    fn from_new(e: NewEntry) -> Entry {
+        Entry {
+            id: 0,
+            start: e.start,
+            end: None,
+            kind: e.kind,
+            title: e.title,
+            file: e.file,
+            offset_ms: e.offset_ms,
+            ended: None,
+            reason: None,
+            scheduled: e.scheduled,
+            artist: None,
+            programme: None,
+            replaces: None,
+            problem: None,
+        }
+    }
+
+    /// Whether this entry is a sound that stands for itself: a programme,
+    /// filler or emergency audio, not a track inside a programme nor a
+    /// stream event.
+    pub fn is_item(&self) -> bool {
+        !matches!(self.kind, Kind::Track | Kind::Stream)
+    }
+}
+
+/// A track inside a programme starting on air, as the director sees it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct NewTrack {
+    /// When the track started on air.
+    pub start: DateTime<Utc>,
+    /// The programme's slot time: tells, after a restart, which tracks of
+    /// this slot were already logged (see [`tracks_logged`]).
+    pub scheduled: DateTime<Utc>,
+    /// The programme's title.
+    pub programme: String,
+    /// The programme file.
+    pub file: String,
+    /// Where the track starts in the programme file.
+    pub offset_ms: u64,
+    /// Empty when the track list names no artist.
+    pub artist: String,
+    pub title: String,
+}
+
+impl NewTrack {
+    /// Track `track` of the programme in `file` (titled `programme`, in the
+    /// slot at `scheduled`), on air from `start`.
+    pub fn of(
+        track: &crate::tracks::Track,
+        programme: &str,
+        file: &Path,
+        scheduled: DateTime<Utc>,
+        start: DateTime<Utc>,
+    ) -> NewTrack {
+        NewTrack {
+            start,
+            scheduled,
+            programme: programme.to_string(),
+            file: file.display().to_string(),
+            offset_ms: track.offset_ms(),
+            artist: track.artist.clone(),
+            title: track.title.clone(),
+        }
+    }
+}
+
+/// Why a previous edition airs in a slot: the file that was due and what
+/// was wrong with it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Substitution {
+    /// The file that was due in the slot (its path, or its expected name
+    /// when it never arrived).
+    pub replaces: String,
+    /// What was wrong with it: missing, incomplete, cannot be decoded…
+    pub problem: String,
 }
 
 /// A stream output going up or down, as the director sees it.
@@ -184,6 +295,21 @@ pub trait AsRunLog: Send + Sync {
     ) -> Result<(), AsRunError>;
     /// Records an item that could not start at all (start = end, ended = failed).
     fn failed(&self, e: NewEntry, reason: String) -> Result<u64, AsRunError>;
+    /// Records a track inside a programme going on air ([`Kind::Track`]);
+    /// ended with [`AsRunLog::finish`] like any item.
+    fn begin_track(&self, t: NewTrack) -> Result<u64, AsRunError>;
+    /// Records a previous edition going on air in a slot in place of the
+    /// file that was due: logged as [`Kind::Substitute`], whatever
+    /// `e.kind` says; ended with [`AsRunLog::finish`].
+    fn begin_substitute(&self, e: NewEntry, s: Substitution) -> Result<u64, AsRunError>;
+    /// Records a substitute that could not start at all (start = end,
+    /// ended = failed), as [`AsRunLog::failed`] does for other items.
+    fn failed_substitute(
+        &self,
+        e: NewEntry,
+        s: Substitution,
+        reason: String,
+    ) -> Result<u64, AsRunError>;
     /// Records a stream output going up or down; on disk when this returns.
     fn stream_event(&self, e: StreamEvent) -> Result<u64, AsRunError>;
     /// Notes that the box is alive at `now` (about once a second), so that
@@ -202,6 +328,8 @@ pub trait AsRunLog: Send + Sync {
     /// At start-up: closes the entries a crash left on air as interrupted, at
     /// the last heartbeat (or at their start if that is later, or if there
     /// was none), and returns them, by start, for the director to resume from.
+    /// Tracks left on air are closed too and are among them: only entries
+    /// for which [`Entry::is_item`] holds are slots to resume.
     fn recover(&self) -> Result<Vec<Entry>, AsRunError>;
 }
 
@@ -489,19 +617,7 @@ fn overlaps(entry: &Entry, since: Option<DateTime<Utc>>, until: Option<DateTime<
 
 impl AsRunLog for SledLog {
     fn begin(&self, e: NewEntry) -> Result<u64, AsRunError> {
-        let entry = Entry {
-            id: 0,
-            start: e.start,
-            end: None,
-            kind: e.kind,
-            title: e.title,
-            file: e.file,
-            offset_ms: e.offset_ms,
-            ended: None,
-            reason: None,
-            scheduled: e.scheduled,
-        };
-        self.insert(entry, true)
+        self.insert(Entry::from_new(e), true)
     }
 
     fn finish(
@@ -529,34 +645,55 @@ impl AsRunLog for SledLog {
     }
 
     fn failed(&self, e: NewEntry, reason: String) -> Result<u64, AsRunError> {
-        let entry = Entry {
-            id: 0,
-            start: e.start,
-            end: Some(e.start),
-            kind: e.kind,
-            title: e.title,
-            file: e.file,
-            offset_ms: e.offset_ms,
-            ended: Some(Ended::Failed),
-            reason: Some(reason),
-            scheduled: e.scheduled,
-        };
+        let mut entry = Entry::from_new(e);
+        entry.end = Some(entry.start);
+        entry.ended = Some(Ended::Failed);
+        entry.reason = Some(reason);
+        self.insert(entry, false)
+    }
+
+    fn begin_track(&self, t: NewTrack) -> Result<u64, AsRunError> {
+        let mut entry = Entry::from_new(NewEntry {
+            start: t.start,
+            kind: Kind::Track,
+            title: t.title,
+            file: t.file,
+            offset_ms: t.offset_ms,
+            scheduled: Some(t.scheduled),
+        });
+        entry.artist = Some(t.artist).filter(|a| !a.is_empty());
+        entry.programme = Some(t.programme);
+        self.insert(entry, true)
+    }
+
+    fn begin_substitute(&self, e: NewEntry, s: Substitution) -> Result<u64, AsRunError> {
+        self.insert(substitute(e, s), true)
+    }
+
+    fn failed_substitute(
+        &self,
+        e: NewEntry,
+        s: Substitution,
+        reason: String,
+    ) -> Result<u64, AsRunError> {
+        let mut entry = substitute(e, s);
+        entry.end = Some(entry.start);
+        entry.ended = Some(Ended::Failed);
+        entry.reason = Some(reason);
         self.insert(entry, false)
     }
 
     fn stream_event(&self, e: StreamEvent) -> Result<u64, AsRunError> {
-        let entry = Entry {
-            id: 0,
+        let mut entry = Entry::from_new(NewEntry {
             start: e.at,
-            end: Some(e.at),
             kind: Kind::Stream,
             title: format!("{}: {}", if e.up { "up" } else { "down" }, e.output),
             file: e.output,
             offset_ms: 0,
-            ended: None,
-            reason: e.reason,
             scheduled: None,
-        };
+        });
+        entry.end = Some(e.at);
+        entry.reason = e.reason;
         self.insert(entry, false)
     }
 
@@ -637,10 +774,31 @@ impl AsRunLog for SledLog {
     }
 }
 
+fn substitute(e: NewEntry, s: Substitution) -> Entry {
+    let mut entry = Entry::from_new(e);
+    entry.kind = Kind::Substitute;
+    entry.replaces = Some(s.replaces);
+    entry.problem = Some(s.problem);
+    entry
+}
+
+/// The offsets (ms) of the tracks of the programme `file` in the slot at
+/// `scheduled` that the log already has: after a restart into the middle of
+/// a programme, these are not logged again.
+pub fn tracks_logged(entries: &[Entry], file: &Path, scheduled: DateTime<Utc>) -> HashSet<u64> {
+    entries
+        .iter()
+        .filter(|e| {
+            e.kind == Kind::Track && e.scheduled == Some(scheduled) && Path::new(&e.file) == file
+        })
+        .map(|e| e.offset_ms)
+        .collect()
+}
+
 /// `t` to the nearest whole `unit`. A programme starts on the sample nearest
 /// its slot, which can be a few microseconds before it: shown cut instead
 /// of rounded, a 09:00:00 start would read 08:59:59.999 (or 08:59:59).
-fn nearest(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
+pub(crate) fn nearest(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
     t.duration_round(unit).unwrap_or(t)
 }
 
@@ -669,6 +827,16 @@ struct Row<'a> {
     ended: Option<Ended>,
     reason: Option<&'a str>,
     scheduled: Option<String>,
+    // Only on the entries they belong to, so that the rows of programmes,
+    // filler and stream events stay as they always were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artist: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    programme: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaces: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
 }
 
 fn rows(entries: &[Entry], tz: Tz) -> impl Iterator<Item = Row<'_>> {
@@ -683,12 +851,17 @@ fn rows(entries: &[Entry], tz: Tz) -> impl Iterator<Item = Row<'_>> {
         ended: e.ended,
         reason: e.reason.as_deref(),
         scheduled: e.scheduled.map(|t| local(t, tz)),
+        artist: e.artist.as_deref(),
+        programme: e.programme.as_deref(),
+        replaces: e.replaces.as_deref(),
+        problem: e.problem.as_deref(),
     })
 }
 
 /// The entries as a JSON array, times in the station's zone; `end` and
 /// `ended` are null while an entry is on air, and `ended` is null for
-/// stream events.
+/// stream events. `artist` and `programme` are there on tracks (`artist`
+/// when the track list names one), `replaces` and `problem` on substitutes.
 pub fn to_json(entries: &[Entry], tz: Tz) -> String {
     let rows: Vec<Row> = rows(entries, tz).collect();
     // Plain strings and numbers: serialising to memory cannot fail.
@@ -696,7 +869,9 @@ pub fn to_json(entries: &[Entry], tz: Tz) -> String {
 }
 
 /// The fields of an as-run entry in `onair log --json` and `--csv`, in order.
-pub const COLUMNS: [&str; 10] = [
+/// The last four are for tracks (`artist`, `programme`) and substitutes
+/// (`replaces`, `problem`), empty for other entries.
+pub const COLUMNS: [&str; 14] = [
     "id",
     "start",
     "end",
@@ -707,6 +882,10 @@ pub const COLUMNS: [&str; 10] = [
     "ended",
     "reason",
     "scheduled",
+    "artist",
+    "programme",
+    "replaces",
+    "problem",
 ];
 
 /// The entries as CSV with a header line, the same columns as [`to_json`];
@@ -727,6 +906,10 @@ pub fn to_csv(entries: &[Entry], tz: Tz) -> String {
             row.ended.map(|e| e.to_string()).unwrap_or_default(),
             row.reason.unwrap_or_default().to_string(),
             row.scheduled.unwrap_or_default(),
+            row.artist.unwrap_or_default().to_string(),
+            row.programme.unwrap_or_default().to_string(),
+            row.replaces.unwrap_or_default().to_string(),
+            row.problem.unwrap_or_default().to_string(),
         ]);
     }
     let bytes = out.into_inner().unwrap_or_default();
@@ -757,7 +940,22 @@ pub fn to_table(entries: &[Entry], tz: Tz) -> String {
             }
         };
         let mut note = e.reason.clone().unwrap_or_default();
+        if let Some(replaces) = &e.replaces {
+            // The file name is enough here: it is in the programme folder.
+            let name = Path::new(replaces)
+                .file_name()
+                .map_or(replaces.clone(), |n| n.to_string_lossy().into_owned());
+            let problem = e.problem.as_deref().unwrap_or("not playable");
+            let replaced = format!("replaces {name} ({problem})");
+            note = if note.is_empty() {
+                replaced
+            } else {
+                format!("{replaced}; {note}")
+            };
+        }
+        // A track always starts after its slot: the programme's row says when that was.
         if let Some(slot) = e.scheduled
+            && e.kind != Kind::Track
             && (e.start - slot).num_seconds().abs() >= 1
         {
             let slot = slot.with_timezone(&tz).format("%H:%M:%S");
@@ -778,7 +976,7 @@ pub fn to_table(entries: &[Entry], tz: Tz) -> String {
             end,
             e.kind.to_string(),
             e.ended.map_or(String::new(), |x| x.to_string()),
-            shorten(&e.title, 40),
+            title_cell(e),
             from,
             note,
         ]);
@@ -800,6 +998,18 @@ pub fn to_table(entries: &[Entry], tz: Tz) -> String {
         text.push('\n');
     }
     text
+}
+
+/// A track is shown indented under its programme, with its artist.
+fn title_cell(e: &Entry) -> String {
+    if e.kind != Kind::Track {
+        return shorten(&e.title, 40);
+    }
+    let track = match &e.artist {
+        Some(artist) => format!("{artist} - {}", e.title),
+        None => e.title.clone(),
+    };
+    format!("  {}", shorten(&track, 38))
 }
 
 fn shorten(text: &str, max: usize) -> String {
@@ -865,7 +1075,7 @@ pub fn parse_time_arg(s: &str, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Ut
 
 /// The first moment of a local day (midnight, or the end of a clock change
 /// that skips it).
-fn start_of_day(date: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
+pub(crate) fn start_of_day(date: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
     (0..=24 * 4).find_map(|quarter| {
         let time = NaiveTime::MIN + TimeDelta::minutes(15 * quarter);
         tz.from_local_datetime(&date.and_time(time))
@@ -1140,6 +1350,222 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    fn track(start: &str, offset_ms: u64, artist: &str, title: &str) -> NewTrack {
+        NewTrack {
+            start: t(start),
+            scheduled: t("2026-11-21T10:00:00Z"),
+            programme: "Saturday Jazz".into(),
+            file: "/media/onair/programmes/20261121_1000_saturday-jazz.mp3".into(),
+            offset_ms,
+            artist: artist.into(),
+            title: title.into(),
+        }
+    }
+
+    #[test]
+    fn tracks_are_logged_under_their_programme_and_closed_by_recovery() {
+        let dir = scratch("tracks");
+        let file = Path::new("/media/onair/programmes/20261121_1000_saturday-jazz.mp3");
+        let slot = t("2026-11-21T10:00:00Z");
+        {
+            let log = SledLog::open(&dir).unwrap();
+            let programme = log
+                .begin(NewEntry {
+                    start: slot,
+                    kind: Kind::Scheduled,
+                    title: "Saturday Jazz".into(),
+                    file: file.display().to_string(),
+                    offset_ms: 0,
+                    scheduled: Some(slot),
+                })
+                .unwrap();
+            // The first track starts with the programme, on the same instant.
+            let first = log
+                .begin_track(track("2026-11-21T10:00:00Z", 0, "", "Intro"))
+                .unwrap();
+            log.finish(first, t("2026-11-21T10:04:00.5Z"), Ended::Natural, None)
+                .unwrap();
+            log.begin_track(track(
+                "2026-11-21T10:04:00.5Z",
+                240_500,
+                "Miles Davis",
+                "So What",
+            ))
+            .unwrap();
+            log.heartbeat(t("2026-11-21T10:06:00Z")).unwrap();
+            assert!(programme < first);
+            // Killed here: the programme and the second track are on air.
+        }
+        let log = SledLog::open(&dir).unwrap();
+        let cut = log.recover().unwrap();
+        assert_eq!(cut.len(), 2, "{cut:#?}");
+        assert_eq!(
+            cut.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [Kind::Scheduled, Kind::Track]
+        );
+        assert!(cut.iter().all(|e| e.ended == Some(Ended::Interrupted)));
+        assert_eq!(cut[1].end, Some(t("2026-11-21T10:06:00Z")));
+        // Only the programme is a slot to resume.
+        assert_eq!(
+            cut.iter().filter(|e| e.is_item()).count(),
+            1,
+            "a track taken for an item: {cut:#?}"
+        );
+
+        let all = log.range(None, None).unwrap();
+        // By start, the programme first: each track's row is under it.
+        let order: Vec<(Kind, &str)> = all.iter().map(|e| (e.kind, e.title.as_str())).collect();
+        assert_eq!(
+            order,
+            [
+                (Kind::Scheduled, "Saturday Jazz"),
+                (Kind::Track, "Intro"),
+                (Kind::Track, "So What"),
+            ]
+        );
+        let intro = &all[1];
+        assert_eq!(intro.artist, None, "an empty artist is no artist");
+        assert_eq!(intro.programme.as_deref(), Some("Saturday Jazz"));
+        assert_eq!(intro.end, Some(t("2026-11-21T10:04:00.5Z")));
+        let so_what = &all[2];
+        assert_eq!(so_what.artist.as_deref(), Some("Miles Davis"));
+        assert_eq!(so_what.offset_ms, 240_500);
+        assert_eq!(so_what.scheduled, Some(slot));
+
+        // Which tracks of this slot are logged: not another slot's, not another file's.
+        assert_eq!(tracks_logged(&all, file, slot), HashSet::from([0, 240_500]));
+        assert!(tracks_logged(&all, file, t("2026-11-28T10:00:00Z")).is_empty());
+        assert!(tracks_logged(&all, Path::new("/elsewhere/x.mp3"), slot).is_empty());
+
+        let table = to_table(&all, Tz::UTC);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[2].contains("track") && lines[2].contains("  Intro"),
+            "{table}"
+        );
+        assert!(lines[3].contains("  Miles Davis - So What"), "{table}");
+        assert!(lines[3].contains("+0:04:00"), "{table}");
+        assert!(!lines[3].contains("slot"), "{table}");
+
+        let json: serde_json::Value = serde_json::from_str(&to_json(&all, Tz::UTC)).unwrap();
+        assert_eq!(json[2]["kind"], "track");
+        assert_eq!(json[2]["artist"], "Miles Davis");
+        assert_eq!(json[2]["programme"], "Saturday Jazz");
+        assert!(json[0].get("artist").is_none(), "{}", json[0]);
+        assert!(
+            json[1].get("artist").is_none(),
+            "no artist named: {}",
+            json[1]
+        );
+        // What `onair log` reads back from a running box is the same entry.
+        let back: Vec<Entry> = serde_json::from_str(&to_json(&all, Tz::UTC)).unwrap();
+        assert_eq!(back, all);
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn substitutes_name_the_file_they_replace() {
+        let dir = scratch("substitute");
+        let log = SledLog::open(&dir).unwrap();
+        let due = "/media/onair/programmes/20261121_1000_saturday-jazz.mp3";
+        let previous = "/media/onair/programmes/20261114_1000_saturday-jazz.mp3";
+        let slot = t("2026-11-21T10:00:00Z");
+        let entry = NewEntry {
+            start: slot,
+            // Whatever the caller says, a substitute is logged as one.
+            kind: Kind::Scheduled,
+            title: "Saturday Jazz".into(),
+            file: previous.into(),
+            offset_ms: 0,
+            scheduled: Some(slot),
+        };
+        let why = Substitution {
+            replaces: due.into(),
+            problem: "the file is missing".into(),
+        };
+        let id = log.begin_substitute(entry.clone(), why.clone()).unwrap();
+        log.finish(id, t("2026-11-21T11:00:00Z"), Ended::Faded, None)
+            .unwrap();
+        let failed = log
+            .failed_substitute(
+                NewEntry {
+                    start: t("2026-11-21T11:00:00Z"),
+                    ..entry
+                },
+                why,
+                "the previous edition cannot be decoded either".into(),
+            )
+            .unwrap();
+        let all = log.range(None, None).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].kind, Kind::Substitute);
+        assert!(all[0].is_item(), "a substitute stands for its slot");
+        assert_eq!(all[0].file, previous);
+        assert_eq!(all[0].replaces.as_deref(), Some(due));
+        assert_eq!(all[0].problem.as_deref(), Some("the file is missing"));
+        assert_eq!(all[0].ended, Some(Ended::Faded));
+        assert_eq!(all[1].id, failed);
+        assert_eq!(
+            (all[1].kind, all[1].ended, all[1].end),
+            (Kind::Substitute, Some(Ended::Failed), Some(all[1].start))
+        );
+        assert_eq!(all[1].replaces.as_deref(), Some(due));
+
+        let table = to_table(&all, Tz::UTC);
+        assert!(
+            table.contains("substitute")
+                && table.contains("replaces 20261121_1000_saturday-jazz.mp3 (the file is missing)"),
+            "{table}"
+        );
+        let text = to_csv(&all, Tz::UTC);
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let record = reader.records().next().unwrap().unwrap();
+        assert_eq!(&record[3], "substitute");
+        assert_eq!(&record[12], due);
+        assert_eq!(&record[13], "the file is missing");
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn entries_written_before_tracks_and_substitutes_still_read() {
+        let dir = scratch("old-format");
+        let log = SledLog::open(&dir).unwrap();
+        // An entry exactly as the log stored it before the track, programme,
+        // replaces and problem fields existed.
+        let old = br#"{"id":7,"start":"2026-03-29T09:00:00Z","end":"2026-03-29T10:00:00Z","kind":"scheduled","title":"Breakfast","file":"/media/onair/programmes/20260329_1000_breakfast.mp3","offset_ms":0,"ended":"natural","reason":null,"scheduled":"2026-03-29T09:00:00Z"}"#;
+        let key = entry_key(t("2026-03-29T09:00:00Z"), 7);
+        log.db.insert(key, &old[..]).unwrap();
+        log.db.insert(id_key(BY_ID, 7), &key[1..]).unwrap();
+        let all = log.range(None, None).unwrap();
+        assert_eq!(all.len(), 1);
+        let entry = &all[0];
+        assert_eq!((entry.id, entry.kind), (7, Kind::Scheduled));
+        assert_eq!(entry.title, "Breakfast");
+        assert_eq!(entry.ended, Some(Ended::Natural));
+        assert_eq!(
+            (
+                &entry.artist,
+                &entry.programme,
+                &entry.replaces,
+                &entry.problem
+            ),
+            (&None, &None, &None, &None)
+        );
+        assert!(entry.is_item());
+        // New entries are not longer than old ones for fields they do not use.
+        let stored = SledLog::encode(entry);
+        assert_eq!(
+            stored.len(),
+            old.len(),
+            "{}",
+            String::from_utf8_lossy(&stored)
+        );
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn a_second_opening_is_refused_at_once() {
         let dir = scratch("busy");
@@ -1210,6 +1636,10 @@ mod tests {
                 ended: end.map(|_| Ended::Natural),
                 reason: None,
                 scheduled: (i > 0).then(|| t("2026-03-29T01:00:00Z")),
+                artist: None,
+                programme: None,
+                replaces: None,
+                problem: None,
             })
             .collect()
     }
@@ -1242,9 +1672,11 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        for key in COLUMNS {
-            assert!(keys.contains(&key), "{key} missing from {keys:?}");
+        for key in &COLUMNS[..10] {
+            assert!(keys.contains(key), "{key} missing from {keys:?}");
         }
+        // Fields of tracks and substitutes are left out of other entries.
+        assert_eq!(keys.len(), 10, "{keys:?}");
         assert_eq!(to_json(&[], chrono_tz::Europe::London), "[]");
     }
 
@@ -1269,7 +1701,11 @@ mod tests {
                 "offset_ms",
                 "ended",
                 "reason",
-                "scheduled"
+                "scheduled",
+                "artist",
+                "programme",
+                "replaces",
+                "problem"
             ]
         );
         let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();

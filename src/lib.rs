@@ -8,6 +8,9 @@
 //! - [`schedule`]: pure functions from the programme folder and a time to a plan.
 //! - [`director`]: owns the plan and the as-run log; tells the engine what to cue.
 //! - [`asrun`]: the as-run log (sled), written only by the director.
+//! - [`tracks`]: track lists (CUE sheets, CSV) beside programme files.
+//! - [`report`]: `onair report`, the as-run log or its tracks as CSV for
+//!   royalty and compliance reporting.
 //! - [`engine`]: real-time audio: decoders fill rings, the mixer pulls, fades and
 //!   feeds every output; no locks, I/O or allocation per buffer.
 //! - [`output`]: where the mixed audio goes (ALSA, null, WAV), each on its own
@@ -26,7 +29,9 @@ pub mod demo;
 pub mod director;
 pub mod engine;
 pub mod output;
+pub mod report;
 pub mod schedule;
 pub mod station;
 pub mod status;
+pub mod tracks;
 pub mod web;

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use onair::asrun::{self, AsRunError, AsRunLog, SledLog};
 use onair::config::Config;
-use onair::{bench, demo, schedule, station};
+use onair::{bench, demo, report, schedule, station};
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +71,30 @@ enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// Write what aired in a period as CSV, for royalty and compliance
+    /// reporting: the as-run items (programmes, substitutes, filler), or with
+    /// --tracks the tracks inside programmes. Entries count in the period in
+    /// which they started. Works also while the box is running.
+    Report {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// From this date (its first moment) or time, in the station's zone:
+        /// yyyy-mm-dd, today, yesterday, or the forms of `onair log --since`.
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        /// Up to this date, inclusive: a date (yyyy-mm-dd, today, yesterday)
+        /// takes in that whole day; a time (yyyy-mm-dd hh:mm, now, -1h) is
+        /// the exact end.
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// Report the tracks inside programmes (artist, title, start,
+        /// duration, programme, file) instead of the as-run items.
+        #[arg(long)]
+        tracks: bool,
+        /// Write the CSV to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Check a configuration file and print every problem. Exits 1 if the box
     /// would refuse it; warnings (missing folders or files, with which the box
     /// still starts) are printed and exit 0.
@@ -104,6 +128,13 @@ fn main() -> ExitCode {
             json,
             csv,
         } => load(&config).and_then(|c| show_log(&c, since, until, json, csv)),
+        Command::Report {
+            config,
+            from,
+            to,
+            tracks,
+            output,
+        } => load(&config).and_then(|c| write_report(&c, &from, &to, tracks, output.as_deref())),
         Command::CheckConfig { file } => return check_config(&file),
         Command::Bench { minutes } => return run_bench(minutes),
     };
@@ -299,6 +330,21 @@ fn show_log_from_box(
     json: bool,
     csv: bool,
 ) -> Result<()> {
+    let body = ask_box_for_log(config, since, until)?;
+    if json {
+        return print(&line(&body));
+    }
+    let entries: Vec<asrun::Entry> =
+        serde_json::from_str(&body).context("the running box sent an unreadable log")?;
+    print_entries(&entries, config.station.timezone, false, csv)
+}
+
+/// The as-run log as JSON (`/api/log`) from the running box that holds it.
+fn ask_box_for_log(
+    config: &Config,
+    since: Option<String>,
+    until: Option<String>,
+) -> Result<String> {
     let file = station::web_address_file(config);
     let address = std::fs::read_to_string(&file).with_context(|| {
         format!(
@@ -314,17 +360,55 @@ fn show_log_from_box(
             request = request.query(key, value);
         }
     }
-    let body = request
+    Ok(request
         .call()
         .with_context(|| format!("cannot ask the running box at {url}"))?
         .body_mut()
-        .read_to_string()?;
-    if json {
-        return print(&line(&body));
+        .read_to_string()?)
+}
+
+fn write_report(
+    config: &Config,
+    from: &str,
+    to: &str,
+    tracks: bool,
+    output: Option<&Path>,
+) -> Result<()> {
+    let tz = config.station.timezone;
+    let now = station::clock_for_reading(config).now();
+    let period = report::period(from, to, tz, now)?;
+    let entries = if !asrun::log_exists(&config.data.dir) {
+        eprintln!(
+            "onair: no as-run log in {} yet: the box has not run with this data folder",
+            config.data.dir.display()
+        );
+        Vec::new()
+    } else {
+        match SledLog::open(&config.data.dir) {
+            Ok(log) => log.range(Some(period.from), Some(period.to))?,
+            Err(AsRunError::Busy { .. }) => {
+                // Exact instants, so the box's own clock and zone cannot shift them.
+                let at = |t: chrono::DateTime<chrono::Utc>| Some(t.to_rfc3339());
+                let body = ask_box_for_log(config, at(period.from), at(period.to))?;
+                serde_json::from_str(&body).context("the running box sent an unreadable log")?
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let text = if tracks {
+        report::tracks_csv(&entries, period, tz)
+    } else {
+        report::items_csv(&entries, period, tz)
+    };
+    match output {
+        None => print(&text),
+        Some(path) => std::fs::write(path, text).with_context(|| {
+            format!(
+                "cannot write the report to {}: check that its folder exists and is writable",
+                path.display()
+            )
+        }),
     }
-    let entries: Vec<asrun::Entry> =
-        serde_json::from_str(&body).context("the running box sent an unreadable log")?;
-    print_entries(&entries, config.station.timezone, false, csv)
 }
 
 /// How long `onair status` waits for the box: it answers from memory at once.

@@ -488,7 +488,11 @@ fn log_prints_json_csv_and_a_table_filtered_by_time_also_while_the_box_runs() {
             "offset_ms",
             "ended",
             "reason",
-            "scheduled"
+            "scheduled",
+            "artist",
+            "programme",
+            "replaces",
+            "problem"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader

@@ -2,9 +2,9 @@
 //! programme once it has stopped changing, so a file still being copied onto
 //! the storage is never aired half-written.
 //!
-//! What is left out: hidden files and partial-upload names are skipped without
-//! a word (system files, or an upload whose finished file will appear under its
-//! real name); anything else a person may have meant to air (a bad name, a
+//! What is left out: hidden files, partial-upload names and track lists are
+//! skipped without a word (system files, an upload whose finished file will
+//! appear under its real name, or a programme's CUE sheet or `.tracks.csv`); anything else a person may have meant to air (a bad name, a
 //! sub-folder, a file that cannot be read) is listed in [`Scan::ignored`] with
 //! the reason.
 
@@ -19,6 +19,7 @@ use chrono_tz::Tz;
 
 use super::local_time::{TimeNote, resolve_local};
 use super::names::{is_hidden, is_partial_upload, parse_name, title_from_slug};
+use crate::tracks::is_track_list_name;
 
 /// How long a file must have gone unmodified before it may air.
 pub const SETTLE: Duration = Duration::from_secs(2);
@@ -134,7 +135,9 @@ impl FolderWatch {
                 });
                 continue;
             };
-            if is_hidden(&name) || is_partial_upload(&name) {
+            // Track lists (CUE sheets, `.tracks.csv`) belong to the programme
+            // beside them: read when it airs, neither aired nor stray.
+            if is_hidden(&name) || is_partial_upload(&name) || is_track_list_name(&name) {
                 continue;
             }
             let metadata = match file_metadata(&path) {
@@ -303,6 +306,9 @@ pub(super) mod tests {
         put(&dir, "20260329_0600_upload.mp3.part", 100, old);
         put(&dir, "20260329_0600_upload.mp3.crdownload", 100, old);
         put(&dir, "20260329_0600_upload.mp3~", 100, old);
+        // Track lists of the news: neither programmes nor ignored files.
+        put(&dir, "20260329_0200_news.cue", 100, old);
+        put(&dir, "20260329_0200_news.mp3.tracks.csv", 100, old);
         std::fs::create_dir(dir.join("week-14")).unwrap();
 
         let scan = scan_now(&dir, LONDON, now).unwrap();
