@@ -13,6 +13,7 @@ mod bookings;
 mod drift;
 pub mod preair;
 mod resume;
+mod tracks;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -23,7 +24,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::asrun::{AsRunLog, Ended, Kind, NewEntry, StreamEvent};
+use crate::asrun::{
+    self, AsRunLog, Ended, Entry, Kind, NewEntry, NewTrack, StreamEvent, Substitution,
+};
 use crate::clock::{Clock, Timeline, delta_to_samples, samples_to_delta};
 use crate::config::Config;
 use crate::engine::{
@@ -78,6 +81,10 @@ struct Item {
     started: bool,
     log_id: Option<u64>,
     watch: SourceWatch,
+    /// A previous edition standing in for the file that was due.
+    substitution: Option<Substitution>,
+    /// The programme's track list, followed as it plays.
+    tracks: Option<tracks::TrackFollower>,
 }
 
 impl Item {
@@ -121,6 +128,9 @@ pub struct Director {
     reported_drift: TimeDelta,
     /// The calendar's bookings matched against the files, with the pre-air check.
     booked: bookings::Booked,
+    /// Tracks the as-run log had at start, so a resumed programme does not
+    /// log them twice.
+    track_history: Vec<Entry>,
     /// Per output, whether its stream was last logged up (`None`: not yet
     /// logged, or not a stream), and its reconnections then.
     streams_logged: Vec<Option<(bool, u64)>>,
@@ -174,6 +184,7 @@ impl Director {
             reported_drift: TimeDelta::zero(),
             streams_logged: Vec::new(),
             booked,
+            track_history: Vec::new(),
         }
     }
 
@@ -211,6 +222,7 @@ impl Director {
                 self.reported_drift = correction;
             }
             self.handle_events().await;
+            self.follow_tracks();
             if last_rescan.elapsed() >= RESCAN_EVERY {
                 last_rescan = Instant::now();
                 if self.rescan_programmes() {
@@ -295,6 +307,10 @@ impl Director {
                     .iter()
                     .filter(|e| e.kind == Kind::Filler)
                     .map(|e| PathBuf::from(&e.file))
+                    .collect();
+                self.track_history = entries
+                    .into_iter()
+                    .filter(|e| e.kind == Kind::Track)
                     .collect();
             }
             Err(e) => error!("cannot read the as-run log to resume: {e}"),
@@ -521,7 +537,13 @@ impl Director {
         let p = &slot.programme;
         let start = p.start + offset;
         let joined = offset > TimeDelta::seconds(1);
-        let kind = if joined || self.interrupted.contains(&key) && offset > TimeDelta::zero() {
+        let substitution = slot.substitute.as_ref().map(|s| Substitution {
+            replaces: s.replaces.clone(),
+            problem: s.reason.clone(),
+        });
+        let kind = if substitution.is_some() {
+            Kind::Substitute
+        } else if joined || self.interrupted.contains(&key) && offset > TimeDelta::zero() {
             Kind::Resumed
         } else {
             Kind::Scheduled
@@ -547,6 +569,7 @@ impl Director {
                     }
                 );
                 let hard_end = slot.hard_end;
+                let tracks = self.track_follower(&p.path, p.start);
                 self.send(Command::Cue {
                     id,
                     source,
@@ -569,6 +592,8 @@ impl Director {
                         started: false,
                         log_id: None,
                         watch,
+                        substitution,
+                        tracks,
                     },
                 );
             }
@@ -588,7 +613,11 @@ impl Director {
                     offset_ms: offset.num_milliseconds().max(0) as u64,
                     scheduled: Some(p.start),
                 };
-                if let Err(e) = self.log.failed(entry, reason) {
+                let logged = match substitution {
+                    Some(s) => self.log.failed_substitute(entry, s, reason),
+                    None => self.log.failed(entry, reason),
+                };
+                if let Err(e) = logged {
                     error!("as-run log: {e}");
                 }
                 self.done.insert(key);
@@ -696,6 +725,8 @@ impl Director {
                 started: false,
                 log_id: None,
                 watch,
+                substitution: None,
+                tracks: None,
             },
         );
     }
@@ -727,6 +758,8 @@ impl Director {
                         started: false,
                         log_id: None,
                         watch,
+                        substitution: None,
+                        tracks: None,
                     },
                 );
             }
@@ -880,7 +913,11 @@ impl Director {
                 stream.set_title(&item.title);
             }
         }
-        match self.log.begin(entry) {
+        let logged = match &item.substitution {
+            Some(s) => self.log.begin_substitute(entry, s.clone()),
+            None => self.log.begin(entry),
+        };
+        match logged {
             Ok(log_id) => item.log_id = Some(log_id),
             Err(e) => error!("as-run log: cannot record \"{}\": {e}", item.title),
         }
@@ -910,6 +947,14 @@ impl Director {
             (EndHow::Stopped | EndHow::Cancelled, None) => (Ended::Skipped, None),
         };
         let end = self.time_of(at);
+        if let Some(track_id) = item.tracks.as_ref().and_then(|t| t.open)
+            && let Err(e) = self.log.finish(track_id, end, ended, None)
+        {
+            error!(
+                "as-run log: cannot close the last track of \"{}\": {e}",
+                item.title
+            );
+        }
         info!("off air: \"{}\" ({ended:?})", item.title);
         if let Err(e) = self.log.finish(log_id, end, ended, reason) {
             error!("as-run log: cannot close \"{}\": {e}", item.title);
@@ -921,13 +966,85 @@ impl Director {
     fn close_for_stop(&mut self) {
         let now = self.on_air_time();
         for item in self.items.values() {
-            if let (true, Some(log_id)) = (item.started, item.log_id)
-                && let Err(e) = self.log.finish(log_id, now, Ended::Stopped, None)
-            {
-                error!("as-run log: {e}");
+            let track = item.tracks.as_ref().and_then(|t| t.open);
+            for log_id in [track, item.log_id].into_iter().flatten() {
+                if item.started
+                    && let Err(e) = self.log.finish(log_id, now, Ended::Stopped, None)
+                {
+                    error!("as-run log: {e}");
+                }
             }
         }
         self.items.clear();
+    }
+}
+
+// Tracks inside programmes.
+impl Director {
+    /// The track list beside a programme file, with the tracks of this slot
+    /// the log already has. A list that cannot be read is a warning, and
+    /// the programme airs without it.
+    fn track_follower(
+        &mut self,
+        file: &Path,
+        scheduled: DateTime<Utc>,
+    ) -> Option<tracks::TrackFollower> {
+        match crate::tracks::track_list_for(file) {
+            Ok(Some(list)) => {
+                let logged = asrun::tracks_logged(&self.track_history, file, scheduled);
+                Some(tracks::TrackFollower::new(list, logged))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.warn_once(format!("{e}; the programme airs without its track list"));
+                None
+            }
+        }
+    }
+
+    /// Logs each track as it goes on air (once per slot, across restarts)
+    /// and gives the streams its title.
+    fn follow_tracks(&mut self) {
+        let heard = self.on_air_time();
+        let mut titles = Vec::new();
+        for item in self.items.values_mut() {
+            let (true, Some(follower), Some(slot)) =
+                (item.started, item.tracks.as_mut(), &item.slot)
+            else {
+                continue;
+            };
+            for (index, began) in follower.advance(item.start, item.offset, heard) {
+                let track = &follower.list.tracks[index];
+                if let Some(open) = follower.open.take()
+                    && let Err(e) = self.log.finish(open, began, Ended::Natural, None)
+                {
+                    error!(
+                        "as-run log: cannot close a track of \"{}\": {e}",
+                        item.title
+                    );
+                }
+                titles.push(track.now_playing());
+                if !follower.logged.insert(track.offset_ms()) {
+                    continue;
+                }
+                info!("track: {} ({})", track.now_playing(), item.title);
+                let entry = NewTrack::of(track, &item.title, &item.file, slot.start, began);
+                match self.log.begin_track(entry) {
+                    Ok(id) => follower.open = Some(id),
+                    Err(e) => error!(
+                        "as-run log: cannot record a track of \"{}\": {e}",
+                        item.title
+                    ),
+                }
+            }
+        }
+        if let Some(title) = titles.last() {
+            for (_, stats) in &self.outputs {
+                if let Some(stream) = &stats.stream {
+                    stream.set_title(title);
+                }
+            }
+        }
     }
 }
 

@@ -1,0 +1,116 @@
+//! Following the track list of a programme on air: which track is heard
+//! now, and which tracks began since the last look, each at the moment it
+//! went on air (worked out from the programme's start, not from when the
+//! director happened to look).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::tracks::TrackList;
+
+/// One programme's track list as it plays.
+pub struct TrackFollower {
+    pub list: TrackList,
+    /// The track heard at the last look.
+    current: Option<usize>,
+    /// The as-run entry of that track, when this run logged it.
+    pub open: Option<u64>,
+    /// Offsets (ms) of the tracks of this slot already in the log.
+    pub logged: HashSet<u64>,
+}
+
+impl TrackFollower {
+    pub fn new(list: TrackList, logged: HashSet<u64>) -> Self {
+        TrackFollower {
+            list,
+            current: None,
+            open: None,
+            logged,
+        }
+    }
+
+    /// The tracks that went on air up to `heard`, in order, each with the
+    /// time it began: the programme started at `start`, `offset` into its
+    /// file. At the first look only the track heard then counts: the ones
+    /// before it aired before a restart, or not at all.
+    pub fn advance(
+        &mut self,
+        start: DateTime<Utc>,
+        offset: TimeDelta,
+        heard: DateTime<Utc>,
+    ) -> Vec<(usize, DateTime<Utc>)> {
+        if heard < start {
+            return Vec::new();
+        }
+        let position = offset + (heard - start);
+        let Some((now, _)) = self.list.at(position) else {
+            return Vec::new();
+        };
+        let first = match self.current {
+            None => now,
+            Some(current) if now > current => current + 1,
+            Some(_) => return Vec::new(),
+        };
+        self.current = Some(now);
+        (first..=now)
+            .map(|index| {
+                let began = start + (self.list.tracks[index].offset - offset);
+                (index, began.max(start))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracks::Track;
+    use std::path::PathBuf;
+
+    fn list() -> TrackList {
+        let track = |s: i64, title: &str| Track {
+            offset: TimeDelta::seconds(s),
+            artist: "Band".into(),
+            title: title.into(),
+        };
+        TrackList {
+            path: PathBuf::from("/p/show.cue"),
+            tracks: vec![track(0, "One"), track(20, "Two"), track(40, "Three")],
+        }
+    }
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn each_track_is_found_once_at_the_moment_it_began() {
+        let mut follower = TrackFollower::new(list(), HashSet::new());
+        assert_eq!(follower.advance(t(0), TimeDelta::zero(), t(-1)), []);
+        assert_eq!(follower.advance(t(0), TimeDelta::zero(), t(0)), [(0, t(0))]);
+        assert_eq!(follower.advance(t(0), TimeDelta::zero(), t(19)), []);
+        // Looked at late: the track still begins on its second.
+        assert_eq!(
+            follower.advance(t(0), TimeDelta::zero(), t(21)),
+            [(1, t(20))]
+        );
+        // Two tracks passed between looks: both, in order.
+        let mut skipping = TrackFollower::new(list(), HashSet::new());
+        skipping.advance(t(0), TimeDelta::zero(), t(1));
+        assert_eq!(
+            skipping.advance(t(0), TimeDelta::zero(), t(45)),
+            [(1, t(20)), (2, t(40))]
+        );
+    }
+
+    #[test]
+    fn joining_mid_programme_starts_from_the_track_heard_then() {
+        // Resumed 25 s into the file at t(100): track Two is heard, from the
+        // resume; the track before it is not taken up.
+        let mut follower = TrackFollower::new(list(), HashSet::new());
+        let offset = TimeDelta::seconds(25);
+        assert_eq!(follower.advance(t(100), offset, t(100)), [(1, t(100))]);
+        assert_eq!(follower.advance(t(100), offset, t(116)), [(2, t(115))]);
+    }
+}
