@@ -1709,6 +1709,98 @@ level = "debug"
     }
 
     #[test]
+    fn calendar_section_is_optional_and_validated() {
+        let base = "[station]\ntimezone = \"Europe/London\"\n";
+        let config = Config::parse(base, Path::new("/srv/onair.toml")).unwrap();
+        assert_eq!(
+            config.calendar, None,
+            "no [calendar]: the box works from files alone"
+        );
+
+        let text = format!("{base}[calendar]\nsource = \"calendars/station.ics\"\n");
+        let config = Config::parse(&text, Path::new("/srv/onair.toml")).unwrap();
+        assert_eq!(
+            config.calendar,
+            Some(CalendarConfig {
+                source: CalendarSource::File("/srv/calendars/station.ics".into()),
+                refresh_minutes: 15,
+                check_ahead_minutes: 60,
+            })
+        );
+        let text = format!(
+            "{base}[calendar]\nsource = \"webcal://cal.example.org/basic.ics\"\nrefresh_minutes = 5\ncheck_ahead_minutes = 120\n"
+        );
+        let calendar = Config::parse(&text, Path::new("/srv/onair.toml"))
+            .unwrap()
+            .calendar
+            .unwrap();
+        assert_eq!(
+            calendar.source,
+            CalendarSource::Url("https://cal.example.org/basic.ics".into())
+        );
+        assert_eq!(
+            (calendar.refresh_minutes, calendar.check_ahead_minutes),
+            (5, 120)
+        );
+
+        // Bad input: no source, a refresh of 0, a look-ahead as a string and
+        // a misspelt key.
+        let found = problems(&format!(
+            "{base}[calendar]\nrefresh_minutes = 0\ncheck_ahead_minutes = \"60\"\nrefresh_minute = 5\n"
+        ));
+        assert!(find(&found, "calendar.source").value.is_empty());
+        assert!(
+            find(&found, "calendar.source")
+                .expected
+                .contains("remove [calendar]")
+        );
+        assert!(
+            find(&found, "calendar.refresh_minutes")
+                .expected
+                .contains("from 1 to 1440")
+        );
+        assert!(
+            find(&found, "calendar.check_ahead_minutes")
+                .expected
+                .contains("not a string")
+        );
+        assert!(
+            find(&found, "calendar.refresh_minute")
+                .expected
+                .contains("did you mean `refresh_minutes`?")
+        );
+        assert_eq!(found.len(), 4, "{found:#?}");
+        // Bad input: an address the box cannot fetch, and an empty source.
+        let found = problems(&format!(
+            "{base}[calendar]\nsource = \"ftp://example.org/a.ics\"\n"
+        ));
+        assert!(
+            find(&found, "calendar.source")
+                .expected
+                .contains("http:// and https://")
+        );
+        let found = problems(&format!("{base}[calendar]\nsource = \" \"\n"));
+        assert_eq!(find(&found, "calendar.source").value, "\" \"");
+    }
+
+    #[test]
+    fn check_warns_of_a_missing_calendar_file() {
+        let dir = scratch("calendar");
+        let path = dir.join("onair.toml");
+        let text = "[station]\ntimezone = \"UTC\"\n[calendar]\nsource = \"station.ics\"\n";
+        let config = Config::parse(text, &path).unwrap();
+        // Bad input: the calendar file is not there.
+        let warnings = config.check();
+        assert!(
+            warnings.iter().any(|w| w.key == "calendar.source"),
+            "{warnings:#?}"
+        );
+        std::fs::write(dir.join("station.ics"), "BEGIN:VCALENDAR\nEND:VCALENDAR\n").unwrap();
+        assert!(!config.check().iter().any(|w| w.key == "calendar.source"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn check_reports_missing_folders_and_files() {
         let dir = scratch("check");
         let path = dir.join("onair.toml");

@@ -55,6 +55,8 @@ struct Series {
     removed: BTreeSet<DateTime<Utc>>,
     /// Whole local days removed (EXDATE or RECURRENCE-ID given as a date).
     removed_days: BTreeSet<NaiveDate>,
+    /// An instance of another series, moved: not an event of its own.
+    moved: bool,
 }
 
 /// A point in time as written in the calendar.
@@ -125,7 +127,7 @@ impl Calendar {
 
     /// How many events (recurring ones counted once) can be slots.
     pub fn event_count(&self) -> usize {
-        self.series.len()
+        self.series.iter().filter(|s| !s.moved).count()
     }
 
     /// Every slot that is on during `[from, to)`: starting before `to` and
@@ -475,7 +477,7 @@ fn join_overrides(records: Vec<Record>, notes: &mut Vec<String>) -> Vec<Series> 
     }
     let mut moved = Vec::new();
     for mut record in overrides {
-        let master = by_uid.get(&record.uid).map(|&i| i);
+        let master = by_uid.get(&record.uid).copied();
         if let (Some(i), Some(id)) = (master, record.recurrence_id) {
             let main = &mut series[i];
             match id {
@@ -500,7 +502,10 @@ fn join_overrides(records: Vec<Record>, notes: &mut Vec<String>) -> Vec<Series> 
         record.rules.clear();
         record.recurrence_id = None;
         match build_series(record) {
-            Ok(built) => moved.push(built),
+            Ok(built) => moved.push(Series {
+                moved: master.is_some(),
+                ..built
+            }),
             Err(note) => notes.push(note),
         }
     }
@@ -588,6 +593,7 @@ fn build_series(record: Record) -> Result<Series, String> {
         rdates,
         removed,
         removed_days,
+        moved: false,
     })
 }
 
