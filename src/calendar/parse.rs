@@ -573,12 +573,12 @@ fn build_series(record: Record) -> Result<Series, String> {
     let rdates = record
         .rdates
         .into_iter()
-        .filter_map(|m| match m {
-            Moment::At { utc, .. } => Some(utc),
+        .map(|m| match m {
+            Moment::At { utc, .. } => utc,
             // A date-only RDATE on a timed event: the time of DTSTART on that day.
             Moment::Day(day) => {
                 let local = day.and_time(start.with_timezone(&tz).time());
-                Some(resolve_local(tz, local).0)
+                resolve_local(tz, local).0
             }
         })
         .collect();
