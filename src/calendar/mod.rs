@@ -5,7 +5,7 @@
 //! an outage never empties the schedule.
 //!
 //! - [`parse`]: iCalendar text → events, recurrence expanded on demand.
-//! - [`zones`]: TZID names (IANA, Windows, VTIMEZONE) → zones.
+//! - `zones`: TZID names (IANA, Windows, VTIMEZONE) → zones.
 //! - [`source`]: fetching the text, and the cached copy.
 //! - [`watch`]: the refresh thread and its published [`Snapshot`].
 //!
