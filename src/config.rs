@@ -22,6 +22,36 @@ pub struct Config {
     pub data: Data,
     pub outputs: Vec<OutputConfig>,
     pub web: Web,
+    /// The station's calendar of slots; `None` when the box plays from
+    /// the programme files alone.
+    pub calendar: Option<CalendarConfig>,
+}
+
+/// `[calendar]`: where the calendar of slots comes from and how often it is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalendarConfig {
+    pub source: CalendarSource,
+    /// Station minutes between two fetches of the source.
+    pub refresh_minutes: u32,
+    /// Station minutes before a slot at which its file is checked.
+    pub check_ahead_minutes: u32,
+}
+
+/// An iCalendar (.ics) file on the box, or an address it is fetched from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CalendarSource {
+    /// An `http://` or `https://` address (`webcal://` is read as `https://`).
+    Url(String),
+    File(PathBuf),
+}
+
+impl fmt::Display for CalendarSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CalendarSource::Url(url) => f.write_str(url),
+            CalendarSource::File(path) => write!(f, "{}", path.display()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -113,8 +143,13 @@ const FADE_MS: std::ops::RangeInclusive<i64> = 0..=30_000;
 const MAX_SPEED: f64 = 1000.0;
 
 const TOP_KEYS: &[&str] = &[
-    "station", "library", "clock", "audio", "data", "output", "web",
+    "station", "library", "clock", "audio", "data", "output", "web", "calendar",
 ];
+const CALENDAR_KEYS: &[&str] = &["source", "refresh_minutes", "check_ahead_minutes"];
+const DEFAULT_REFRESH_MINUTES: u32 = 15;
+const DEFAULT_CHECK_AHEAD_MINUTES: u32 = 60;
+/// A day: a calendar read less often than that is not kept up to date.
+const CALENDAR_MINUTES: std::ops::RangeInclusive<i64> = 1..=1440;
 const STATION_KEYS: &[&str] = &["name", "timezone"];
 const LIBRARY_KEYS: &[&str] = &["programmes", "filler", "emergency"];
 const CLOCK_KEYS: &[&str] = &["start", "speed"];
@@ -358,6 +393,19 @@ impl Config {
                 path: self.data.dir.clone(),
                 problem: format!("the data folder (as-run log and state) {problem}"),
                 fix: "create it and give it to the user onair runs as, or set data.dir to a writable folder".into(),
+            });
+        }
+        if let Some(CalendarConfig {
+            source: CalendarSource::File(path),
+            ..
+        }) = &self.calendar
+            && !path.is_file()
+        {
+            warnings.push(Warning {
+                key: "calendar.source".into(),
+                path: path.clone(),
+                problem: "the calendar file does not exist or is not a file, so slots come from the last cached copy, if any".into(),
+                fix: "put the station's .ics file there, or correct calendar.source".into(),
             });
         }
         for (i, output) in self.outputs.iter().enumerate() {
@@ -638,6 +686,7 @@ impl Walk {
         let data = self.data(root);
         let outputs = self.outputs(root);
         let web = self.web(root);
+        let calendar = self.calendar(root);
 
         let default_output =
             !matches!(root.get("output"), Some(Value::Array(items)) if !items.is_empty());
@@ -686,7 +735,73 @@ impl Walk {
             data,
             outputs,
             web,
+            calendar,
         })
+    }
+
+    fn calendar(&mut self, root: &Table) -> Option<CalendarConfig> {
+        let table = self.section(root, "calendar", CALENDAR_KEYS)?;
+        let example = "expected the calendar's address (https://…/basic.ics, such as a calendar service's secret iCal address) or the path of an .ics file";
+        let source = match table.get("source") {
+            None => {
+                self.problem(
+                    "calendar.source",
+                    None,
+                    format!(
+                        "{example}; or remove [calendar] to play from the programme files alone"
+                    ),
+                );
+                None
+            }
+            Some(value) => match value.as_str().map(str::trim) {
+                Some(text) if !text.is_empty() => self.calendar_source(value, text, example),
+                _ => {
+                    self.problem("calendar.source", Some(value), example);
+                    None
+                }
+            },
+        };
+        let minutes = |this: &mut Self, key: &str, default: u32| match table.get(key) {
+            None => Some(default),
+            Some(_) => this
+                .integer("calendar", Some(table), key, CALENDAR_MINUTES, "minutes")
+                .map(|n| n as u32),
+        };
+        let refresh_minutes = minutes(self, "refresh_minutes", DEFAULT_REFRESH_MINUTES);
+        let check_ahead_minutes = minutes(self, "check_ahead_minutes", DEFAULT_CHECK_AHEAD_MINUTES);
+        Some(CalendarConfig {
+            source: source?,
+            refresh_minutes: refresh_minutes?,
+            check_ahead_minutes: check_ahead_minutes?,
+        })
+    }
+
+    fn calendar_source(
+        &mut self,
+        value: &Value,
+        text: &str,
+        example: &str,
+    ) -> Option<CalendarSource> {
+        let Some((scheme, rest)) = text.split_once("://") else {
+            return Some(CalendarSource::File(self.base.join(text)));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "http" | "https" if !rest.is_empty() => Some(CalendarSource::Url(text.to_string())),
+            // webcal:// is how calendar services label a subscription; it is
+            // fetched over HTTPS.
+            "webcal" | "webcals" if !rest.is_empty() => {
+                Some(CalendarSource::Url(format!("https://{rest}")))
+            }
+            "file" if !rest.is_empty() => Some(CalendarSource::File(self.base.join(rest))),
+            _ => {
+                self.problem(
+                    "calendar.source",
+                    Some(value),
+                    format!("{example}: the box fetches http:// and https:// addresses only"),
+                );
+                None
+            }
+        }
     }
 
     fn station(&mut self, root: &Table) -> Option<Station> {
@@ -1591,6 +1706,98 @@ level = "debug"
         assert_eq!(found.len(), 4, "{found:#?}");
         let found = problems(&format!("{base}[output]\nkind = \"null\"\n"));
         assert!(find(&found, "output").expected.contains("[[output]]"));
+    }
+
+    #[test]
+    fn calendar_section_is_optional_and_validated() {
+        let base = "[station]\ntimezone = \"Europe/London\"\n";
+        let config = Config::parse(base, Path::new("/srv/onair.toml")).unwrap();
+        assert_eq!(
+            config.calendar, None,
+            "no [calendar]: the box works from files alone"
+        );
+
+        let text = format!("{base}[calendar]\nsource = \"calendars/station.ics\"\n");
+        let config = Config::parse(&text, Path::new("/srv/onair.toml")).unwrap();
+        assert_eq!(
+            config.calendar,
+            Some(CalendarConfig {
+                source: CalendarSource::File("/srv/calendars/station.ics".into()),
+                refresh_minutes: 15,
+                check_ahead_minutes: 60,
+            })
+        );
+        let text = format!(
+            "{base}[calendar]\nsource = \"webcal://cal.example.org/basic.ics\"\nrefresh_minutes = 5\ncheck_ahead_minutes = 120\n"
+        );
+        let calendar = Config::parse(&text, Path::new("/srv/onair.toml"))
+            .unwrap()
+            .calendar
+            .unwrap();
+        assert_eq!(
+            calendar.source,
+            CalendarSource::Url("https://cal.example.org/basic.ics".into())
+        );
+        assert_eq!(
+            (calendar.refresh_minutes, calendar.check_ahead_minutes),
+            (5, 120)
+        );
+
+        // Bad input: no source, a refresh of 0, a look-ahead as a string and
+        // a misspelt key.
+        let found = problems(&format!(
+            "{base}[calendar]\nrefresh_minutes = 0\ncheck_ahead_minutes = \"60\"\nrefresh_minute = 5\n"
+        ));
+        assert!(find(&found, "calendar.source").value.is_empty());
+        assert!(
+            find(&found, "calendar.source")
+                .expected
+                .contains("remove [calendar]")
+        );
+        assert!(
+            find(&found, "calendar.refresh_minutes")
+                .expected
+                .contains("from 1 to 1440")
+        );
+        assert!(
+            find(&found, "calendar.check_ahead_minutes")
+                .expected
+                .contains("not a string")
+        );
+        assert!(
+            find(&found, "calendar.refresh_minute")
+                .expected
+                .contains("did you mean `refresh_minutes`?")
+        );
+        assert_eq!(found.len(), 4, "{found:#?}");
+        // Bad input: an address the box cannot fetch, and an empty source.
+        let found = problems(&format!(
+            "{base}[calendar]\nsource = \"ftp://example.org/a.ics\"\n"
+        ));
+        assert!(
+            find(&found, "calendar.source")
+                .expected
+                .contains("http:// and https://")
+        );
+        let found = problems(&format!("{base}[calendar]\nsource = \" \"\n"));
+        assert_eq!(find(&found, "calendar.source").value, "\" \"");
+    }
+
+    #[test]
+    fn check_warns_of_a_missing_calendar_file() {
+        let dir = scratch("calendar");
+        let path = dir.join("onair.toml");
+        let text = "[station]\ntimezone = \"UTC\"\n[calendar]\nsource = \"station.ics\"\n";
+        let config = Config::parse(text, &path).unwrap();
+        // Bad input: the calendar file is not there.
+        let warnings = config.check();
+        assert!(
+            warnings.iter().any(|w| w.key == "calendar.source"),
+            "{warnings:#?}"
+        );
+        std::fs::write(dir.join("station.ics"), "BEGIN:VCALENDAR\nEND:VCALENDAR\n").unwrap();
+        assert!(!config.check().iter().any(|w| w.key == "calendar.source"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

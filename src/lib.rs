@@ -6,6 +6,8 @@
 //! - [`config`]: the station's TOML file, validated at load.
 //! - [`clock`]: wall clock or simulated clock; engine samples ↔ station time.
 //! - [`schedule`]: pure functions from the programme folder and a time to a plan.
+//! - [`calendar`]: the station's iCalendar of slots, fetched on its own thread,
+//!   cached in the data folder, recurrences expanded.
 //! - [`director`]: owns the plan and the as-run log; tells the engine what to cue.
 //! - [`asrun`]: the as-run log (sled), written only by the director.
 //! - [`tracks`]: track lists (CUE sheets, CSV) beside programme files.
@@ -23,6 +25,7 @@
 
 pub mod asrun;
 pub mod bench;
+pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod demo;

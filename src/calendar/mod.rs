@@ -1,0 +1,154 @@
+//! The station's calendar (iCalendar, RFC 5545): which programme is due in
+//! which slot. Read from a file or an http(s) address, at start and every
+//! `refresh_minutes`, on a thread of its own; the last good copy is kept in
+//! the data folder and used whenever the source is unreachable or broken, so
+//! an outage never empties the schedule.
+//!
+//! - [`parse`]: iCalendar text → events, recurrence expanded on demand.
+//! - `zones`: TZID names (IANA, Windows, VTIMEZONE) → zones.
+//! - [`source`]: fetching the text, and the cached copy.
+//! - [`watch`]: the refresh thread and its published [`Snapshot`].
+//!
+//! A slot's programme is the event's title; its files are matched by
+//! [`title_slug`], the same on both sides.
+
+pub mod parse;
+pub mod source;
+pub mod watch;
+mod zones;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::config::{CalendarConfig, CalendarSource};
+
+pub use parse::{Calendar, NotACalendar};
+pub use source::{CACHE_FILE, CACHE_INFO_FILE, CacheInfo, FetchError};
+pub use watch::CalendarWatch;
+
+/// One slot: an instance of a calendar event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CalendarEvent {
+    /// The programme, as the calendar names it.
+    pub title: String,
+    /// [`title_slug`] of the title: what programme files are matched by.
+    pub slug: String,
+    pub start: DateTime<Utc>,
+    /// `None` when the event gives neither an end nor a duration.
+    pub end: Option<DateTime<Utc>>,
+    /// The event's UID (shared by all instances of a recurring event);
+    /// empty if the calendar gave none.
+    pub uid: String,
+}
+
+/// Where the calendar in use came from and whether it is current.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CalendarState {
+    /// The configured source, as shown to people.
+    pub source: String,
+    /// Station time at which the calendar in use was fetched; `None` when
+    /// there is none (never fetched and nothing cached).
+    pub loaded_at: Option<DateTime<Utc>>,
+    /// Set while the last fetch failed: since when (the first failure of the
+    /// run), and why, in [`problem`](Self::problem).
+    pub stale_since: Option<DateTime<Utc>>,
+    pub problem: Option<String>,
+    /// Station time of the last fetch, good or not.
+    pub last_attempt: Option<DateTime<Utc>>,
+    /// Events left out (all-day, unreadable) and zones guessed, each naming
+    /// the event or zone.
+    pub notes: Vec<String>,
+}
+
+/// The calendar as last read, with its state. Cheap to clone: the parsed
+/// calendar is shared.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub state: CalendarState,
+    calendar: Arc<Calendar>,
+    /// Goes up by one each time a different calendar comes into use, so a
+    /// reader can tell when to plan again.
+    pub generation: u64,
+}
+
+impl Snapshot {
+    fn empty(source: &CalendarSource) -> Self {
+        Snapshot {
+            state: CalendarState {
+                source: source.to_string(),
+                loaded_at: None,
+                stale_since: None,
+                problem: None,
+                last_attempt: None,
+                notes: Vec::new(),
+            },
+            calendar: Arc::new(Calendar::default()),
+            generation: 0,
+        }
+    }
+
+    /// Every slot on during `[from, to)`, sorted by start (see
+    /// [`Calendar::events_between`]).
+    pub fn events_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<CalendarEvent> {
+        self.calendar.events_between(from, to)
+    }
+
+    /// Events in the calendar that can be slots (a recurring one counts once).
+    pub fn event_count(&self) -> usize {
+        self.calendar.event_count()
+    }
+
+    /// Whether the calendar in use is not the source's current one.
+    pub fn is_stale(&self) -> bool {
+        self.state.stale_since.is_some()
+    }
+}
+
+/// Reads the calendar once, without a thread and without writing the cache
+/// (for commands such as `onair schedule`, which may run as another user
+/// than the box): the source if it can be read, else the box's cached copy.
+pub fn load_once(config: &CalendarConfig, data_dir: &Path, tz: Tz, now: DateTime<Utc>) -> Snapshot {
+    let mut loader = watch::Loader::new(config.source.clone(), data_dir.to_path_buf(), tz, false);
+    loader.load_cache();
+    loader.refresh(now);
+    loader.snapshot().clone()
+}
+
+/// A programme title as a file-name slug: lower case, letters (any script)
+/// and digits kept, everything else a single `-`; apostrophes vanish
+/// ("Children's Hour" → `childrens-hour`). A slug gives itself back, so a
+/// file's slug and an event's title are compared by applying this to both
+/// (see [`same_programme`]). Text is NFC-normalised first: file names
+/// copied from a Mac spell `é` as `e` + accent.
+pub fn title_slug(title: &str) -> String {
+    let mut slug = String::new();
+    let mut gap = false;
+    for c in title.nfc() {
+        if c.is_alphanumeric() {
+            if gap && !slug.is_empty() {
+                slug.push('-');
+            }
+            gap = false;
+            // Some capitals lower to a letter plus a mark (İ → i̇); only the
+            // letter is kept, so that a slug stays its own slug.
+            slug.extend(c.to_lowercase().filter(|l| l.is_alphanumeric()));
+        } else if !matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`') {
+            gap = true;
+        }
+    }
+    slug
+}
+
+/// Whether a programme file's slug (or any title) names the same programme
+/// as a calendar title.
+pub fn same_programme(a: &str, b: &str) -> bool {
+    title_slug(a) == title_slug(b)
+}
+
+#[cfg(test)]
+mod tests;
