@@ -18,6 +18,8 @@
 //! - [`output`]: where the mixed audio goes (ALSA, null, WAV), each on its own
 //!   thread behind a bounded ring.
 //! - [`station`]: `onair run`: assembles the parts and stops them in order.
+//! - [`timetable`]: `onair schedule`, today and tomorrow with bookings,
+//!   substitutes and pre-air check results.
 //! - [`status`]: the published snapshot read by the web page and the CLI.
 //! - [`web`]: the local status page and JSON API.
 //! - [`demo`]: a generated demo station for a developer machine.
@@ -36,5 +38,6 @@ pub mod report;
 pub mod schedule;
 pub mod station;
 pub mod status;
+pub mod timetable;
 pub mod tracks;
 pub mod web;

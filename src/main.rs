@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use chrono::{Days, TimeDelta};
 use clap::{Parser, Subcommand};
 
 use onair::asrun::{self, AsRunError, AsRunLog, SledLog};
 use onair::config::Config;
-use onair::{bench, demo, report, schedule, station};
+use onair::{bench, demo, report, station, timetable};
 
 #[derive(Parser)]
 #[command(
@@ -230,52 +229,8 @@ fn line(text: &str) -> String {
 }
 
 fn show_schedule(config: &Config) -> Result<()> {
-    let tz = config.station.timezone;
     let now = station::clock_for_reading(config).now();
-    let scan = schedule::scan_now(&config.library.programmes, tz, std::time::SystemTime::now())?;
-    let (slots, mut ignored) = schedule::slots(scan.programmes);
-    ignored.extend(scan.ignored);
-    // Today and tomorrow as the station's calendar has them: a day with a
-    // clock change is 23 or 25 hours long.
-    let today = now.with_timezone(&tz).date_naive();
-    let midnight = |days: u64| {
-        today
-            .checked_add_days(Days::new(days))
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|t| schedule::resolve_local(tz, t).0)
-            .context("the simulated clock is too close to the end of the calendar")
-    };
-    let (from, to) = (midnight(0)?, midnight(2)?);
-    let duration_of = |p: &Path| {
-        onair::engine::decoder::probe_duration(p)
-            .ok()
-            .and_then(|d| TimeDelta::from_std(d).ok())
-    };
-    let have_filler = config
-        .library
-        .filler
-        .as_deref()
-        .is_some_and(|d| schedule::list_audio_files(d).is_ok_and(|f| !f.is_empty()));
-    let have_emergency = config
-        .library
-        .emergency
-        .as_deref()
-        .is_some_and(Path::exists);
-    let plan = schedule::day_plan(&slots, from, to, &duration_of, have_filler, have_emergency);
-    let mut text = schedule::render_day_plan(&plan, tz);
-    if !scan.settling.is_empty() {
-        text.push_str("\nStill being copied (they air once they stop changing):\n");
-        for file in &scan.settling {
-            text.push_str(&format!("  {}\n", file.display()));
-        }
-    }
-    if !ignored.is_empty() {
-        text.push_str("\nIgnored files:\n");
-        for i in &ignored {
-            text.push_str(&format!("  {}: {}\n", i.path.display(), i.reason));
-        }
-    }
-    print(&text)
+    print(&timetable::timetable(config, now)?)
 }
 
 fn show_log(

@@ -30,6 +30,19 @@ pub struct OnAir {
     /// When it will end: its natural end or its hard end, whichever is first.
     pub ends: Option<DateTime<Utc>>,
     pub offset_ms: u64,
+    /// The track heard now, when the programme has a track list.
+    pub track: Option<String>,
+}
+
+/// A booked slot that cannot air its own file, found by the pre-air check
+/// (or because the file is not there).
+#[derive(Debug, Clone, Serialize)]
+pub struct PreAirProblem {
+    pub start: DateTime<Utc>,
+    pub title: String,
+    pub problem: String,
+    /// The previous edition that airs instead; `None`: filler covers.
+    pub substitute: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +87,10 @@ pub struct Status {
     /// Frames a source could not deliver in time since start.
     pub underruns: u64,
     pub ignored: Vec<IgnoredFile>,
+    /// The calendar's source and whether the copy in use is stale; `None`
+    /// without a calendar.
+    pub calendar: Option<crate::calendar::CalendarState>,
+    pub pre_air: Vec<PreAirProblem>,
     /// Problems a person should act on (missing folders, failed files).
     pub warnings: Vec<String>,
     /// Simulated seconds per real second when the box runs a simulated

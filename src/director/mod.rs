@@ -128,6 +128,7 @@ pub struct Director {
     reported_drift: TimeDelta,
     /// The calendar's bookings matched against the files, with the pre-air check.
     booked: bookings::Booked,
+    calendar: Option<crate::calendar::CalendarWatch>,
     /// Tracks the as-run log had at start, so a resumed programme does not
     /// log them twice.
     track_history: Vec<Entry>,
@@ -152,10 +153,26 @@ impl Director {
             config.audio.sample_rate,
         ) as u32;
         let timeline = engine.timeline;
+        let check_ahead = config
+            .calendar
+            .as_ref()
+            .map_or(60, |c| c.check_ahead_minutes);
         let booked = bookings::Booked::new(
             preair::PreAir::start(Some(&config.data.dir)),
-            TimeDelta::minutes(60),
+            TimeDelta::minutes(i64::from(check_ahead)),
         );
+        let calendar = config.calendar.as_ref().and_then(|c| {
+            crate::calendar::CalendarWatch::start(
+                c,
+                config.data.dir.clone(),
+                config.station.timezone,
+                clock.clone(),
+            )
+            .map_err(|e| {
+                error!("cannot start reading the calendar ({e}): only the programme files air")
+            })
+            .ok()
+        });
         Director {
             programmes: Some(FolderWatch::new(
                 config.library.programmes.clone(),
@@ -184,6 +201,7 @@ impl Director {
             reported_drift: TimeDelta::zero(),
             streams_logged: Vec::new(),
             booked,
+            calendar,
             track_history: Vec::new(),
         }
     }
@@ -334,9 +352,24 @@ impl Director {
         };
         let now = self.on_air_time();
         let begun = self.engine_time() + self.margin() + self.horizon();
+        let bookings: Vec<schedule::Booking> = self
+            .calendar
+            .as_ref()
+            .map(|c| {
+                c.snapshot()
+                    .events_between(now - TimeDelta::days(2), now + TimeDelta::days(2))
+                    .into_iter()
+                    .map(|e| schedule::Booking {
+                        title: e.title,
+                        start: e.start,
+                        end: e.end,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let (slots, mut ignored) = self.booked.slots(
             scan.programmes,
-            &[],
+            &bookings,
             self.config.station.timezone,
             now,
             begun,
@@ -1137,6 +1170,22 @@ impl Director {
                 p.start.with_timezone(&tz).format("%a %H:%M")
             )
         }));
+        let calendar = self.calendar.as_ref().map(|c| c.snapshot().state);
+        if let Some(state) = &calendar
+            && let (Some(since), Some(problem)) = (state.stale_since, &state.problem)
+        {
+            let copy = match state.loaded_at {
+                Some(at) => format!(
+                    "the copy from {} is used",
+                    at.with_timezone(&tz).format("%Y-%m-%d %H:%M")
+                ),
+                None => "there is no earlier copy: only the programme files air".to_string(),
+            };
+            warnings.push(format!(
+                "calendar stale since {}: {problem}; {copy}",
+                since.with_timezone(&tz).format("%Y-%m-%d %H:%M")
+            ));
+        }
         if mode == Mode::Silent {
             warnings.push("silent: no programme, filler or emergency file can play".into());
         }
@@ -1152,6 +1201,7 @@ impl Director {
                 started: i.start,
                 ends: i.expected_end(),
                 offset_ms: i.offset.num_milliseconds().max(0) as u64,
+                track: i.tracks.as_ref().and_then(|t| t.now_playing()),
             }),
             next,
             recent,
@@ -1173,6 +1223,18 @@ impl Director {
             level_db: [level(l), level(r)],
             underruns: meters.underrun_frames(),
             ignored: self.ignored.clone(),
+            calendar,
+            pre_air: self
+                .booked
+                .problems()
+                .iter()
+                .map(|p| status::PreAirProblem {
+                    start: p.start,
+                    title: p.title.clone(),
+                    problem: p.problem.clone(),
+                    substitute: p.substitute.as_ref().map(|s| s.display().to_string()),
+                })
+                .collect(),
             warnings,
             simulated_speed: match self.clock {
                 Clock::Wall => None,

@@ -30,6 +30,13 @@ impl TrackFollower {
         }
     }
 
+    /// The track heard at the last look, as the streams show it.
+    pub fn now_playing(&self) -> Option<String> {
+        self.current
+            .and_then(|i| self.list.tracks.get(i))
+            .map(|t| t.now_playing())
+    }
+
     /// The tracks that went on air up to `heard`, in order, each with the
     /// time it began: the programme started at `start`, `offset` into its
     /// file. At the first look only the track heard then counts: the ones

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use super::names::slug_of;
 use super::scan::{Ignored, Programme, file_name_of};
+use crate::calendar::title_slug;
 use super::slots::Slot;
 
 /// One programme the calendar has booked.
@@ -31,7 +31,7 @@ pub struct Booking {
 impl Booking {
     /// Editions of a programme are told apart from other programmes by this.
     pub fn slug(&self) -> String {
-        slug_of(&self.title)
+        title_slug(&self.title)
     }
 }
 
@@ -225,7 +225,7 @@ fn due_file<'a>(
     let start = minute_of(booking.start);
     let at: Vec<&Programme> = programmes.iter().filter(|p| p.start == start).collect();
     at.iter()
-        .find(|p| slug_of(&p.slug) == slug)
+        .find(|p| title_slug(&p.slug) == slug)
         .or_else(|| at.first())
         .copied()
 }
@@ -246,7 +246,7 @@ fn previous_edition<'a>(
     programmes
         .iter()
         .rev()
-        .filter(|p| p.start < minute_of(booking.start) && slug_of(&p.slug) == slug)
+        .filter(|p| p.start < minute_of(booking.start) && title_slug(&p.slug) == slug)
         .find(|p| !matches!(check(&p.path, booking.start), FileCheck::Broken(_)))
 }
 

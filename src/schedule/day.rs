@@ -34,6 +34,9 @@ pub struct PlanEntry {
     pub kind: PlanEntryKind,
     /// The programme is longer than its slot and is faded out at `end`.
     pub cut: bool,
+    /// Lines a person should read under the row: the calendar booking, a
+    /// substitute, the pre-air check.
+    pub remarks: Vec<String>,
 }
 
 /// What airs between `from` and `to`. Each programme airs from its start to
@@ -62,6 +65,7 @@ pub fn day_plan(
         end,
         kind: hole_kind.clone(),
         cut: false,
+        remarks: Vec::new(),
     };
 
     let mut plan = Vec::new();
@@ -95,6 +99,7 @@ pub fn day_plan(
                 note: programme.note.as_ref().map(ToString::to_string),
             },
             cut,
+            remarks: Vec::new(),
         });
     }
     if covered_to < to {
@@ -150,6 +155,9 @@ pub fn render_day_plan(entries: &[PlanEntry], tz: Tz) -> String {
         } = &entry.kind
         {
             let _ = writeln!(out, "      note: {note}");
+        }
+        for remark in &entry.remarks {
+            let _ = writeln!(out, "      {remark}");
         }
     }
     out

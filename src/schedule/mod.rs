@@ -25,6 +25,6 @@ pub use booking::{Booking, FileCheck, SlotProblem, Substitute, book};
 pub use day::{PlanEntry, PlanEntryKind, day_plan, render_day_plan};
 pub use filler::{FillerDeck, list_audio_files};
 pub use local_time::{TimeNote, resolve_local};
-pub use names::{NameError, ProgrammeName, parse_name, slug_of, title_from_slug};
+pub use names::{NameError, ProgrammeName, parse_name, title_from_slug};
 pub use scan::{FolderWatch, Ignored, Programme, SETTLE, Scan, ScanError, scan_now};
 pub use slots::{Slot, next_start_after, on_air_at, slots};

@@ -105,25 +105,6 @@ pub fn title_from_slug(slug: &str) -> String {
         .join(" ")
 }
 
-/// The form in which a title and a file name's slug are compared, so that
-/// the calendar's "Morning Show!" finds `…_morning-show.mp3`: lower case,
-/// letters and digits (any script) kept, everything else one hyphen.
-/// Applied to a slug it gives the slug back.
-pub fn slug_of(text: &str) -> String {
-    let mut slug = String::with_capacity(text.len());
-    for c in text.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() {
-            slug.push(c);
-        } else if !slug.is_empty() && !slug.ends_with('-') {
-            slug.push('-');
-        }
-    }
-    while slug.ends_with('-') {
-        slug.pop();
-    }
-    slug
-}
-
 /// Hidden files (`.DS_Store`, macOS `._name.mp3` companions) are never audio
 /// the station meant to air.
 pub fn is_hidden(file_name: &str) -> bool {
@@ -284,17 +265,5 @@ mod tests {
         assert!(has_audio_extension(Path::new("/x/Any Name.FLAC")));
         assert!(!has_audio_extension(Path::new("/x/cover.jpg")));
         assert!(!has_audio_extension(Path::new("/x/mp3")));
-    }
-
-    #[test]
-    fn titles_and_slugs_meet_in_one_form() {
-        assert_eq!(slug_of("Morning Show!"), "morning-show");
-        assert_eq!(slug_of("morning-show"), "morning-show");
-        assert_eq!(slug_of("morning_show"), "morning-show");
-        assert_eq!(slug_of("  Café  Jazz -- Live "), "café-jazz-live");
-        assert_eq!(slug_of("Ünter 18"), "ünter-18");
-        // Bad input: nothing but punctuation has no slug at all.
-        assert_eq!(slug_of("!!!"), "");
-        assert_eq!(slug_of(&slug_of("A&B  Show")), slug_of("A&B  Show"));
     }
 }

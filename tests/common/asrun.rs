@@ -16,6 +16,10 @@ pub enum Kind {
     Resumed,
     /// A stream output going up or down (start = end).
     Stream,
+    /// A track inside a programme (from its track list).
+    Track,
+    /// A previous edition airing in place of a missing or broken file.
+    Substitute,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -44,6 +48,14 @@ pub struct AsRun {
     pub reason: Option<String>,
     #[serde(default)]
     pub scheduled: serde_json::Value,
+    #[serde(default)]
+    pub artist: Option<String>,
+    #[serde(default)]
+    pub programme: Option<String>,
+    #[serde(default)]
+    pub replaces: Option<String>,
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 fn words(text: &str) -> String {
