@@ -12,6 +12,8 @@
 //!   feeds every output; no locks, I/O or allocation per buffer.
 //! - [`output`]: where the mixed audio goes (ALSA, null, WAV), each on its own
 //!   thread behind a bounded ring.
+//! - [`listen_back`]: the box listens to its own public streams as a listener
+//!   would and raises an alarm when listeners would hear nothing.
 //! - [`station`]: `onair run`: assembles the parts and stops them in order.
 //! - [`status`]: the published snapshot read by the web page and the CLI.
 //! - [`web`]: the local status page and JSON API.
@@ -25,6 +27,7 @@ pub mod config;
 pub mod demo;
 pub mod director;
 pub mod engine;
+pub mod listen_back;
 pub mod output;
 pub mod schedule;
 pub mod station;
