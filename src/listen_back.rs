@@ -61,10 +61,10 @@ const ENGINE_PAUSE: Duration = Duration::from_millis(500);
 
 /// The wait before listening again after a failure, doubling up to the
 /// cap: short, so a stream back from a server restart is heard again
-/// within seconds, and a mount that stays away costs one request a few
-/// seconds apart.
+/// within seconds; a mount that stays away costs one small request every
+/// two seconds.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
-const MAX_RETRY: Duration = Duration::from_secs(4);
+const MAX_RETRY: Duration = Duration::from_secs(2);
 
 /// A server that has not accepted the connection or sent its answer by
 /// then is not answering.
@@ -169,6 +169,8 @@ pub struct Observation<'a> {
     pub attempt: &'a Attempt,
     /// When decoded audio last arrived.
     pub last_audio: Option<Instant>,
+    /// When the latest connection was made.
+    pub connected_at: Option<Instant>,
     /// Since when what arrives has been below −60 dBFS: moved on by every
     /// audible piece and by every new connection.
     pub quiet_since: Option<Instant>,
@@ -218,6 +220,16 @@ impl Judge {
             self.engine_played += since_last_look;
         }
 
+        // A connection that has not brought audio yet is given the time
+        // any stream gets before it is judged: until then, what was true
+        // before it stays true (an alarm is not cleared by a connection,
+        // nor raised against one that has only just been made).
+        if let (Attempt::Listening, Some(connected)) = (seen.attempt, seen.connected_at)
+            && seen.last_audio.is_none_or(|audio| audio < connected)
+            && seen.now.saturating_duration_since(connected) < NO_AUDIO_FOR
+        {
+            return false;
+        }
         let (waited, allowed) = match seen.last_audio {
             Some(at) => (seen.now.saturating_duration_since(at), NO_AUDIO_FOR),
             None => (
@@ -295,6 +307,7 @@ struct Ears {
     epoch: Instant,
     last_audio: AtomicU64,
     quiet_since: AtomicU64,
+    connected_at: AtomicU64,
     attempt: Mutex<Attempt>,
 }
 
@@ -304,6 +317,7 @@ impl Ears {
             epoch,
             last_audio: AtomicU64::new(0),
             quiet_since: AtomicU64::new(0),
+            connected_at: AtomicU64::new(0),
             attempt: Mutex::new(Attempt::NotYet),
         }
     }
@@ -333,6 +347,7 @@ impl Ears {
     /// A new connection: the quiet stretch starts again from here.
     fn connected(&self, at: Instant) {
         self.quiet_since.store(self.stamp(at), Ordering::Release);
+        self.connected_at.store(self.stamp(at), Ordering::Release);
         self.set_attempt(Attempt::Listening);
     }
 
@@ -403,13 +418,17 @@ pub fn start(
         .name("listen-back judge".to_string())
         .spawn(move || {
             while !stop.load(Ordering::Acquire) {
-                let engine_playing = meters.silence_frames() < engine_pause;
+                // A short quiet stretch is a pause in the programme, unless
+                // the engine has played nothing at all yet.
+                let quiet = meters.silence_frames();
+                let engine_playing = quiet < engine_pause && quiet < meters.position();
                 for (link, ears, judge) in &mut watched {
                     let attempt = ears.attempt();
                     let seen = Observation {
                         now: Instant::now(),
                         attempt: &attempt,
                         last_audio: ears.time(&ears.last_audio),
+                        connected_at: ears.time(&ears.connected_at),
                         quiet_since: ears.time(&ears.quiet_since),
                         engine_playing,
                     };
@@ -661,6 +680,7 @@ mod tests {
     struct World {
         attempt: Attempt,
         last_audio: Option<Duration>,
+        connected_at: Option<Duration>,
         quiet_since: Option<Duration>,
         engine_playing: bool,
     }
@@ -679,6 +699,7 @@ mod tests {
                 now: start + t,
                 attempt: &world.attempt,
                 last_audio: world.last_audio.map(|d| start + d),
+                connected_at: world.connected_at.map(|d| start + d),
                 quiet_since: world.quiet_since.map(|d| start + d),
                 engine_playing: world.engine_playing,
             };
@@ -690,6 +711,10 @@ mod tests {
         changes
     }
 
+    /// When the connection the world describes was made (at the start);
+    /// `None` where no connection was ever made.
+    const CONNECTED: Option<Duration> = Some(Duration::ZERO);
+
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)
     }
@@ -698,6 +723,7 @@ mod tests {
     fn playing(t: Duration) -> World {
         World {
             attempt: Attempt::Listening,
+            connected_at: CONNECTED,
             last_audio: Some(t),
             quiet_since: Some(t),
             engine_playing: true,
@@ -714,6 +740,7 @@ mod tests {
         let absent = Attempt::Absent("no stream at /live.mp3 (HTTP 404)".to_string());
         let changes = judge(20.0, |_| World {
             attempt: absent.clone(),
+            connected_at: None,
             last_audio: None,
             quiet_since: None,
             engine_playing: true,
@@ -734,6 +761,7 @@ mod tests {
             if t < secs(3.0) {
                 World {
                     attempt: Attempt::Absent("refused".into()),
+                    connected_at: None,
                     last_audio: None,
                     quiet_since: None,
                     engine_playing: true,
@@ -755,6 +783,7 @@ mod tests {
             } else {
                 World {
                     attempt: Attempt::Absent("nothing answers: refused".into()),
+                    connected_at: CONNECTED,
                     last_audio: Some(secs(10.0)),
                     quiet_since: Some(secs(10.0)),
                     engine_playing: true,
@@ -782,6 +811,7 @@ mod tests {
             } else {
                 World {
                     attempt: Attempt::Listening,
+                    connected_at: CONNECTED,
                     last_audio: Some(secs(4.0)),
                     quiet_since: Some(secs(4.0)),
                     engine_playing: true,
@@ -812,6 +842,7 @@ mod tests {
             } else {
                 World {
                     attempt: Attempt::Listening,
+                    connected_at: CONNECTED,
                     last_audio: Some(t),
                     quiet_since: Some(secs(5.0)),
                     engine_playing: true,
@@ -838,6 +869,7 @@ mod tests {
             let stream_audible = t < secs(7.0) || t >= secs(67.0);
             World {
                 attempt: Attempt::Listening,
+                connected_at: CONNECTED,
                 last_audio: Some(t),
                 quiet_since: Some(if stream_audible { t } else { secs(7.0) }),
                 engine_playing,
@@ -852,6 +884,11 @@ mod tests {
         // 10 s of programme must go by after it before the alarm.
         let changes = judge(20.0, |t| World {
             attempt: Attempt::Listening,
+            connected_at: Some(if t < secs(8.0) {
+                Duration::ZERO
+            } else {
+                secs(8.0)
+            }),
             last_audio: Some(t),
             quiet_since: Some(if t < secs(8.0) {
                 Duration::ZERO
@@ -863,6 +900,53 @@ mod tests {
         assert_eq!(
             names(&changes),
             [(0.0, ListenAlarm::Ok), (18.0, ListenAlarm::Silent)]
+        );
+    }
+
+    #[test]
+    fn a_new_connection_has_time_to_bring_audio_before_it_is_judged() {
+        // The server is gone from 5 s; at 20 s the listening thread gets a
+        // connection again. On the left the audio follows 1.5 s later; on
+        // the right (bad input) it never does.
+        let outage = |t: Duration, audio_after: Option<f64>| {
+            if t < secs(5.0) {
+                return playing(t);
+            }
+            let connected = t >= secs(20.0);
+            let back = audio_after.filter(|after| t >= secs(20.0 + after));
+            World {
+                attempt: if connected {
+                    Attempt::Listening
+                } else {
+                    Attempt::Absent("refused".into())
+                },
+                connected_at: Some(if connected {
+                    secs(20.0)
+                } else {
+                    Duration::ZERO
+                }),
+                last_audio: Some(if back.is_some() { t } else { secs(5.0) }),
+                quiet_since: Some(if back.is_some() { t } else { secs(5.0) }),
+                engine_playing: true,
+            }
+        };
+        let back = judge(30.0, |t| outage(t, Some(1.5)));
+        assert_eq!(
+            names(&back),
+            [
+                (0.0, ListenAlarm::Ok),
+                (10.0, ListenAlarm::Absent),
+                (21.5, ListenAlarm::Ok)
+            ]
+        );
+        let hung = judge(30.0, |t| outage(t, None));
+        assert_eq!(
+            names(&hung),
+            [
+                (0.0, ListenAlarm::Ok),
+                (10.0, ListenAlarm::Absent),
+                (25.0, ListenAlarm::NoData)
+            ]
         );
     }
 
