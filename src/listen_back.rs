@@ -290,13 +290,15 @@ impl ListenLink {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn set(&self, verdict: &Verdict, since: DateTime<Utc>) {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = ListenState {
-            state: verdict.state(),
-            reason: verdict.reason().map(str::to_string),
-            since,
-            url: self.url.clone(),
-        };
+    /// A new verdict; `since` moves only when the state does, not when
+    /// an alarm's reason changes (refused, then no such mount).
+    fn set(&self, verdict: &Verdict, now: DateTime<Utc>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.state != verdict.state() {
+            state.since = now;
+        }
+        state.state = verdict.state();
+        state.reason = verdict.reason().map(str::to_string);
     }
 }
 
@@ -361,7 +363,7 @@ impl Ears {
     }
 }
 
-/// The running checks. Dropping it stops them as [`ListenBack::stop`] does.
+/// The running checks. Dropping it stops them as [`ListenBackChecks::stop`] does.
 pub struct ListenBackChecks {
     links: Vec<Arc<ListenLink>>,
     stop: Arc<AtomicBool>,
@@ -948,6 +950,43 @@ mod tests {
                 (25.0, ListenAlarm::NoData)
             ]
         );
+    }
+
+    #[test]
+    fn an_alarm_keeps_its_start_when_only_its_reason_changes() {
+        let link = ListenLink {
+            output: 1,
+            url: "http://127.0.0.1:8000/live.mp3".into(),
+            state: Mutex::new(ListenState {
+                state: ListenAlarm::Starting,
+                reason: None,
+                since: DateTime::<Utc>::MIN_UTC,
+                url: "http://127.0.0.1:8000/live.mp3".into(),
+            }),
+        };
+        let at = |s: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::seconds(s);
+        link.set(&Verdict::Absent("refused".into()), at(10));
+        link.set(&Verdict::Absent("HTTP 404".into()), at(12));
+        let state = link.state();
+        assert_eq!(
+            (state.state, state.reason.as_deref(), state.since),
+            (ListenAlarm::Absent, Some("HTTP 404"), at(10))
+        );
+        link.set(&Verdict::Ok, at(14));
+        let state = link.state();
+        assert_eq!(
+            (state.state, state.reason.clone(), state.since),
+            (ListenAlarm::Ok, None, at(14))
+        );
+        // As the status shows it.
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["state"], "ok");
+        assert!(json.get("reason").is_none(), "{json}");
+        link.set(&Verdict::NoData("no audio".into()), at(20));
+        let json = serde_json::to_value(link.state()).unwrap();
+        assert_eq!(json["state"], "no_data");
+        assert_eq!(json["reason"], "no audio");
+        assert_eq!(json["url"], "http://127.0.0.1:8000/live.mp3");
     }
 
     /// `seconds` of audio made by ffmpeg (a lavfi expression of `t`), as MP3.
