@@ -1,5 +1,6 @@
 //! `onair run`: puts the parts together — clock, as-run log, outputs,
-//! engine, listen-back, director, web — and takes them down in order on SIGTERM/SIGINT.
+//! engine, listen-back, director, web — and takes them down in order on
+//! SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
