@@ -21,6 +21,8 @@ pub struct Config {
     pub audio: Audio,
     pub data: Data,
     pub outputs: Vec<OutputConfig>,
+    /// The stream outputs the box listens back to, as a listener would.
+    pub listen_back: Vec<ListenBack>,
     pub web: Web,
     /// The station's calendar of slots; `None` when the box plays from
     /// the programme files alone.
@@ -117,6 +119,18 @@ pub struct IcecastConfig {
     pub reconnect_max_seconds: u32,
 }
 
+/// The box listening to one of its own streams as a listener would
+/// (`listen_url` on an icecast output). Kept beside the outputs rather than
+/// in [`IcecastConfig`]: the stream output itself never reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenBack {
+    /// The output (an index into [`Config::outputs`]) whose listeners this
+    /// stands in for.
+    pub output: usize,
+    /// The plain-HTTP address listeners tune to.
+    pub url: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BitrateMode {
     Cbr,
@@ -173,6 +187,7 @@ const ICECAST_KEYS: &[&str] = &[
     "url",
     "public",
     "reconnect_max_seconds",
+    "listen_url",
 ];
 /// Every key any output kind accepts, in the order the kinds list them.
 fn any_output_keys() -> Vec<&'static str> {
@@ -188,6 +203,9 @@ const DEFAULT_ICECAST_PORT: i64 = 8000;
 const DEFAULT_ICECAST_USER: &str = "source";
 const DEFAULT_BITRATE: u32 = 128;
 const DEFAULT_RECONNECT_MAX_SECONDS: u32 = 30;
+/// Hosts that mean "this machine": a stream sent there is listened back to
+/// unless `listen_url = ""` says otherwise.
+const LOCAL_HOSTS: &[&str] = &["127.0.0.1", "localhost", "::1"];
 /// The bitrates an MP3 encoder can produce, kbit/s.
 pub const MP3_BITRATES: &[u32] = &[
     8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
@@ -684,7 +702,7 @@ impl Walk {
         let clock = self.clock(root);
         let audio = self.audio(root);
         let data = self.data(root);
-        let outputs = self.outputs(root);
+        let (outputs, listen_back) = self.outputs(root);
         let web = self.web(root);
         let calendar = self.calendar(root);
 
@@ -734,6 +752,7 @@ impl Walk {
             audio,
             data,
             outputs,
+            listen_back,
             web,
             calendar,
         })
@@ -961,12 +980,14 @@ impl Walk {
         Web { listen }
     }
 
-    fn outputs(&mut self, root: &Table) -> Vec<OutputConfig> {
+    /// The outputs, and the listen-back checks of the stream outputs.
+    fn outputs(&mut self, root: &Table) -> (Vec<OutputConfig>, Vec<ListenBack>) {
         let items = match root.get("output") {
             None => {
-                return vec![OutputConfig::Alsa {
+                let alsa = OutputConfig::Alsa {
                     device: DEFAULT_ALSA_DEVICE.to_string(),
-                }];
+                };
+                return (vec![alsa], Vec::new());
             }
             Some(Value::Array(items)) => items,
             Some(other) => {
@@ -975,14 +996,28 @@ impl Walk {
                     Some(other),
                     "expected [[output]] sections (with double brackets), one per output, each with a kind",
                 );
-                return Vec::new();
+                return (Vec::new(), Vec::new());
             }
         };
         let mut outputs = Vec::new();
+        let mut listen_back = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let prefix = format!("output[{}]", i + 1);
             match item {
-                Value::Table(table) => outputs.extend(self.output(&prefix, table)),
+                Value::Table(table) => {
+                    let Some(output) = self.output(&prefix, table) else {
+                        continue;
+                    };
+                    if let OutputConfig::Icecast(stream) = &output
+                        && let Some(url) = self.listen_url(&prefix, table, stream)
+                    {
+                        listen_back.push(ListenBack {
+                            output: outputs.len(),
+                            url,
+                        });
+                    }
+                    outputs.push(output);
+                }
                 other => self.problem(
                     prefix,
                     Some(other),
@@ -998,7 +1033,52 @@ impl Walk {
                 device: DEFAULT_ALSA_DEVICE.to_string(),
             });
         }
-        outputs
+        (outputs, listen_back)
+    }
+
+    /// Where the box listens back to a stream: `listen_url` when given
+    /// (`""` turns the check off), else the mount itself when the server is
+    /// on this machine. A remote server is not listened to unless asked: the
+    /// box may not be allowed to reach it the way listeners do.
+    fn listen_url(
+        &mut self,
+        prefix: &str,
+        table: &Table,
+        stream: &IcecastConfig,
+    ) -> Option<String> {
+        let Some(value) = table.get("listen_url") else {
+            if !LOCAL_HOSTS.contains(&stream.host.to_ascii_lowercase().as_str()) {
+                return None;
+            }
+            return Some(mount_url(stream));
+        };
+        let example = format!(
+            "the plain http:// address listeners tune to, such as \"{}\", or \"\" to turn the listen-back check off",
+            mount_url(stream)
+        );
+        let Value::String(text) = value else {
+            self.problem(
+                join(prefix, "listen_url"),
+                Some(value),
+                format!("expected {example}, not {}", article_type(value)),
+            );
+            return None;
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        match check_listen_url(text) {
+            Ok(()) => Some(text.to_string()),
+            Err(why) => {
+                self.problem(
+                    join(prefix, "listen_url"),
+                    Some(value),
+                    format!("{why}; expected {example}"),
+                );
+                None
+            }
+        }
     }
 
     fn output(&mut self, prefix: &str, table: &Table) -> Option<OutputConfig> {
@@ -1228,6 +1308,50 @@ impl Walk {
             reconnect_max_seconds,
         })
     }
+}
+
+/// The address a stream's listeners tune to on its server.
+fn mount_url(stream: &IcecastConfig) -> String {
+    // An IPv6 address in a URL goes in brackets.
+    let host = if stream.host.contains(':') {
+        format!("[{}]", stream.host)
+    } else {
+        stream.host.clone()
+    };
+    format!("http://{host}:{}{}", stream.port, stream.mount)
+}
+
+/// Why `url` is not an address the listen-back check can tune to.
+fn check_listen_url(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err("this is not an http:// address".to_string());
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" => {}
+        "https" => {
+            return Err(
+                "https is not supported: the box listens back without TLS; give the address of a \
+                 plain http listen-socket of the server"
+                    .to_string(),
+            );
+        }
+        other => return Err(format!("the scheme {other}:// is not http://")),
+    }
+    // Checked before parsing, whose message for a missing host is only
+    // "invalid format".
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() {
+        return Err("the address names no server".to_string());
+    }
+    let _: ureq::http::Uri = url
+        .parse()
+        .map_err(|e| format!("this is not a valid address ({e})"))?;
+    Ok(())
 }
 
 /// The time zone a misspelt name most likely meant.
@@ -1665,6 +1789,120 @@ level = "debug"
                 .contains("path is for wav outputs")
         );
         assert_eq!(found.len(), 9, "{found:#?}");
+    }
+
+    #[test]
+    fn a_local_stream_is_listened_back_to_unless_turned_off() {
+        let base =
+            "[station]\ntimezone = \"UTC\"\n[[output]]\nkind = \"wav\"\npath = \"air.wav\"\n";
+        let stream = |host: &str, extra: &str| {
+            format!(
+                "[[output]]\nkind = \"icecast\"\nhost = \"{host}\"\nport = 8010\nmount = \"/live.mp3\"\n\
+                 password = \"x\"\n{extra}"
+            )
+        };
+        let text = [
+            base.to_string(),
+            stream("127.0.0.1", ""),
+            stream("LOCALHOST", ""),
+            stream("::1", ""),
+            // Remote: off unless asked for.
+            stream("stream.example.org", ""),
+            stream(
+                "stream.example.org",
+                "listen_url = \"http://stream.example.org:8000/live.mp3\"\n",
+            ),
+            // Local, but turned off.
+            stream("127.0.0.1", "listen_url = \"\"\n"),
+            // Local, listened to somewhere else (a relay listeners use).
+            stream(
+                "127.0.0.1",
+                "listen_url = \"HTTP://relay.example.org/live.mp3\"\n",
+            ),
+        ]
+        .concat();
+        let config = Config::parse(&text, Path::new("/srv/onair.toml")).unwrap();
+        let checks: Vec<(usize, &str)> = config
+            .listen_back
+            .iter()
+            .map(|l| (l.output, l.url.as_str()))
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                (1, "http://127.0.0.1:8010/live.mp3"),
+                (2, "http://LOCALHOST:8010/live.mp3"),
+                (3, "http://[::1]:8010/live.mp3"),
+                (5, "http://stream.example.org:8000/live.mp3"),
+                (7, "HTTP://relay.example.org/live.mp3"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_listen_url_must_be_a_plain_http_address() {
+        // Bad input: https, another scheme, no scheme, garbage with spaces,
+        // an empty host, a host-less port, and a number instead of a string.
+        let base = "[station]\ntimezone = \"UTC\"\n";
+        let bad = [
+            "\"https://127.0.0.1:8000/live.mp3\"",
+            "\"icecast://127.0.0.1:8000/live.mp3\"",
+            "\"127.0.0.1:8000/live.mp3\"",
+            "\"http://not a url/\"",
+            "\"http:///live.mp3\"",
+            "\"http://:8000/live.mp3\"",
+            "8000",
+        ];
+        let text: String = std::iter::once(base.to_string())
+            .chain(bad.iter().map(|url| {
+                format!(
+                    "[[output]]\nkind = \"icecast\"\nhost = \"127.0.0.1\"\nmount = \"/live.mp3\"\n\
+                     password = \"x\"\nlisten_url = {url}\n"
+                )
+            }))
+            .collect();
+        let found = problems(&text);
+        assert_eq!(found.len(), bad.len(), "{found:#?}");
+        for (i, url) in bad.iter().enumerate() {
+            let problem = find(&found, &format!("output[{}].listen_url", i + 1));
+            assert_eq!(&problem.value, url, "{problem}");
+            // Every message says what to write instead, with this stream's address.
+            assert!(
+                problem
+                    .expected
+                    .contains("such as \"http://127.0.0.1:8000/live.mp3\", or \"\" to turn"),
+                "{problem}"
+            );
+        }
+        let why = |i: usize| {
+            find(&found, &format!("output[{i}].listen_url"))
+                .expected
+                .clone()
+        };
+        assert!(why(1).starts_with("https is not supported"), "{}", why(1));
+        assert!(
+            why(2).starts_with("the scheme icecast:// is not http://"),
+            "{}",
+            why(2)
+        );
+        assert!(
+            why(3).starts_with("this is not an http:// address"),
+            "{}",
+            why(3)
+        );
+        assert!(
+            why(4).starts_with("this is not a valid address"),
+            "{}",
+            why(4)
+        );
+        for i in [5, 6] {
+            assert!(
+                why(i).starts_with("the address names no server"),
+                "{}",
+                why(i)
+            );
+        }
+        assert!(why(7).ends_with("not an integer"), "{}", why(7));
     }
 
     #[test]

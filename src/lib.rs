@@ -17,6 +17,8 @@
 //!   feeds every output; no locks, I/O or allocation per buffer.
 //! - [`output`]: where the mixed audio goes (ALSA, null, WAV), each on its own
 //!   thread behind a bounded ring.
+//! - [`listen_back`]: the box listens to its own public streams as a listener
+//!   would and raises an alarm when listeners would hear nothing.
 //! - [`station`]: `onair run`: assembles the parts and stops them in order.
 //! - [`timetable`]: `onair schedule`, today and tomorrow with bookings,
 //!   substitutes and pre-air check results.
@@ -33,6 +35,7 @@ pub mod config;
 pub mod demo;
 pub mod director;
 pub mod engine;
+pub mod listen_back;
 pub mod output;
 pub mod report;
 pub mod schedule;

@@ -1,5 +1,6 @@
 //! `onair run`: puts the parts together — clock, as-run log, outputs,
-//! engine, director, web — and takes them down in order on SIGTERM/SIGINT.
+//! engine, listen-back, director, web — and takes them down in order on
+//! SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use crate::clock::{Clock, Timeline};
 use crate::config::Config;
 use crate::director::{Director, Parts};
 use crate::engine::{self, EngineSettings};
+use crate::listen_back;
 use crate::output::{self, OutputContext};
 use crate::schedule::resolve_local;
 use crate::status::Status;
@@ -149,6 +151,7 @@ async fn on_air(
     };
     let device_paced = opened.master.is_some();
     let engine = engine::start(settings, opened.taps, opened.master)?;
+    let listen_back = listen_back::start(&config.listen_back, engine.meters.clone(), rate, clock)?;
 
     info!(
         "{} on air: programmes from {}, {} output(s)",
@@ -162,11 +165,13 @@ async fn on_air(
         engine,
         log,
         outputs: stats,
+        listen_back: listen_back.links(),
         status: status_tx,
         device_paced,
     });
     let engine = director.run(stop).await;
     info!("stopping");
+    listen_back.stop();
     engine.shutdown();
     if let Err(e) = opened.outputs.shutdown() {
         tracing::error!("{e}");

@@ -63,6 +63,10 @@ pub struct OutputState {
     /// audio and title; absent for outputs that are not streams.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<crate::output::icecast::StreamState>,
+    /// What the box hears when it listens to this stream as a listener
+    /// would; absent when it does not listen to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<crate::listen_back::ListenState>,
 }
 
 #[derive(Debug, Clone, Serialize)]

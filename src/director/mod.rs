@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::engine::{
     self, Command, DecodeError, EndHow, Engine, Event, ItemId, Source, SourceWatch, Start,
 };
+use crate::listen_back::ListenLink;
 use crate::output::OutputStats;
 use crate::schedule::{self, FillerDeck, FolderWatch, Slot};
 use crate::status::{self, Mode, Status};
@@ -53,6 +54,8 @@ pub struct Parts {
     pub engine: Engine,
     pub log: Arc<dyn AsRunLog>,
     pub outputs: Vec<(String, Arc<OutputStats>)>,
+    /// What the box hears on its own streams (listen-back), by output.
+    pub listen_back: Vec<Arc<ListenLink>>,
     pub status: watch::Sender<Status>,
     /// A device (the sound card) paces the engine rather than the clock.
     pub device_paced: bool,
@@ -104,6 +107,7 @@ pub struct Director {
     engine: Engine,
     log: Arc<dyn AsRunLog>,
     outputs: Vec<(String, Arc<OutputStats>)>,
+    listen_back: Vec<Arc<ListenLink>>,
     status: watch::Sender<Status>,
 
     programmes: Option<FolderWatch>,
@@ -145,6 +149,7 @@ impl Director {
             engine,
             log,
             outputs,
+            listen_back,
             status,
             device_paced,
         } = parts;
@@ -184,6 +189,7 @@ impl Director {
             engine,
             log,
             outputs,
+            listen_back,
             status,
             slots: Vec::new(),
             ignored: Vec::new(),
@@ -1189,6 +1195,22 @@ impl Director {
         if mode == Mode::Silent {
             warnings.push("silent: no programme, filler or emergency file can play".into());
         }
+        let listen = |output: usize| {
+            self.listen_back
+                .iter()
+                .find(|link| link.output == output)
+                .map(|link| link.state())
+        };
+        for (output, (name, _)) in self.outputs.iter().enumerate() {
+            if let Some(heard) = listen(output)
+                && let Some(reason) = &heard.reason
+            {
+                warnings.push(format!(
+                    "{name}: listeners hear nothing ({}): {reason}",
+                    heard.state.words()
+                ));
+            }
+        }
         let snapshot = Status {
             station: self.config.station.name.clone(),
             timezone: self.config.station.timezone.name().to_string(),
@@ -1208,7 +1230,8 @@ impl Director {
             outputs: self
                 .outputs
                 .iter()
-                .map(|(name, s)| {
+                .enumerate()
+                .map(|(output, (name, s))| {
                     use std::sync::atomic::Ordering::Relaxed;
                     status::OutputState {
                         name: name.clone(),
@@ -1217,6 +1240,7 @@ impl Director {
                         frames_underrun: s.frames_underrun.load(Relaxed),
                         errors: s.errors.load(Relaxed),
                         stream: s.stream.as_ref().map(|link| link.state()),
+                        listen: listen(output),
                     }
                 })
                 .collect(),
