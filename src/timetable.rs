@@ -148,9 +148,9 @@ fn uncovered(problem: &SlotProblem, tz: chrono_tz::Tz) -> String {
 
 fn calendar_line(state: &calendar::CalendarState, tz: chrono_tz::Tz) -> String {
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
-    let copy = state
-        .loaded_at
-        .map_or("no copy yet".to_string(), |t| format!("copy of {}", local(t)));
+    let copy = state.loaded_at.map_or("no copy yet".to_string(), |t| {
+        format!("copy of {}", local(t))
+    });
     match &state.problem {
         Some(problem) => format!("Calendar {} ({copy}): STALE: {problem}\n", state.source),
         None => format!("Calendar {} ({copy})\n", state.source),

@@ -213,7 +213,9 @@ impl CalendarServer {
 
     fn serve(&self, listener: TcpListener) {
         let (mode, body) = (self.mode.clone(), self.body.clone());
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         std::thread::spawn(move || {
             loop {
                 if mode.load(Ordering::Acquire) == 2 {
@@ -268,9 +270,7 @@ fn calendar_state(s: &Station) -> serde_json::Value {
 }
 
 fn stale_since(s: &Station) -> Option<DateTime<Utc>> {
-    calendar_state(s)["stale_since"]
-        .as_str()
-        .map(|t| utc(t))
+    calendar_state(s)["stale_since"].as_str().map(utc)
 }
 
 #[test]

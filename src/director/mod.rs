@@ -133,6 +133,7 @@ pub struct Director {
     /// The calendar's bookings matched against the files, with the pre-air check.
     booked: bookings::Booked,
     calendar: Option<crate::calendar::CalendarWatch>,
+    calendar_generation: Option<u64>,
     /// Tracks the as-run log had at start, so a resumed programme does not
     /// log them twice.
     track_history: Vec<Entry>,
@@ -171,7 +172,7 @@ impl Director {
                 c,
                 config.data.dir.clone(),
                 config.station.timezone,
-                clock.clone(),
+                clock,
             )
             .map_err(|e| {
                 error!("cannot start reading the calendar ({e}): only the programme files air")
@@ -208,6 +209,7 @@ impl Director {
             streams_logged: Vec::new(),
             booked,
             calendar,
+            calendar_generation: None,
             track_history: Vec::new(),
         }
     }
@@ -217,6 +219,7 @@ impl Director {
     pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> Engine {
         tokio::pin!(stop);
         self.recover();
+        self.wait_for_calendar().await;
         self.rescan_programmes();
         self.rescan_filler();
         self.arm_standby().await;
@@ -263,12 +266,40 @@ impl Director {
             }
             if last_status.elapsed() >= STATUS_EVERY {
                 last_status = Instant::now();
+                // A new calendar is planned with at once, not at the next look.
+                let generation = self.calendar.as_ref().map(|c| c.snapshot().generation);
+                if generation != self.calendar_generation {
+                    self.calendar_generation = generation;
+                    if self.rescan_programmes() {
+                        self.rearrange();
+                    }
+                }
                 self.log_streams();
                 self.publish();
             }
         }
         self.close_for_stop();
         self.engine
+    }
+
+    /// At the very first start, with no copy of the calendar kept yet, it
+    /// is given a moment for its first fetch, so that a booking due in the
+    /// first minutes is known when the first cues are made. With a copy
+    /// kept, nothing waits: a power-cut resume must not wait on a server.
+    async fn wait_for_calendar(&mut self) {
+        const FIRST_FETCH: Duration = Duration::from_secs(3);
+        let Some(calendar) = &self.calendar else {
+            return;
+        };
+        let since = Instant::now();
+        while since.elapsed() < FIRST_FETCH {
+            let state = calendar.snapshot().state;
+            if state.last_attempt.is_some() || state.loaded_at.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.calendar_generation = Some(calendar.snapshot().generation);
     }
 
     /// The station time of the sample the engine is producing now. The

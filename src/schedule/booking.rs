@@ -15,8 +15,8 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use super::scan::{Ignored, Programme, file_name_of};
-use crate::calendar::title_slug;
 use super::slots::Slot;
+use crate::calendar::title_slug;
 
 /// One programme the calendar has booked.
 #[derive(Debug, Clone, PartialEq, Eq)]
