@@ -119,6 +119,29 @@ pub struct IcecastConfig {
     pub reconnect_max_seconds: u32,
 }
 
+#[cfg(test)]
+impl IcecastConfig {
+    /// A stream to a server on this machine with every default, for tests.
+    pub(crate) fn local(port: u16, mount: &str, bitrate: u32) -> Self {
+        IcecastConfig {
+            host: "127.0.0.1".to_string(),
+            port,
+            mount: mount.to_string(),
+            user: "source".to_string(),
+            password: "hackme".to_string(),
+            bitrate,
+            mode: BitrateMode::Cbr,
+            sample_rate: None,
+            name: None,
+            description: None,
+            genre: None,
+            url: None,
+            public: false,
+            reconnect_max_seconds: 30,
+        }
+    }
+}
+
 /// The box listening to one of its own streams as a listener would
 /// (`listen_url` on an icecast output). Kept beside the outputs rather than
 /// in [`IcecastConfig`]: the stream output itself never reads it.

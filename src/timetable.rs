@@ -118,10 +118,12 @@ pub fn timetable(config: &Config, now: DateTime<Utc>) -> Result<String> {
 }
 
 fn slot_remarks(slot: &Slot, records: &[CheckRecord], check_ahead: u32) -> Vec<String> {
-    let mut remarks = Vec::new();
-    if slot.booking.is_some() {
-        remarks.push("booked in the calendar".to_string());
+    // Only booked slots are checked before air: a file without a booking
+    // is found broken when it is cued, as it always was.
+    if slot.booking.is_none() {
+        return Vec::new();
     }
+    let mut remarks = vec!["booked in the calendar".to_string()];
     if let Some(substitute) = &slot.substitute {
         remarks.push(format!(
             "SUBSTITUTE for {}: {}",

@@ -304,6 +304,13 @@ fn an_unreachable_or_broken_calendar_keeps_the_cached_schedule_airing() {
     );
     let warnings = status(&s)["warnings"].to_string();
     assert!(warnings.contains("calendar stale since"), "{warnings}");
+    // The status page says so too.
+    let page = page::browse(s.dir(), &format!("http://{}/", s.web_address()), 2500);
+    let shown = page::text(&page, "calendar");
+    assert!(
+        shown.starts_with("calendar STALE since") && shown.contains("reach"),
+        "the page shows the stale calendar: {shown:?}"
+    );
 
     // It comes back serving an error page instead of the calendar.
     server.come_back(1);

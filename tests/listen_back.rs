@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use scraper::{Html, Selector};
+use scraper::Selector;
 use server::{Icecast, SOURCE_PASSWORD};
 
 const RATE: u32 = 44_100;
@@ -126,24 +126,7 @@ impl Drop for OtherSource {
 
 /// The stream table of the status page as headless Chromium renders it.
 fn streams_on_the_page(dir: &Path, address: &str) -> Vec<Vec<String>> {
-    let dom = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.join("chromium-profile").display()
-        ))
-        .args(["--virtual-time-budget=2500", "--dump-dom"])
-        .arg(format!("http://{address}/"))
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run chromium (`.ci/deps test` installs it): {e}"));
-    let page = Html::parse_document(&String::from_utf8_lossy(&dom.stdout));
+    let page = page::browse(dir, &format!("http://{address}/"), 2500);
     let (tr, td) = (
         Selector::parse("#streams tr").unwrap(),
         Selector::parse("td").unwrap(),

@@ -751,25 +751,9 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
-    use crate::config::BitrateMode;
 
     fn output(port: u16) -> (IcecastSender, Arc<StreamLink>) {
-        let config = IcecastConfig {
-            host: "127.0.0.1".to_string(),
-            port,
-            mount: "/live.mp3".to_string(),
-            user: "source".to_string(),
-            password: "hackme".to_string(),
-            bitrate: 128,
-            mode: BitrateMode::Cbr,
-            sample_rate: None,
-            name: None,
-            description: None,
-            genre: None,
-            url: None,
-            public: false,
-            reconnect_max_seconds: 30,
-        };
+        let config = IcecastConfig::local(port, "/live.mp3", 128);
         let settings = Mp3Settings {
             input_rate: 44_100,
             stream_rate: 44_100,

@@ -668,22 +668,7 @@ mod tests {
     }
 
     fn stream_to(port: u16, mount: &str, bitrate: u32) -> OutputConfig {
-        OutputConfig::Icecast(crate::config::IcecastConfig {
-            host: "127.0.0.1".to_string(),
-            port,
-            mount: mount.to_string(),
-            user: "source".to_string(),
-            password: "hackme".to_string(),
-            bitrate,
-            mode: crate::config::BitrateMode::Cbr,
-            sample_rate: None,
-            name: None,
-            description: None,
-            genre: None,
-            url: None,
-            public: false,
-            reconnect_max_seconds: 30,
-        })
+        OutputConfig::Icecast(crate::config::IcecastConfig::local(port, mount, bitrate))
     }
 
     #[test]

@@ -584,22 +584,7 @@ mod tests {
     }
 
     fn icecast(port: u16, mount: &str, bitrate: u32) -> IcecastConfig {
-        IcecastConfig {
-            host: "127.0.0.1".to_string(),
-            port,
-            mount: mount.to_string(),
-            user: "source".to_string(),
-            password: "hackme".to_string(),
-            bitrate,
-            mode: BitrateMode::Cbr,
-            sample_rate: None,
-            name: None,
-            description: None,
-            genre: None,
-            url: None,
-            public: false,
-            reconnect_max_seconds: 30,
-        }
+        IcecastConfig::local(port, mount, bitrate)
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod bwf;
 pub mod expect;
 pub mod goertzel;
 pub mod http;
+pub mod page;
 pub mod tone;
 
 use std::collections::BTreeMap;
