@@ -371,6 +371,10 @@ pub struct BoxMemory {
     pub underruns: u64,
     /// Each stream output's state and bytes sent at the end, if any.
     pub streams: Vec<String>,
+    /// CPU of the whole box over `ran_for` in real time, idle waits and
+    /// all, and by thread name (how many threads, their CPU).
+    pub cpu: Duration,
+    pub cpu_by_thread: Vec<(String, usize, Duration)>,
 }
 
 impl BoxMemory {
@@ -404,6 +408,26 @@ impl BoxMemory {
         for stream in &self.streams {
             writeln!(f, "  {stream}")?;
         }
+        // Real time: per hour of audio is per hour of running. Ticks are
+        // 10 ms, so short runs read coarsely.
+        writeln!(
+            f,
+            "  CPU in real time: {:.1} s per hour (by thread: {})",
+            per_hour(self.cpu, self.ran_for),
+            self.cpu_by_thread
+                .iter()
+                .filter(|(_, _, cpu)| !cpu.is_zero())
+                .map(|(name, count, cpu)| {
+                    let count = if *count > 1 {
+                        format!(" x{count}")
+                    } else {
+                        String::new()
+                    };
+                    format!("{name}{count} {:.1}", per_hour(*cpu, self.ran_for))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
         Ok(())
     }
 }
@@ -1265,6 +1289,7 @@ fn measure_box(
         std::thread::sleep(Duration::from_millis(50));
     };
     let started = Instant::now();
+    let threads_from = threads::threads_of(pid);
     while started.elapsed() < run_for {
         if let Some(status) = running.exited() {
             return Err(box_error(format!(
@@ -1275,8 +1300,9 @@ fn measure_box(
         std::thread::sleep(Duration::from_millis(100));
     }
     let memory = proc_status(pid).map_err(box_error)?;
-    let status = box_status(&address).map_err(box_error)?;
+    let busiest = threads::since(&threads::threads_of(pid), &threads_from);
     let ran_for = started.elapsed();
+    let status = box_status(&address).map_err(box_error)?;
     let stopped = running.terminate(BOX_STOP_TIMEOUT);
 
     if !status.on_air.contains("bench-programme") {
@@ -1316,6 +1342,11 @@ fn measure_box(
         output_frames: status.output_frames,
         underruns: status.underruns,
         streams: status.streams,
+        cpu: busiest.values().map(|(_, cpu)| *cpu).sum(),
+        cpu_by_thread: busiest
+            .into_iter()
+            .map(|(name, (count, cpu))| (name.trim_end().to_string(), count, cpu))
+            .collect(),
     })
 }
 
@@ -1379,7 +1410,10 @@ fn box_status(address: &str) -> Result<BoxStatus, String> {
         if state == "connected" && sent > 0 {
             streams_up += 1;
         }
-        streams.push(format!("{}: {state}, {sent} bytes sent", text(&output["name"])));
+        streams.push(format!(
+            "{}: {state}, {sent} bytes sent",
+            text(&output["name"])
+        ));
     }
     Ok(BoxStatus {
         mode: text(&status["mode"]),
@@ -1645,6 +1679,48 @@ mod tests {
     }
 
     #[test]
+    fn a_short_run_streams_to_one_and_two_real_mounts() {
+        let mut opts = options(Duration::from_secs(20));
+        opts.streams = Some(StreamTools {
+            icecast: PathBuf::from("icecast2"),
+            lame: PathBuf::from("lame"),
+        });
+        let report = run_with(&opts).unwrap();
+        let streams = report.streams.as_ref().unwrap();
+        for run in [&streams.one, &streams.two] {
+            // The whole programme reached the server on every mount, and
+            // the mounts got the same bytes from the one encoder.
+            assert!(run.complete(), "{run:?}");
+            assert_eq!(run.bytes_sent.len(), run.mounts);
+            assert!(
+                run.bytes_sent.iter().all(|&b| b == run.bytes_sent[0]),
+                "{run:?}"
+            );
+            assert!(
+                run.expected_bytes().abs_diff(20 * 16_000) < 2_000,
+                "{run:?}"
+            );
+            assert!(run.cpu > Duration::from_millis(20), "{run:?}");
+            assert!(run.server.is_some(), "{run:?}");
+        }
+        let names: Vec<(&str, usize)> = streams
+            .two
+            .threads
+            .iter()
+            .map(|(name, count, _)| (name.as_str(), *count))
+            .collect();
+        assert!(names.contains(&("output encoder", 1)), "{names:?}");
+        assert!(names.contains(&("output icecast", 2)), "{names:?}");
+        assert!(names.contains(&("onair-mixer", 1)), "{names:?}");
+        assert!(streams.lame > Duration::from_millis(20), "{streams:?}");
+        assert!(streams.ffmpeg > Duration::from_millis(20), "{streams:?}");
+        let text = report.to_string();
+        assert!(text.contains("lame --silent -b 128 --cbr -q 3"), "{text}");
+        assert!(text.contains("onair, two mounts, one encoder"), "{text}");
+        assert!(text.contains("output icecast (x2)"), "{text}");
+    }
+
+    #[test]
     fn a_missing_ffmpeg_is_named_with_what_to_do() {
         let mut opts = options(Duration::from_secs(2));
         // Bad input: an ffmpeg that is not there.
@@ -1687,6 +1763,8 @@ mod tests {
             output_frames: 0,
             underruns: 0,
             streams: Vec::new(),
+            cpu: Duration::ZERO,
+            cpu_by_thread: Vec::new(),
         };
         let report = |files, memory| Report {
             audio: Duration::from_secs(600),

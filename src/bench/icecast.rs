@@ -39,6 +39,14 @@ impl BenchServer {
                 source,
             }
         };
+        // As root the server is started through setpriv, which would only
+        // say that it could not run it: look for it first.
+        if !on_path(program) {
+            return Err(BenchError::NoIcecast {
+                program: program.display().to_string(),
+                source: io::Error::new(io::ErrorKind::NotFound, "not found"),
+            });
+        }
         let logs = dir.join("log");
         std::fs::create_dir_all(&logs).map_err(io_error("create the folder", &logs))?;
         let as_root = is_root();
@@ -155,6 +163,14 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+fn on_path(program: &Path) -> bool {
+    if program.components().count() > 1 {
+        return program.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
 fn free_port() -> io::Result<u16> {
     TcpListener::bind("127.0.0.1:0")?
         .local_addr()
@@ -185,4 +201,38 @@ fn server_config(port: u16, logs: &Path) -> String {
 "#,
         logs = logs.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_starts_on_a_free_port_and_answers() {
+        let dir = std::env::temp_dir().join(format!("onair-bench-ice-{}", std::process::id()));
+        let server = BenchServer::start(Path::new("icecast2"), &dir).unwrap();
+        let status = server.status().unwrap();
+        assert!(status["icestats"].is_object(), "{status}");
+        assert!(super::super::threads::process_cpu(server.pid()).is_some());
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_missing_server_is_named_with_what_to_install() {
+        let dir = std::env::temp_dir().join(format!("onair-bench-noice-{}", std::process::id()));
+        // Bad input: an icecast2 that is not there, by path and by name.
+        for program in ["/nonexistent/icecast2", "onair-no-such-icecast2"] {
+            let message = match BenchServer::start(Path::new(program), &dir) {
+                Ok(_) => panic!("{program} started"),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                message.contains(&format!("{program} cannot be started")),
+                "{message}"
+            );
+            assert!(message.contains("apt-get install icecast2"), "{message}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -220,14 +220,19 @@ pub fn measure(
         }
     };
     for turn in 0..runs {
-        tracing::info!("streaming to one and to two mounts, lame, ffmpeg (turn {})", turn + 1);
+        tracing::info!(
+            "streaming to one and to two mounts, lame, ffmpeg (turn {})",
+            turn + 1
+        );
         keep(&mut one, stream_to_mounts(programme, 1, server)?);
         keep(&mut two, stream_to_mounts(programme, 2, server)?);
         lame = lame.min(lame_encode(&tools.lame, &lame_args, &wav, work)?);
         ffmpeg = ffmpeg.min(ffmpeg_transcode(ffmpeg_program, &settings, programme)?);
     }
     let (Some(one), Some(two)) = (one, two) else {
-        return Err(BenchError::Options("no run to measure; use at least 1".into()));
+        return Err(BenchError::Options(
+            "no run to measure; use at least 1".into(),
+        ));
     };
     Ok(StreamResult {
         one,
@@ -353,12 +358,18 @@ fn stream_to_mounts(
     let master = taps.len() - 1;
     let mut engine = engine::start(settings, taps, Some(master))?;
     let stop = Arc::new(AtomicBool::new(false));
-    let pacer = spawn_pacer(paced, watch.clone(), encoded.clone(), group_frames, stop.clone())
-        .map_err(|source| BenchError::Io {
-            doing: "start a thread to pace",
-            path: programme.to_path_buf(),
-            source,
-        })?;
+    let pacer = spawn_pacer(
+        paced,
+        watch.clone(),
+        encoded.clone(),
+        group_frames,
+        stop.clone(),
+    )
+    .map_err(|source| BenchError::Io {
+        doing: "start a thread to pace",
+        path: programme.to_path_buf(),
+        source,
+    })?;
     let cue = Command::Cue {
         id: 1,
         source,
@@ -530,7 +541,12 @@ fn decode_to_wav(ffmpeg: &Path, programme: &Path, wav: &Path) -> Result<(), Benc
 }
 
 /// `lame` encoding the WAV; returns its CPU time.
-fn lame_encode(lame: &Path, args: &[String], wav: &Path, work: &Path) -> Result<Duration, BenchError> {
+fn lame_encode(
+    lame: &Path,
+    args: &[String],
+    wav: &Path,
+    work: &Path,
+) -> Result<Duration, BenchError> {
     let mp3 = work.join("lame.mp3");
     let before = cpu_time(Who::Children)?;
     let output = Process::new(lame)
@@ -682,5 +698,181 @@ impl StreamResult {
             "threads ended before (decoder)",
             hour(self.two.cpu.saturating_sub(listed))
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::encoder::Mp3Encoder;
+
+    /// An MPEG-1 Layer III frame header: kbit/s, Hz, channel mode.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Frame {
+        kbps: u32,
+        rate: u32,
+        mode: u8,
+    }
+
+    /// Walks the MP3 frame by frame from its first sync word.
+    fn frames(mp3: &[u8]) -> Vec<Frame> {
+        const KBPS: [u32; 15] = [
+            0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+        ];
+        const RATES: [u32; 3] = [44_100, 48_000, 32_000];
+        let mut found = Vec::new();
+        let mut at = mp3
+            .windows(2)
+            .position(|w| w[0] == 0xFF && w[1] & 0xFE == 0xFA)
+            .unwrap_or(mp3.len());
+        while at + 4 <= mp3.len() {
+            let h = &mp3[at..at + 4];
+            assert!(h[0] == 0xFF && h[1] & 0xFE == 0xFA, "lost sync at {at}");
+            let kbps = KBPS[usize::from(h[2] >> 4)];
+            let rate = RATES[usize::from((h[2] >> 2) & 3)];
+            let padding = usize::from((h[2] >> 1) & 1);
+            found.push(Frame {
+                kbps,
+                rate,
+                mode: h[3] >> 6,
+            });
+            at += 144_000 * kbps as usize / rate as usize + padding;
+        }
+        found
+    }
+
+    fn programme(seconds: usize) -> Vec<f32> {
+        let mut audio = super::super::ProgrammeAudio::new(3);
+        (0..STREAM_RATE as usize * seconds)
+            .flat_map(|_| audio.next_frame())
+            .collect()
+    }
+
+    #[test]
+    fn lame_is_given_the_settings_of_the_box_encoder() {
+        let args = lame_arguments(&stream_settings()).unwrap().join(" ");
+        assert!(args.contains("-b 128 --cbr"), "{args}");
+        assert!(args.contains("-q 3"), "{args}");
+        // The library does no ReplayGain analysis and writes no tag.
+        assert!(args.contains("--noreplaygain"), "{args}");
+        assert!(args.contains(" -t"), "{args}");
+        let ffmpeg = ffmpeg_transcode_arguments(&stream_settings()).join(" ");
+        assert!(
+            ffmpeg.contains("-b:a 128k -compression_level 3"),
+            "{ffmpeg}"
+        );
+        assert!(ffmpeg.contains("-threads 1"), "{ffmpeg}");
+        // Bad input: a VBR stream, or one the encoder resamples, has no
+        // like-for-like lame command.
+        let mut vbr = stream_settings();
+        vbr.mode = BitrateMode::Vbr;
+        assert_eq!(lame_arguments(&vbr), None);
+        let mut resampled = stream_settings();
+        resampled.input_rate = 48_000;
+        assert_eq!(lame_arguments(&resampled), None);
+    }
+
+    #[test]
+    fn lame_and_the_box_encoder_make_the_same_kind_of_mp3() {
+        let pcm = programme(3);
+        let mut encoder = Mp3Encoder::new(stream_settings()).unwrap();
+        let mut ours = Vec::new();
+        for block in pcm.chunks(BLOCK_FRAMES * CHANNELS) {
+            encoder.encode(block, &mut ours).unwrap();
+        }
+        encoder.flush(&mut ours).unwrap();
+
+        let dir = std::env::temp_dir().join(format!("onair-lame-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let wav = dir.join("in.wav");
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: STREAM_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
+        for x in &pcm {
+            writer.write_sample((x * 32767.0) as i16).unwrap();
+        }
+        writer.finalize().unwrap();
+        let args = lame_arguments(&stream_settings()).unwrap();
+        lame_encode(Path::new("lame"), &args, &wav, &dir).unwrap();
+        // lame_encode removes its output; encode once more to read it.
+        let theirs_path = dir.join("theirs.mp3");
+        let status = Process::new("lame")
+            .args(&args)
+            .arg(&wav)
+            .arg(&theirs_path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let theirs = std::fs::read(&theirs_path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let (ours, theirs) = (frames(&ours), frames(&theirs));
+        let expected = Frame {
+            kbps: 128,
+            rate: 44_100,
+            mode: 1, // joint stereo
+        };
+        assert!(ours.iter().all(|f| *f == expected), "{:?}", &ours[..3]);
+        assert!(theirs.iter().all(|f| *f == expected), "{:?}", &theirs[..3]);
+        // 3 s is about 115 frames of 1152; the two differ by padding only.
+        assert!(ours.len().abs_diff(115) <= 3, "{}", ours.len());
+        assert!(ours.len().abs_diff(theirs.len()) <= 2);
+    }
+
+    fn run(mounts: usize, cpu_ms: u64) -> StreamRun {
+        let aired_frames = u64::from(STREAM_RATE) * 600;
+        let bytes = aired_frames * 16_000 / u64::from(STREAM_RATE);
+        StreamRun {
+            mounts,
+            cpu: Duration::from_millis(cpu_ms),
+            harness: Duration::ZERO,
+            server: None,
+            threads: vec![("output encoder".into(), 1, Duration::from_millis(cpu_ms))],
+            bytes_sent: vec![bytes; mounts],
+            lost_frames: 0,
+            aired_frames,
+            expected_frames: Some(aired_frames),
+            underruns: 0,
+        }
+    }
+
+    fn result(one: StreamRun, two: StreamRun, lame_ms: u64) -> StreamResult {
+        StreamResult {
+            one,
+            two,
+            lame: Duration::from_millis(lame_ms),
+            lame_command: "lame".into(),
+            ffmpeg: Duration::from_millis(lame_ms),
+            ffmpeg_command: "ffmpeg".into(),
+        }
+    }
+
+    #[test]
+    fn the_targets_decide_the_stream_verdict() {
+        assert!(result(run(1, 1100), run(2, 1150), 1000).passed());
+        // Over 1.1x lame fails.
+        let slow = result(run(1, 1110), run(2, 1111), 1000);
+        assert!(!slow.ratio_passed() && !slow.passed());
+        // A second mount adding 5 % or more fails.
+        let second = result(run(1, 1000), run(2, 1050), 1000);
+        assert!((second.second_mount_share() - 0.05).abs() < 1e-9);
+        assert!(!second.second_mount_passed() && !second.passed());
+        // Bad input: a run in which audio was lost, or a mount sent less
+        // than the programme, measured less work than airing it: it fails
+        // however cheap it looks.
+        let mut lost = run(2, 1000);
+        lost.lost_frames = 1152;
+        assert!(!result(run(1, 1000), lost, 1000).passed());
+        let mut short = run(2, 1000);
+        short.bytes_sent[1] /= 2;
+        assert!(!short.complete());
+        assert!(!result(run(1, 1000), short, 1000).passed());
+        let mut one_missing = run(2, 1000);
+        one_missing.bytes_sent.pop();
+        assert!(!one_missing.complete());
     }
 }

@@ -101,10 +101,7 @@ mod tests {
         // Bad input: a line cut short, no name, fields that are not numbers.
         assert_eq!(parse_stat("9 (short) S 1 1"), None);
         assert_eq!(parse_stat("9 short S 1 1 1 0 -1 0 0 0 0 0 7 3"), None);
-        assert_eq!(
-            parse_stat("9 (x) S 1 1 1 0 -1 0 0 0 0 0 seven 3 0 0"),
-            None
-        );
+        assert_eq!(parse_stat("9 (x) S 1 1 1 0 -1 0 0 0 0 0 seven 3 0 0"), None);
     }
 
     #[test]
