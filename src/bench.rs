@@ -408,8 +408,7 @@ impl BoxMemory {
         for stream in &self.streams {
             writeln!(f, "  {stream}")?;
         }
-        // Real time: per hour of audio is per hour of running. Ticks are
-        // 10 ms, so short runs read coarsely.
+        // Real time: an hour of audio takes an hour of running.
         writeln!(
             f,
             "  CPU in real time: {:.1} s per hour (by thread: {})",
