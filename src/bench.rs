@@ -33,6 +33,12 @@ use crate::engine::{
 };
 use crate::output::{CHANNELS, OutputStats, Tap};
 
+pub mod icecast;
+pub mod streams;
+pub mod threads;
+
+pub use streams::{StreamResult, StreamRun, StreamTools};
+
 /// The box may spend at most this many times ffmpeg's decode CPU on a file.
 pub const CPU_RATIO_TARGET: f64 = 1.5;
 /// The running box must stay under this peak resident size.
@@ -110,6 +116,22 @@ pub enum BenchError {
         log: PathBuf,
         tail: String,
     },
+    #[error(
+        "{program} cannot be started ({source}): the stream benchmark sends to a real Icecast \
+         server; install icecast2 (apt-get install icecast2, or .ci/deps test)"
+    )]
+    NoIcecast { program: String, source: io::Error },
+    #[error("the benchmark's Icecast server: {0}")]
+    Icecast(String),
+    #[error(
+        "{program} cannot be started ({source}): the stream benchmark compares the box's \
+         encoder with the lame command-line encoder; install lame (apt-get install lame)"
+    )]
+    NoLame { program: String, source: io::Error },
+    #[error("lame failed to encode the programme: {0}")]
+    Lame(String),
+    #[error("the box's stream outputs: {0}")]
+    Stream(String),
     #[error("{0}")]
     Options(String),
 }
@@ -131,6 +153,9 @@ pub struct Options {
     pub box_run: Duration,
     /// A fresh folder is made under this one and removed afterwards.
     pub temp: PathBuf,
+    /// The Icecast server and the `lame` encoder for the stream side;
+    /// `None` leaves the streams out.
+    pub streams: Option<StreamTools>,
 }
 
 impl Options {
@@ -154,6 +179,10 @@ impl Options {
             box_binary: Some(binary),
             box_run: Duration::from_secs(12),
             temp: std::env::temp_dir(),
+            streams: Some(StreamTools {
+                icecast: PathBuf::from("icecast2"),
+                lame: PathBuf::from("lame"),
+            }),
         })
     }
 }
@@ -214,22 +243,60 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         }
     }
 
-    let memory = match &options.box_binary {
-        Some(binary) => {
-            info!(
-                "running the box ({}) for {} s on a generated station",
-                binary.display(),
-                options.box_run.as_secs()
-            );
-            Some(measure_box(binary, work.path(), &files, options.box_run)?)
-        }
+    let server = match &options.streams {
+        Some(tools) => Some(icecast::BenchServer::start(
+            &tools.icecast,
+            &work.path().join("icecast"),
+        )?),
         None => None,
     };
+    let streams = match (&options.streams, &server) {
+        (Some(tools), Some(server)) => Some(streams::measure(
+            tools,
+            &options.ffmpeg,
+            server,
+            work.path(),
+            &files.mp3,
+            options.runs,
+        )?),
+        _ => None,
+    };
+
+    let (mut memory, mut stream_memory) = (None, None);
+    if let Some(binary) = &options.box_binary {
+        info!(
+            "running the box ({}) for {} s on a generated station",
+            binary.display(),
+            options.box_run.as_secs()
+        );
+        memory = Some(measure_box(
+            binary,
+            work.path(),
+            &files,
+            options.box_run,
+            None,
+        )?);
+        if let Some(server) = &server {
+            info!(
+                "running the box for {} s on a generated station with two mounts",
+                options.box_run.as_secs()
+            );
+            stream_memory = Some(measure_box(
+                binary,
+                work.path(),
+                &files,
+                options.box_run,
+                Some(server.port),
+            )?);
+        }
+    }
     Ok(Report {
         audio: options.audio,
         runs: options.runs,
         files: results,
         memory,
+        streams,
+        stream_memory,
         debug_build: cfg!(debug_assertions),
     })
 }
@@ -241,6 +308,10 @@ pub struct Report {
     pub runs: u32,
     pub files: Vec<FileResult>,
     pub memory: Option<BoxMemory>,
+    /// The stream side: one and two mounts beside lame and ffmpeg.
+    pub streams: Option<StreamResult>,
+    /// The running box with two mounts on the benchmark's server.
+    pub stream_memory: Option<BoxMemory>,
     /// Numbers from a debug build say little about the box.
     pub debug_build: bool,
 }
@@ -298,11 +369,65 @@ pub struct BoxMemory {
     /// Frames its output had taken, and underruns, from its status page.
     pub output_frames: u64,
     pub underruns: u64,
+    /// Each stream output's state and bytes sent at the end, if any.
+    pub streams: Vec<String>,
+    /// CPU of the whole box over `ran_for` in real time, idle waits and
+    /// all, and by thread name (how many threads, their CPU).
+    pub cpu: Duration,
+    pub cpu_by_thread: Vec<(String, usize, Duration)>,
 }
 
 impl BoxMemory {
     pub fn passed(&self) -> bool {
         self.peak_kib < MEMORY_TARGET_KIB
+    }
+
+    fn show(&self, f: &mut fmt::Formatter<'_>, title: &str) -> fmt::Result {
+        writeln!(f, "{title}, {} s)", self.ran_for.as_secs())?;
+        writeln!(
+            f,
+            "  VmHWM {:.1} MiB   target < {:.0} MiB   {}",
+            mib(self.peak_kib),
+            mib(MEMORY_TARGET_KIB),
+            verdict(self.passed())
+        )?;
+        writeln!(
+            f,
+            "  at the end: resident {:.1} MiB (anonymous {:.1}, file-backed {:.1}), \
+             {} threads",
+            mib(self.resident_kib),
+            mib(self.anonymous_kib),
+            mib(self.file_kib),
+            self.threads
+        )?;
+        writeln!(
+            f,
+            "  on air: {}; output took {} frames, {} underrun frames",
+            self.on_air, self.output_frames, self.underruns
+        )?;
+        for stream in &self.streams {
+            writeln!(f, "  {stream}")?;
+        }
+        // Real time: an hour of audio takes an hour of running.
+        writeln!(
+            f,
+            "  CPU in real time: {:.1} s per hour (by thread: {})",
+            per_hour(self.cpu, self.ran_for),
+            self.cpu_by_thread
+                .iter()
+                .filter(|(_, _, cpu)| !cpu.is_zero())
+                .map(|(name, count, cpu)| {
+                    let count = if *count > 1 {
+                        format!(" x{count}")
+                    } else {
+                        String::new()
+                    };
+                    format!("{name}{count} {:.1}", per_hour(*cpu, self.ran_for))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+        Ok(())
     }
 }
 
@@ -311,6 +436,8 @@ impl Report {
         !self.files.is_empty()
             && self.files.iter().all(FileResult::passed)
             && self.memory.as_ref().is_none_or(BoxMemory::passed)
+            && self.streams.as_ref().is_none_or(StreamResult::passed)
+            && self.stream_memory.as_ref().is_none_or(BoxMemory::passed)
     }
 }
 
@@ -393,36 +520,23 @@ impl fmt::Display for Report {
             )?;
         }
         writeln!(f)?;
+        if let Some(streams) = &self.streams {
+            streams.show(f, self.audio)?;
+            writeln!(f)?;
+        }
         match &self.memory {
-            Some(m) => {
-                writeln!(
-                    f,
-                    "Peak memory of the running box (onair run, programme on air, {} s)",
-                    m.ran_for.as_secs()
-                )?;
-                writeln!(
-                    f,
-                    "  VmHWM {:.1} MiB   target < {:.0} MiB   {}",
-                    mib(m.peak_kib),
-                    mib(MEMORY_TARGET_KIB),
-                    verdict(m.passed())
-                )?;
-                writeln!(
-                    f,
-                    "  at the end: resident {:.1} MiB (anonymous {:.1}, file-backed {:.1}), \
-                     {} threads",
-                    mib(m.resident_kib),
-                    mib(m.anonymous_kib),
-                    mib(m.file_kib),
-                    m.threads
-                )?;
-                writeln!(
-                    f,
-                    "  on air: {}; output took {} frames, {} underrun frames",
-                    m.on_air, m.output_frames, m.underruns
-                )?;
-            }
+            Some(m) => m.show(
+                f,
+                "Peak memory of the running box (onair run, programme on air, 48 kHz engine",
+            )?,
             None => writeln!(f, "Peak memory of the running box: not measured")?,
+        }
+        if let Some(m) = &self.stream_memory {
+            writeln!(f)?;
+            m.show(
+                f,
+                "Peak memory of the running box streaming to two mounts (44.1 kHz engine",
+            )?;
         }
         writeln!(f)?;
         write!(f, "Result: {}", verdict(self.passed()))
@@ -1023,8 +1137,14 @@ impl Drop for Running {
 /// The station the box runs for the memory measurement: the MP3 programme
 /// on air from 10:00 (its decoder resampling to 48 kHz), the FLAC as filler
 /// before it, the WAV as emergency source, a null output paced by a
-/// simulated clock at speed 1, and the status page on a free port.
-pub fn write_station(dir: &Path, files: &ProgrammeFiles) -> Result<PathBuf, BenchError> {
+/// simulated clock at speed 1, and the status page on a free port. With a
+/// server's port, the engine runs at the programme's 44.1 kHz and streams
+/// to two mounts of that server as well (one encoder, two senders).
+pub fn write_station(
+    dir: &Path,
+    files: &ProgrammeFiles,
+    streams: Option<u16>,
+) -> Result<PathBuf, BenchError> {
     let io = |doing, path: &Path| {
         let path = path.to_path_buf();
         move |source| BenchError::Io {
@@ -1048,7 +1168,11 @@ pub fn write_station(dir: &Path, files: &ProgrammeFiles) -> Result<PathBuf, Benc
         }
     }
     let config = dir.join("bench.toml");
-    let text = format!(
+    let (rate, mounts) = match streams {
+        Some(port) => (streams::STREAM_RATE, streams::station_mounts(port, 2)),
+        None => (ENGINE_RATE, Vec::new()),
+    };
+    let mut text = format!(
         r#"# Generated by `onair bench`: the station whose memory is measured.
 [station]
 name = "Bench FM"
@@ -1064,7 +1188,7 @@ start = "{CLOCK_START}"
 speed = 1.0
 
 [audio]
-sample_rate = {ENGINE_RATE}
+sample_rate = {rate}
 fade_ms = 1000
 
 [data]
@@ -1077,6 +1201,21 @@ kind = "null"
 listen = "127.0.0.1:0"
 "#
     );
+    for mount in mounts {
+        text.push_str(&format!(
+            r#"
+[[output]]
+kind = "icecast"
+host = "{}"
+port = {}
+mount = "{}"
+user = "{}"
+password = "{}"
+bitrate = {}
+"#,
+            mount.host, mount.port, mount.mount, mount.user, mount.password, mount.bitrate
+        ));
+    }
     std::fs::write(&config, text).map_err(io("write the station configuration", &config))?;
     Ok(config)
 }
@@ -1088,9 +1227,14 @@ fn measure_box(
     work: &Path,
     files: &ProgrammeFiles,
     run_for: Duration,
+    streams: Option<u16>,
 ) -> Result<BoxMemory, BenchError> {
-    let dir = work.join("station");
-    let config = write_station(&dir, files)?;
+    let dir = work.join(if streams.is_some() {
+        "station-streams"
+    } else {
+        "station"
+    });
+    let config = write_station(&dir, files, streams)?;
     wait_until_settled(&dir.join("programmes").join(PROGRAMME_FILE));
     let log = dir.join("onair.log");
     let log_file = File::create(&log).map_err(|source| BenchError::Io {
@@ -1144,6 +1288,7 @@ fn measure_box(
         std::thread::sleep(Duration::from_millis(50));
     };
     let started = Instant::now();
+    let threads_from = threads::threads_of(pid);
     while started.elapsed() < run_for {
         if let Some(status) = running.exited() {
             return Err(box_error(format!(
@@ -1154,8 +1299,9 @@ fn measure_box(
         std::thread::sleep(Duration::from_millis(100));
     }
     let memory = proc_status(pid).map_err(box_error)?;
-    let status = box_status(&address).map_err(box_error)?;
+    let busiest = threads::since(&threads::threads_of(pid), &threads_from);
     let ran_for = started.elapsed();
+    let status = box_status(&address).map_err(box_error)?;
     let stopped = running.terminate(BOX_STOP_TIMEOUT);
 
     if !status.on_air.contains("bench-programme") {
@@ -1163,6 +1309,15 @@ fn measure_box(
             "was not playing the generated programme at the end of the measurement \
              (mode {}, on air: {}), so its memory is not that of a box on air",
             status.mode, status.on_air
+        )));
+    }
+    let wanted = if streams.is_some() { 2 } else { 0 };
+    if status.streams_up < wanted {
+        return Err(box_error(format!(
+            "had {} of its {wanted} streams up at the end of the measurement ({}), so its \
+             memory is not that of a box streaming",
+            status.streams_up,
+            status.streams.join("; ")
         )));
     }
     match stopped {
@@ -1185,6 +1340,12 @@ fn measure_box(
         on_air: status.on_air,
         output_frames: status.output_frames,
         underruns: status.underruns,
+        streams: status.streams,
+        cpu: busiest.values().map(|(_, cpu)| *cpu).sum(),
+        cpu_by_thread: busiest
+            .into_iter()
+            .map(|(name, (count, cpu))| (name.trim_end().to_string(), count, cpu))
+            .collect(),
     })
 }
 
@@ -1206,6 +1367,9 @@ struct BoxStatus {
     on_air: String,
     output_frames: u64,
     underruns: u64,
+    /// Each stream output's state and bytes sent, and how many were up.
+    streams: Vec<String>,
+    streams_up: usize,
 }
 
 /// Asks the running box's status page what it is doing.
@@ -1233,10 +1397,29 @@ fn box_status(address: &str) -> Result<BoxStatus, String> {
         .and_then(|outputs| outputs.first())
         .and_then(|o| o["frames_out"].as_u64())
         .unwrap_or(0);
+    let mut streams = Vec::new();
+    let mut streams_up = 0;
+    for output in status["outputs"].as_array().into_iter().flatten() {
+        let stream = &output["stream"];
+        if stream.is_null() {
+            continue;
+        }
+        let state = text(&stream["state"]);
+        let sent = stream["bytes_sent"].as_u64().unwrap_or(0);
+        if state == "connected" && sent > 0 {
+            streams_up += 1;
+        }
+        streams.push(format!(
+            "{}: {state}, {sent} bytes sent",
+            text(&output["name"])
+        ));
+    }
     Ok(BoxStatus {
         mode: text(&status["mode"]),
         on_air,
         output_frames,
+        streams,
+        streams_up,
         underruns: status["underruns"].as_u64().unwrap_or(0),
     })
 }
@@ -1294,6 +1477,7 @@ mod tests {
             box_binary: None,
             box_run: Duration::from_secs(1),
             temp: std::env::temp_dir(),
+            streams: None,
         }
     }
 
@@ -1494,6 +1678,48 @@ mod tests {
     }
 
     #[test]
+    fn a_short_run_streams_to_one_and_two_real_mounts() {
+        let mut opts = options(Duration::from_secs(20));
+        opts.streams = Some(StreamTools {
+            icecast: PathBuf::from("icecast2"),
+            lame: PathBuf::from("lame"),
+        });
+        let report = run_with(&opts).unwrap();
+        let streams = report.streams.as_ref().unwrap();
+        for run in [&streams.one, &streams.two] {
+            // The whole programme reached the server on every mount, and
+            // the mounts got the same bytes from the one encoder.
+            assert!(run.complete(), "{run:?}");
+            assert_eq!(run.bytes_sent.len(), run.mounts);
+            assert!(
+                run.bytes_sent.iter().all(|&b| b == run.bytes_sent[0]),
+                "{run:?}"
+            );
+            assert!(
+                run.expected_bytes().abs_diff(20 * 16_000) < 2_000,
+                "{run:?}"
+            );
+            assert!(run.cpu > Duration::from_millis(20), "{run:?}");
+            assert!(run.server.is_some(), "{run:?}");
+        }
+        let names: Vec<(&str, usize)> = streams
+            .two
+            .threads
+            .iter()
+            .map(|(name, count, _)| (name.as_str(), *count))
+            .collect();
+        assert!(names.contains(&("output encoder", 1)), "{names:?}");
+        assert!(names.contains(&("output icecast", 2)), "{names:?}");
+        assert!(names.contains(&("onair-mixer", 1)), "{names:?}");
+        assert!(streams.lame > Duration::from_millis(20), "{streams:?}");
+        assert!(streams.ffmpeg > Duration::from_millis(20), "{streams:?}");
+        let text = report.to_string();
+        assert!(text.contains("lame --silent -b 128 --cbr -q 3"), "{text}");
+        assert!(text.contains("onair, two mounts, one encoder"), "{text}");
+        assert!(text.contains("output icecast (x2)"), "{text}");
+    }
+
+    #[test]
     fn a_missing_ffmpeg_is_named_with_what_to_do() {
         let mut opts = options(Duration::from_secs(2));
         // Bad input: an ffmpeg that is not there.
@@ -1535,12 +1761,17 @@ mod tests {
             on_air: "Bench Programme".into(),
             output_frames: 0,
             underruns: 0,
+            streams: Vec::new(),
+            cpu: Duration::ZERO,
+            cpu_by_thread: Vec::new(),
         };
         let report = |files, memory| Report {
             audio: Duration::from_secs(600),
             runs: 3,
             files,
             memory,
+            streams: None,
+            stream_memory: None,
             debug_build: false,
         };
         assert!(report(vec![file(1500, 1000)], Some(memory(30 * 1024 - 1))).passed());
@@ -1569,7 +1800,7 @@ mod tests {
             std::fs::write(path, b"audio").unwrap();
         }
         let dir = work.path().join("station");
-        let config = Config::load(&write_station(&dir, &files).unwrap()).unwrap();
+        let config = Config::load(&write_station(&dir, &files, None).unwrap()).unwrap();
         assert!(config.check().is_empty(), "{:?}", config.check());
         assert_eq!(config.outputs, [crate::config::OutputConfig::Null]);
         let clock = config.clock.as_ref().unwrap();

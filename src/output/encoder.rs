@@ -40,6 +40,11 @@ pub struct Mp3Settings {
     pub mode: BitrateMode,
 }
 
+/// LAME's algorithm quality for every stream: its own default, as `lame`
+/// on the command line uses (`-q 3`), so the stream and a file encoded by
+/// hand sound the same, and the benchmark can compare like with like.
+pub const LAME_QUALITY: Quality = Quality::VeryNice;
+
 /// Frames the resampler takes at a time: 10 ms at 48 kHz, small enough that
 /// the stream does not lag the programme.
 const RESAMPLE_CHUNK: usize = 480;
@@ -71,10 +76,8 @@ impl Mp3Encoder {
                 bitrate(settings.bitrate).ok_or_else(|| refused("not an MP3 bitrate".into()))?,
             )
             .map_err(|e| refused(e.to_string()))?;
-        // LAME's own default algorithm quality (as `lame` on the command
-        // line): the stream and a file encoded by hand sound the same.
         builder
-            .set_quality(Quality::VeryNice)
+            .set_quality(LAME_QUALITY)
             .map_err(|e| refused(e.to_string()))?;
         // A stream is never rewound to patch a Xing header in.
         builder

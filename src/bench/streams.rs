@@ -1,0 +1,878 @@
+//! What the public stream costs: the programme decoded, mixed, encoded to
+//! MP3 once and sent to one and to two mounts of a real Icecast server,
+//! through the box's own outputs (`output::open`, as `onair run` builds
+//! them), beside the `lame` command-line encoder (encode only, the same
+//! settings as the box's encoder) and an ffmpeg transcode of the same
+//! programme, in the same run.
+//!
+//! Only the box's process is counted: the server is a process of its own,
+//! and its CPU is shown apart. The engine runs at the programme's rate
+//! (44.1 kHz), as a station whose files and stream are at 44.1 kHz should
+//! be set up, so nothing is resampled on either side.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{TimeDelta, Utc};
+
+use super::icecast::{BenchServer, SOURCE_PASSWORD};
+use super::threads::{process_cpu, since, threads_of};
+use super::{BenchError, Who, cpu_time, per_hour, spawn_ffmpeg, verdict, wait_for_end};
+use crate::clock::{Clock, Timeline};
+use crate::config::{BitrateMode, IcecastConfig, OutputConfig};
+use crate::engine::{self, Command, EngineSettings, OpenOptions, SourceWatch, Start, decoder};
+use crate::output::encoder::{LAME_QUALITY, Mp3Settings};
+use crate::output::icecast::Connection;
+use crate::output::{self, CHANNELS, OutputContext, OutputStats, Tap};
+
+/// One stream may cost at most this many times `lame`'s encode-only CPU.
+pub const STREAM_RATIO_TARGET: f64 = 1.1;
+/// A second mount of the same MP3 must add less than this share.
+pub const SECOND_MOUNT_TARGET: f64 = 0.05;
+/// The stream's bitrate, CBR, as both mounts carry it.
+pub const STREAM_BITRATE: u32 = 128;
+/// The engine and the stream run at the programme's rate.
+pub const STREAM_RATE: u32 = super::FILE_RATE;
+/// 10 ms blocks, as `onair run` uses.
+const BLOCK_FRAMES: usize = STREAM_RATE as usize / 100;
+/// The stand-in sound card's buffer, a handful of blocks.
+const PACER_FRAMES: usize = BLOCK_FRAMES * 16;
+/// Mounts must be up before the programme starts, or what is encoded
+/// meanwhile is discarded and the run measures less than it should.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The name of the benchmark's pacing thread, left out of the box's CPU.
+const PACER_THREAD: &str = "bench-pacer";
+
+/// The MP3 the box's encoder makes for the benchmark's mounts.
+pub fn stream_settings() -> Mp3Settings {
+    Mp3Settings {
+        input_rate: STREAM_RATE,
+        stream_rate: STREAM_RATE,
+        bitrate: STREAM_BITRATE,
+        mode: BitrateMode::Cbr,
+    }
+}
+
+/// The `lame` options that make the same MP3 as the box's encoder: the
+/// bitrate, CBR, LAME's algorithm quality, no LAME/Xing tag (a stream has
+/// none) and no ReplayGain analysis (`lame` does one by default, the
+/// library the box uses does not). Joint stereo and the rate follow from
+/// the input, as in the box. VBR streams are not compared.
+pub fn lame_arguments(settings: &Mp3Settings) -> Option<Vec<String>> {
+    if settings.mode != BitrateMode::Cbr || settings.input_rate != settings.stream_rate {
+        return None;
+    }
+    Some(
+        [
+            "--silent",
+            "-b",
+            &settings.bitrate.to_string(),
+            "--cbr",
+            "-q",
+            &(LAME_QUALITY as u8).to_string(),
+            "-t",
+            "--noreplaygain",
+        ]
+        .map(str::to_string)
+        .to_vec(),
+    )
+}
+
+/// The ffmpeg transcode beside it: decode the programme, encode it with
+/// the same LAME settings (`-compression_level` is LAME's quality).
+pub fn ffmpeg_transcode_arguments(settings: &Mp3Settings) -> Vec<String> {
+    [
+        "-nostdin",
+        "-v",
+        "error",
+        "-threads",
+        "1",
+        "-i",
+        "{input}",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        &format!("{}k", settings.bitrate),
+        "-compression_level",
+        &(LAME_QUALITY as u8).to_string(),
+        "-f",
+        "null",
+        "-",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+/// One run of the box streaming the programme to `mounts` mounts.
+#[derive(Debug, Clone)]
+pub struct StreamRun {
+    pub mounts: usize,
+    /// The box's process: decode, mix, encode, send.
+    pub cpu: Duration,
+    /// The benchmark's own threads meanwhile (not in `cpu`).
+    pub harness: Duration,
+    /// The Icecast server's process meanwhile (not in `cpu`).
+    pub server: Option<Duration>,
+    /// The box's threads still running when the programme ended, by name,
+    /// with how many shared the name and their CPU over the run. Threads
+    /// that had ended by then (the decoder, once at the end of the file)
+    /// are the rest of `cpu`.
+    pub threads: Vec<(String, usize, Duration)>,
+    /// Bytes each mount sent to the server.
+    pub bytes_sent: Vec<u64>,
+    /// Frames of programme that some mount did not send (dropped by a full
+    /// ring or queue, or discarded while not connected).
+    pub lost_frames: u64,
+    /// Frames the mixer put out, and the length announced at open.
+    pub aired_frames: u64,
+    pub expected_frames: Option<u64>,
+    pub underruns: u64,
+}
+
+impl StreamRun {
+    /// What `bytes_sent` should be for the programme at the bitrate.
+    pub fn expected_bytes(&self) -> u64 {
+        self.aired_frames * u64::from(STREAM_BITRATE) * 1000 / 8 / u64::from(STREAM_RATE)
+    }
+
+    /// Every mount sent the whole programme: nothing was measured that the
+    /// box skipped.
+    pub fn complete(&self) -> bool {
+        let expected = self.expected_bytes();
+        self.lost_frames == 0
+            && self.underruns == 0
+            && self.bytes_sent.len() == self.mounts
+            && self
+                .bytes_sent
+                .iter()
+                .all(|&sent| sent.abs_diff(expected) <= expected / 100 + 2_000)
+    }
+}
+
+/// The stream side of the benchmark, best of N each.
+#[derive(Debug, Clone)]
+pub struct StreamResult {
+    pub one: StreamRun,
+    pub two: StreamRun,
+    /// `lame` encoding the decoded programme (a WAV), encode only.
+    pub lame: Duration,
+    pub lame_command: String,
+    /// ffmpeg decoding the programme and encoding it to MP3.
+    pub ffmpeg: Duration,
+    pub ffmpeg_command: String,
+}
+
+impl StreamResult {
+    /// One stream against `lame`'s encode-only CPU.
+    pub fn ratio_to_lame(&self) -> f64 {
+        self.one.cpu.as_secs_f64() / self.lame.as_secs_f64().max(1e-9)
+    }
+
+    /// What the second mount added, as a share of one stream.
+    pub fn second_mount_share(&self) -> f64 {
+        let one = self.one.cpu.as_secs_f64();
+        (self.two.cpu.as_secs_f64() - one) / one.max(1e-9)
+    }
+
+    pub fn ratio_passed(&self) -> bool {
+        self.ratio_to_lame() <= STREAM_RATIO_TARGET
+    }
+
+    pub fn second_mount_passed(&self) -> bool {
+        self.second_mount_share() < SECOND_MOUNT_TARGET
+    }
+
+    pub fn passed(&self) -> bool {
+        self.ratio_passed()
+            && self.second_mount_passed()
+            && self.one.complete()
+            && self.two.complete()
+    }
+}
+
+/// Measures the stream side: `runs` turns of one mount, two mounts, lame
+/// and ffmpeg, the best of each kept.
+pub fn measure(
+    tools: &StreamTools,
+    ffmpeg_program: &Path,
+    server: &BenchServer,
+    work: &Path,
+    programme: &Path,
+    runs: u32,
+) -> Result<StreamResult, BenchError> {
+    let settings = stream_settings();
+    let lame_args = lame_arguments(&settings).ok_or_else(|| {
+        BenchError::Options("the benchmark compares a CBR stream at the engine's rate".into())
+    })?;
+    let wav = work.join("programme-decoded.wav");
+    decode_to_wav(ffmpeg_program, programme, &wav)?;
+
+    let (mut one, mut two): (Option<StreamRun>, Option<StreamRun>) = (None, None);
+    let (mut lame, mut ffmpeg) = (Duration::MAX, Duration::MAX);
+    let keep = |best: &mut Option<StreamRun>, run: StreamRun| {
+        if best.as_ref().is_none_or(|b| run.cpu < b.cpu) {
+            *best = Some(run);
+        }
+    };
+    for turn in 0..runs {
+        tracing::info!(
+            "streaming to one and to two mounts, lame, ffmpeg (turn {})",
+            turn + 1
+        );
+        keep(&mut one, stream_to_mounts(programme, 1, server)?);
+        keep(&mut two, stream_to_mounts(programme, 2, server)?);
+        lame = lame.min(lame_encode(&tools.lame, &lame_args, &wav, work)?);
+        ffmpeg = ffmpeg.min(ffmpeg_transcode(ffmpeg_program, &settings, programme)?);
+    }
+    let (Some(one), Some(two)) = (one, two) else {
+        return Err(BenchError::Options(
+            "no run to measure; use at least 1".into(),
+        ));
+    };
+    Ok(StreamResult {
+        one,
+        two,
+        lame,
+        lame_command: format!("lame {} programme.wav", lame_args.join(" ")),
+        ffmpeg,
+        ffmpeg_command: format!(
+            "ffmpeg {}",
+            ffmpeg_transcode_arguments(&settings)
+                .join(" ")
+                .replace("{input}", "programme.mp3")
+        ),
+    })
+}
+
+/// The programs the stream side needs.
+#[derive(Debug, Clone)]
+pub struct StreamTools {
+    pub icecast: PathBuf,
+    pub lame: PathBuf,
+}
+
+fn mount_config(port: u16, n: usize) -> IcecastConfig {
+    IcecastConfig {
+        host: "127.0.0.1".to_string(),
+        port,
+        mount: format!("/bench-{n}.mp3"),
+        user: "source".to_string(),
+        password: SOURCE_PASSWORD.to_string(),
+        bitrate: STREAM_BITRATE,
+        mode: BitrateMode::Cbr,
+        sample_rate: None,
+        name: Some("Bench FM".to_string()),
+        description: None,
+        genre: None,
+        url: None,
+        public: false,
+        reconnect_max_seconds: 30,
+    }
+}
+
+/// The mounts the station of the memory measurement streams to.
+pub fn station_mounts(port: u16, mounts: usize) -> Vec<IcecastConfig> {
+    (1..=mounts).map(|n| mount_config(port, n)).collect()
+}
+
+/// Puts `programme` on air through the real decoder, mixer and stream
+/// outputs (one encoder, `mounts` senders), as fast as they go, and returns
+/// the box's CPU time, less what the benchmark's own threads spent.
+fn stream_to_mounts(
+    programme: &Path,
+    mounts: usize,
+    server: &BenchServer,
+) -> Result<StreamRun, BenchError> {
+    let file = programme.display().to_string();
+    let now = Utc::now();
+    let timeline = Timeline {
+        rate: STREAM_RATE,
+        anchor: now,
+    };
+    // At speed 1 the outputs get the rings `onair run` gives them.
+    let ctx = OutputContext {
+        rate: STREAM_RATE,
+        timeline,
+        clock: Clock::Simulated {
+            start: now,
+            speed: 1.0,
+            epoch: SystemTime::now(),
+        },
+        timezone: chrono_tz::UTC,
+        station: "Bench FM".to_string(),
+    };
+    let configs: Vec<OutputConfig> = station_mounts(server.port, mounts)
+        .into_iter()
+        .map(OutputConfig::Icecast)
+        .collect();
+    let opened = output::open(&configs, &ctx).map_err(|e| BenchError::Stream(e.to_string()))?;
+    let outputs = opened.outputs;
+    let mut taps = opened.taps;
+    if taps.len() != 1 {
+        return Err(BenchError::Stream(format!(
+            "{mounts} mount(s) of the same MP3 were given {} encoders instead of one",
+            taps.len()
+        )));
+    }
+    let links: Vec<(String, Arc<OutputStats>)> = outputs.stats();
+    let encoded = taps[0].stats.clone();
+    let group_frames = (taps[0].ring.buffer().capacity() / CHANNELS) as u64;
+    wait_until_connected(&links)?;
+
+    let before = cpu_time(Who::Process)?;
+    let own = std::process::id();
+    let threads_before = threads_of(own);
+    let server_before = process_cpu(server.pid());
+    let opts = OpenOptions {
+        rate: STREAM_RATE,
+        offset: 0,
+        looped: false,
+        ring_frames: STREAM_RATE as usize * 3,
+    };
+    let (source, info, watch) = decoder::open(programme, &opts)?;
+    let (ring, paced) = rtrb::RingBuffer::new(PACER_FRAMES * CHANNELS);
+    taps.push(Tap {
+        name: "bench pacer".into(),
+        ring,
+        stats: Arc::new(OutputStats::default()),
+    });
+    let settings = EngineSettings {
+        timeline,
+        clock: Clock::Simulated {
+            start: now,
+            speed: 1.0e6,
+            epoch: SystemTime::now(),
+        },
+        block_frames: BLOCK_FRAMES,
+        lead: TimeDelta::zero(),
+    };
+    // The pacer is the master, as a sound card is on the box: the mixer
+    // makes a block when it has room, and it makes room only as fast as
+    // the decoder delivers and the encoder takes, so no block is dropped
+    // and no underrun silence is encoded.
+    let master = taps.len() - 1;
+    let mut engine = engine::start(settings, taps, Some(master))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let pacer = spawn_pacer(
+        paced,
+        watch.clone(),
+        encoded.clone(),
+        group_frames,
+        stop.clone(),
+    )
+    .map_err(|source| BenchError::Io {
+        doing: "start a thread to pace",
+        path: programme.to_path_buf(),
+        source,
+    })?;
+    let cue = Command::Cue {
+        id: 1,
+        source,
+        start: Start::At(0),
+        hard_end: None,
+        fade: 0,
+    };
+    let waiting_from = cpu_time(Who::Thread)?;
+    let ended = if engine.commands.push(cue).is_err() {
+        Err("the command ring was full".to_string())
+    } else {
+        wait_for_end(&mut engine, limit_for_stream(info.duration))
+    };
+    let threads_at_end = threads_of(own);
+    let waiting = cpu_time(Who::Thread)?.since(waiting_from);
+    engine.shutdown();
+    stop.store(true, Ordering::Release);
+    let pacing = pacer.join().unwrap_or_default();
+    // The encoder encodes what is left in its ring, the senders send it.
+    let shut = outputs.shutdown();
+    let after = cpu_time(Who::Process)?;
+    let server_after = process_cpu(server.pid());
+    shut.map_err(|e| BenchError::Stream(e.to_string()))?;
+
+    let (ended_at, underruns) = ended.map_err(|how| BenchError::Unfinished {
+        file: file.clone(),
+        seconds: limit_for_stream(info.duration).as_secs(),
+        how,
+    })?;
+    if let Some(reason) = watch.failure() {
+        return Err(BenchError::DecoderFailed { file, reason });
+    }
+    let harness = waiting + pacing;
+    let mut lost = encoded.frames_dropped.load(Ordering::Relaxed);
+    let mut bytes_sent = Vec::with_capacity(links.len());
+    for (_, stats) in &links {
+        if let Some(link) = &stats.stream {
+            lost += link.frames_discarded.load(Ordering::Relaxed)
+                + link.frames_dropped_oldest.load(Ordering::Relaxed);
+            bytes_sent.push(link.bytes_sent.load(Ordering::Relaxed));
+        }
+    }
+    let threads = since(&threads_at_end, &threads_before)
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("onair-") || name.starts_with("output "))
+        .map(|(name, (count, cpu))| (name.trim_end().to_string(), count, cpu))
+        .collect();
+    Ok(StreamRun {
+        mounts,
+        cpu: after.since(before).saturating_sub(harness),
+        harness,
+        server: server_after
+            .zip(server_before)
+            .map(|(a, b)| a.saturating_sub(b)),
+        threads,
+        bytes_sent,
+        lost_frames: lost,
+        aired_frames: ended_at.saturating_sub(underruns),
+        expected_frames: info.duration,
+        underruns,
+    })
+}
+
+/// Encoding is slower than decoding; still, however slow the machine, it
+/// must beat real time.
+fn limit_for_stream(duration: Option<u64>) -> Duration {
+    let rate = u64::from(STREAM_RATE);
+    let audio = duration.unwrap_or(rate * 3600) / rate;
+    Duration::from_secs(audio + 60)
+}
+
+fn wait_until_connected(links: &[(String, Arc<OutputStats>)]) -> Result<(), BenchError> {
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        let states: Vec<(String, Connection)> = links
+            .iter()
+            .filter_map(|(name, stats)| Some((name.clone(), stats.stream.as_ref()?.connection())))
+            .collect();
+        if states
+            .iter()
+            .all(|(_, state)| matches!(state, Connection::Connected { .. }))
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let how = states
+                .iter()
+                .map(|(name, state)| format!("{name}: {state:?}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(BenchError::Stream(format!(
+                "the mounts were not all up within {} s ({how})",
+                CONNECT_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Lets the mixer put out a block only when the decoder has delivered it
+/// and the stream group's ring has room for it: the box then does exactly
+/// the work of airing the programme, no more (no underrun silence) and no
+/// less (no dropped blocks). Returns the thread's own CPU time.
+fn spawn_pacer(
+    mut tap: rtrb::Consumer<f32>,
+    watch: SourceWatch,
+    encoded: Arc<OutputStats>,
+    group_frames: u64,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<Duration>> {
+    std::thread::Builder::new()
+        .name(PACER_THREAD.into())
+        .spawn(move || {
+            let mut drained = 0u64;
+            let lag = (PACER_FRAMES + BLOCK_FRAMES) as u64;
+            // The mixer runs up to the pacer's buffer ahead of what it drained.
+            let ahead = (PACER_FRAMES + 2 * BLOCK_FRAMES) as u64;
+            loop {
+                let by_decoder = if watch.finished() {
+                    u64::MAX
+                } else {
+                    watch.frames_decoded().saturating_sub(lag)
+                };
+                let by_encoder = (encoded.frames_out.load(Ordering::Relaxed) + group_frames)
+                    .saturating_sub(ahead);
+                let allowed = by_decoder.min(by_encoder).saturating_sub(drained);
+                let frames = ((tap.slots() / CHANNELS) as u64).min(allowed) as usize;
+                if frames > 0 {
+                    if let Ok(chunk) = tap.read_chunk(frames * CHANNELS) {
+                        chunk.commit_all();
+                        drained += frames as u64;
+                    }
+                    continue;
+                }
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            cpu_time(Who::Thread).map_or(Duration::ZERO, |t| t.total())
+        })
+}
+
+/// The programme as `lame` reads it: decoded by ffmpeg to 16-bit WAV.
+fn decode_to_wav(ffmpeg: &Path, programme: &Path, wav: &Path) -> Result<(), BenchError> {
+    let output = spawn_ffmpeg(
+        ffmpeg,
+        Process::new(ffmpeg)
+            .args(["-nostdin", "-v", "error", "-y", "-i"])
+            .arg(programme)
+            .args(["-c:a", "pcm_s16le"])
+            .arg(wav)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    )?
+    .wait_with_output()
+    .map_err(|e| BenchError::Ffmpeg {
+        doing: format!("decoding {} for lame", programme.display()),
+        message: e.to_string(),
+    })?;
+    if !output.status.success() {
+        return Err(BenchError::Ffmpeg {
+            doing: format!("decoding {} for lame", programme.display()),
+            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// `lame` encoding the WAV; returns its CPU time.
+fn lame_encode(
+    lame: &Path,
+    args: &[String],
+    wav: &Path,
+    work: &Path,
+) -> Result<Duration, BenchError> {
+    let mp3 = work.join("lame.mp3");
+    let before = cpu_time(Who::Children)?;
+    let output = Process::new(lame)
+        .args(args)
+        .arg(wav)
+        .arg(&mp3)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| BenchError::NoLame {
+            program: lame.display().to_string(),
+            source,
+        })?
+        .wait_with_output()
+        .map_err(|e| BenchError::Lame(e.to_string()))?;
+    let after = cpu_time(Who::Children)?;
+    if !output.status.success() {
+        return Err(BenchError::Lame(format!(
+            "{}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let _ = std::fs::remove_file(&mp3);
+    Ok(after.since(before))
+}
+
+/// ffmpeg transcoding the programme to MP3 on one thread; returns its CPU.
+fn ffmpeg_transcode(
+    ffmpeg: &Path,
+    settings: &Mp3Settings,
+    programme: &Path,
+) -> Result<Duration, BenchError> {
+    let before = cpu_time(Who::Children)?;
+    let mut command = Process::new(ffmpeg);
+    for arg in ffmpeg_transcode_arguments(settings) {
+        if arg == "{input}" {
+            command.arg(programme);
+        } else {
+            command.arg(arg);
+        }
+    }
+    let output = spawn_ffmpeg(
+        ffmpeg,
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    )?
+    .wait_with_output()
+    .map_err(|e| BenchError::Ffmpeg {
+        doing: format!("transcoding {}", programme.display()),
+        message: e.to_string(),
+    })?;
+    let after = cpu_time(Who::Children)?;
+    if !output.status.success() {
+        return Err(BenchError::Ffmpeg {
+            doing: format!("transcoding {}", programme.display()),
+            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(after.since(before))
+}
+
+impl StreamResult {
+    /// The stream section of the report.
+    pub(super) fn show(&self, f: &mut fmt::Formatter<'_>, audio: Duration) -> fmt::Result {
+        let hour = |cpu| per_hour(cpu, audio);
+        writeln!(
+            f,
+            "Streaming: CPU seconds per hour of audio (user + system), MP3 {STREAM_BITRATE} \
+             kbit/s CBR at {STREAM_RATE} Hz, engine at {STREAM_RATE} Hz"
+        )?;
+        writeln!(
+            f,
+            "  {:<34} {:>8.2}   {}",
+            "lame, encode only",
+            hour(self.lame),
+            self.lame_command
+        )?;
+        writeln!(
+            f,
+            "  {:<34} {:>8.2}   {}",
+            "ffmpeg, decode + encode",
+            hour(self.ffmpeg),
+            self.ffmpeg_command
+        )?;
+        writeln!(
+            f,
+            "  {:<34} {:>8.2}   {:.2}x lame        target <= {STREAM_RATIO_TARGET}x   {}",
+            "onair, decode+mix+encode+send x1",
+            hour(self.one.cpu),
+            self.ratio_to_lame(),
+            verdict(self.ratio_passed())
+        )?;
+        writeln!(
+            f,
+            "  {:<34} {:>8.2}   {:+.1} % for mount 2   target < {:.0} %     {}",
+            "onair, two mounts, one encoder",
+            hour(self.two.cpu),
+            self.second_mount_share() * 100.0,
+            SECOND_MOUNT_TARGET * 100.0,
+            verdict(self.second_mount_passed())
+        )?;
+        for run in [&self.one, &self.two] {
+            let server = run
+                .server
+                .map_or_else(|| "not read".to_string(), |cpu| format!("{:.2}", hour(cpu)));
+            writeln!(
+                f,
+                "  {} mount(s): bytes sent {:?} (expected about {}), {} frames lost, \
+                 {} underrun frames   {}",
+                run.mounts,
+                run.bytes_sent,
+                run.expected_bytes(),
+                run.lost_frames,
+                run.underruns,
+                if run.complete() {
+                    "complete"
+                } else {
+                    "INCOMPLETE: FAIL"
+                }
+            )?;
+            writeln!(
+                f,
+                "  {:<34} icecast2 {server}, benchmark threads {:.2} (neither counted)",
+                "",
+                hour(run.harness)
+            )?;
+        }
+        writeln!(
+            f,
+            "Where the box's CPU goes with two mounts, by thread (per hour of audio)"
+        )?;
+        let mut listed = Duration::ZERO;
+        for (name, count, cpu) in &self.two.threads {
+            listed += *cpu;
+            let name = if *count > 1 {
+                format!("{name} (x{count})")
+            } else {
+                name.clone()
+            };
+            writeln!(f, "  {name:<34} {:>8.2}", hour(*cpu))?;
+        }
+        writeln!(
+            f,
+            "  {:<34} {:>8.2}",
+            "threads ended before (decoder)",
+            hour(self.two.cpu.saturating_sub(listed))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::encoder::Mp3Encoder;
+
+    /// An MPEG-1 Layer III frame header: kbit/s, Hz, channel mode.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Frame {
+        kbps: u32,
+        rate: u32,
+        mode: u8,
+    }
+
+    /// Walks the MP3 frame by frame from its first sync word.
+    fn frames(mp3: &[u8]) -> Vec<Frame> {
+        const KBPS: [u32; 15] = [
+            0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+        ];
+        const RATES: [u32; 3] = [44_100, 48_000, 32_000];
+        let mut found = Vec::new();
+        let mut at = mp3
+            .windows(2)
+            .position(|w| w[0] == 0xFF && w[1] & 0xFE == 0xFA)
+            .unwrap_or(mp3.len());
+        while at + 4 <= mp3.len() {
+            let h = &mp3[at..at + 4];
+            assert!(h[0] == 0xFF && h[1] & 0xFE == 0xFA, "lost sync at {at}");
+            let kbps = KBPS[usize::from(h[2] >> 4)];
+            let rate = RATES[usize::from((h[2] >> 2) & 3)];
+            let padding = usize::from((h[2] >> 1) & 1);
+            found.push(Frame {
+                kbps,
+                rate,
+                mode: h[3] >> 6,
+            });
+            at += 144_000 * kbps as usize / rate as usize + padding;
+        }
+        found
+    }
+
+    fn programme(seconds: usize) -> Vec<f32> {
+        let mut audio = super::super::ProgrammeAudio::new(3);
+        (0..STREAM_RATE as usize * seconds)
+            .flat_map(|_| audio.next_frame())
+            .collect()
+    }
+
+    #[test]
+    fn lame_is_given_the_settings_of_the_box_encoder() {
+        let args = lame_arguments(&stream_settings()).unwrap().join(" ");
+        assert!(args.contains("-b 128 --cbr"), "{args}");
+        assert!(args.contains("-q 3"), "{args}");
+        // The library does no ReplayGain analysis and writes no tag.
+        assert!(args.contains("--noreplaygain"), "{args}");
+        assert!(args.contains(" -t"), "{args}");
+        let ffmpeg = ffmpeg_transcode_arguments(&stream_settings()).join(" ");
+        assert!(
+            ffmpeg.contains("-b:a 128k -compression_level 3"),
+            "{ffmpeg}"
+        );
+        assert!(ffmpeg.contains("-threads 1"), "{ffmpeg}");
+        // Bad input: a VBR stream, or one the encoder resamples, has no
+        // like-for-like lame command.
+        let mut vbr = stream_settings();
+        vbr.mode = BitrateMode::Vbr;
+        assert_eq!(lame_arguments(&vbr), None);
+        let mut resampled = stream_settings();
+        resampled.input_rate = 48_000;
+        assert_eq!(lame_arguments(&resampled), None);
+    }
+
+    #[test]
+    fn lame_and_the_box_encoder_make_the_same_kind_of_mp3() {
+        let pcm = programme(3);
+        let mut encoder = Mp3Encoder::new(stream_settings()).unwrap();
+        let mut ours = Vec::new();
+        for block in pcm.chunks(BLOCK_FRAMES * CHANNELS) {
+            encoder.encode(block, &mut ours).unwrap();
+        }
+        encoder.flush(&mut ours).unwrap();
+
+        let dir = std::env::temp_dir().join(format!("onair-lame-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let wav = dir.join("in.wav");
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: STREAM_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
+        for x in &pcm {
+            writer.write_sample((x * 32767.0) as i16).unwrap();
+        }
+        writer.finalize().unwrap();
+        let args = lame_arguments(&stream_settings()).unwrap();
+        lame_encode(Path::new("lame"), &args, &wav, &dir).unwrap();
+        // lame_encode removes its output; encode once more to read it.
+        let theirs_path = dir.join("theirs.mp3");
+        let status = Process::new("lame")
+            .args(&args)
+            .arg(&wav)
+            .arg(&theirs_path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let theirs = std::fs::read(&theirs_path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let (ours, theirs) = (frames(&ours), frames(&theirs));
+        let expected = Frame {
+            kbps: 128,
+            rate: 44_100,
+            mode: 1, // joint stereo
+        };
+        assert!(ours.iter().all(|f| *f == expected), "{:?}", &ours[..3]);
+        assert!(theirs.iter().all(|f| *f == expected), "{:?}", &theirs[..3]);
+        // 3 s is about 115 frames of 1152; the two differ by padding only.
+        assert!(ours.len().abs_diff(115) <= 3, "{}", ours.len());
+        assert!(ours.len().abs_diff(theirs.len()) <= 2);
+    }
+
+    fn run(mounts: usize, cpu_ms: u64) -> StreamRun {
+        let aired_frames = u64::from(STREAM_RATE) * 600;
+        let bytes = aired_frames * 16_000 / u64::from(STREAM_RATE);
+        StreamRun {
+            mounts,
+            cpu: Duration::from_millis(cpu_ms),
+            harness: Duration::ZERO,
+            server: None,
+            threads: vec![("output encoder".into(), 1, Duration::from_millis(cpu_ms))],
+            bytes_sent: vec![bytes; mounts],
+            lost_frames: 0,
+            aired_frames,
+            expected_frames: Some(aired_frames),
+            underruns: 0,
+        }
+    }
+
+    fn result(one: StreamRun, two: StreamRun, lame_ms: u64) -> StreamResult {
+        StreamResult {
+            one,
+            two,
+            lame: Duration::from_millis(lame_ms),
+            lame_command: "lame".into(),
+            ffmpeg: Duration::from_millis(lame_ms),
+            ffmpeg_command: "ffmpeg".into(),
+        }
+    }
+
+    #[test]
+    fn the_targets_decide_the_stream_verdict() {
+        assert!(result(run(1, 1100), run(2, 1150), 1000).passed());
+        // Over 1.1x lame fails.
+        let slow = result(run(1, 1110), run(2, 1111), 1000);
+        assert!(!slow.ratio_passed() && !slow.passed());
+        // A second mount adding 5 % or more fails.
+        let second = result(run(1, 1000), run(2, 1050), 1000);
+        assert!((second.second_mount_share() - 0.05).abs() < 1e-9);
+        assert!(!second.second_mount_passed() && !second.passed());
+        // Bad input: a run in which audio was lost, or a mount sent less
+        // than the programme, measured less work than airing it: it fails
+        // however cheap it looks.
+        let mut lost = run(2, 1000);
+        lost.lost_frames = 1152;
+        assert!(!result(run(1, 1000), lost, 1000).passed());
+        let mut short = run(2, 1000);
+        short.bytes_sent[1] /= 2;
+        assert!(!short.complete());
+        assert!(!result(run(1, 1000), short, 1000).passed());
+        let mut one_missing = run(2, 1000);
+        one_missing.bytes_sent.pop();
+        assert!(!one_missing.complete());
+    }
+}
