@@ -26,10 +26,14 @@ mod resample;
 
 use resample::Resampler;
 
-/// How long the decoder thread naps when the ring is full. The ring holds
-/// seconds of audio, so a few milliseconds costs nothing and keeps the
-/// thread's CPU use near zero while it waits.
+/// How long the decoder thread first naps when the ring is full; each nap
+/// while it stays full is twice as long, up to [`LONGEST_FULL_RING_NAP`].
+/// Played at real time, half a ring takes seconds to empty, so the thread
+/// wakes a few dozen times a second rather than hundreds; played flat out
+/// (a fast simulated clock, the benchmark), the first short naps catch a
+/// ring that empties quickly.
 const FULL_RING_NAP: Duration = Duration::from_millis(3);
+const LONGEST_FULL_RING_NAP: Duration = Duration::from_millis(24);
 
 /// Once the ring is full, the decoder waits until this share of it has
 /// been played before it decodes again. Decoding half a ring in one go
@@ -920,11 +924,13 @@ impl Feeder {
             }
             if !self.flush() {
                 let room = self.ring.buffer().capacity() / REFILL_AT;
+                let mut nap = FULL_RING_NAP;
                 loop {
-                    std::thread::sleep(FULL_RING_NAP);
+                    std::thread::sleep(nap);
                     if self.ring.slots() >= room || self.ring.is_abandoned() {
                         break;
                     }
+                    nap = (nap * 2).min(LONGEST_FULL_RING_NAP);
                 }
                 continue;
             }

@@ -43,8 +43,14 @@ const COMMAND_EVENT_ROOM: usize = 2 * (SLOTS + 1) + 3 * (SLOTS + 1) + 2;
 /// long enough not to click, short enough to sound like a cut.
 const CUT_FADE_MS: u32 = 5;
 
-/// Longest nap while waiting for the clock or the master output.
-const MAX_NAP: Duration = Duration::from_millis(1);
+/// Longest nap while waiting for the clock or the master output: the
+/// stop flag is looked at this often. The nap is otherwise the time until
+/// the block is due (or the sound card has room for it), so the thread
+/// wakes about once a block rather than every millisecond.
+const MAX_NAP: Duration = Duration::from_millis(10);
+/// Shortest nap while the sound card's ring fills up: below this, sleeping
+/// costs more than it saves.
+const MIN_NAP: Duration = Duration::from_micros(500);
 
 /// Block sizes the engine accepts (frames).
 const BLOCK_RANGE: std::ops::RangeInclusive<usize> = 16..=16_384;
@@ -413,7 +419,13 @@ impl Mixer {
                 self.clock.real(due - now).min(MAX_NAP)
             } else {
                 match self.master {
-                    Some(index) if self.taps[index].ring.slots() < self.block * CHANNELS => MAX_NAP,
+                    Some(index) if self.taps[index].ring.slots() < self.block * CHANNELS => {
+                        // The card takes a frame every 1/rate seconds.
+                        let missing = (self.block * CHANNELS - self.taps[index].ring.slots())
+                            / CHANNELS;
+                        Duration::from_secs_f64(missing as f64 / f64::from(self.timeline.rate))
+                            .clamp(MIN_NAP, MAX_NAP)
+                    }
                     _ => return true,
                 }
             };

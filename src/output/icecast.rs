@@ -751,6 +751,7 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
+    use crate::config::BitrateMode;
 
     fn output(port: u16) -> (IcecastSender, Arc<StreamLink>) {
         let config = IcecastConfig::local(port, "/live.mp3", 128);

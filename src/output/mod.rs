@@ -322,6 +322,12 @@ fn file_ring_seconds(speed: f64) -> f64 {
     (2.0 * speed).clamp(1.0, 60.0)
 }
 
+/// How long a runner naps when its ring is empty. Its ring holds a second
+/// or more, so half a block of delay costs nothing, where a shorter nap
+/// wakes the thread hundreds of times a second for nothing (on the Pi that
+/// is CPU the encoder wants).
+const IDLE_NAP: Duration = Duration::from_millis(5);
+
 /// How long an output whose write failed discards audio before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// The most samples handed to one `write`, so a long backlog is written in
@@ -373,7 +379,7 @@ fn start_runner(
                     if stopping {
                         break;
                     }
-                    std::thread::sleep(Duration::from_millis(1));
+                    std::thread::sleep(IDLE_NAP);
                     continue;
                 }
                 let Ok(chunk) = ring.read_chunk(available.min(MAX_WRITE)) else {
