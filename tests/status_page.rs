@@ -35,7 +35,6 @@ fn web_address(s: &Station) -> SocketAddr {
     }
 }
 
-
 /// The rows of table body `id`, each as its cells' text.
 fn table(page: &Html, id: &str) -> Vec<Vec<String>> {
     let tr = Selector::parse("tr").unwrap();

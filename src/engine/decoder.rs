@@ -35,6 +35,19 @@ use resample::Resampler;
 const FULL_RING_NAP: Duration = Duration::from_millis(3);
 const LONGEST_FULL_RING_NAP: Duration = Duration::from_millis(24);
 
+/// The next nap of a decoder waiting for `wanted` more free samples, after
+/// a nap of `last` in which `freed` became free: half the time the rest
+/// takes at that pace (so it is back early), never longer than
+/// [`LONGEST_FULL_RING_NAP`] nor, while nothing moves, more than double.
+fn next_nap(last: Duration, freed: usize, wanted: usize) -> Duration {
+    const SHORTEST: Duration = Duration::from_micros(200);
+    if freed == 0 {
+        return (last * 2).min(LONGEST_FULL_RING_NAP);
+    }
+    last.mul_f64(wanted as f64 / freed as f64 / 2.0)
+        .clamp(SHORTEST, LONGEST_FULL_RING_NAP)
+}
+
 /// Once the ring is full, the decoder waits until this share of it has
 /// been played before it decodes again. Decoding half a ring in one go
 /// rather than a packet after every nap costs measurably less CPU (the
@@ -926,11 +939,13 @@ impl Feeder {
                 let room = self.ring.buffer().capacity() / REFILL_AT;
                 let mut nap = FULL_RING_NAP;
                 loop {
+                    let before = self.ring.slots();
                     std::thread::sleep(nap);
-                    if self.ring.slots() >= room || self.ring.is_abandoned() {
+                    let free = self.ring.slots();
+                    if free >= room || self.ring.is_abandoned() {
                         break;
                     }
-                    nap = (nap * 2).min(LONGEST_FULL_RING_NAP);
+                    nap = next_nap(nap, free - before.min(free), room - free);
                 }
                 continue;
             }
@@ -1095,6 +1110,20 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+
+    #[test]
+    fn a_full_decoder_naps_by_how_fast_its_ring_empties() {
+        let ms = Duration::from_millis;
+        // Played at real time (48 kHz stereo): 3 ms frees ~288 samples and
+        // 1.5 s of audio is wanted: the longest nap.
+        assert_eq!(next_nap(ms(3), 288, 144_000), LONGEST_FULL_RING_NAP);
+        // Played flat out: the ring empties within a few naps: shorter ones.
+        assert_eq!(next_nap(ms(3), 60_000, 40_000), ms(1));
+        assert_eq!(next_nap(ms(3), 600_000, 1_000), Duration::from_micros(200));
+        // Nothing played (paused output): double, up to the longest.
+        assert_eq!(next_nap(ms(3), 0, 1_000), ms(6));
+        assert_eq!(next_nap(ms(20), 0, 1_000), LONGEST_FULL_RING_NAP);
+    }
     use crate::engine::test_audio::*;
 
     const RATE: u32 = 48_000;

@@ -43,14 +43,17 @@ const COMMAND_EVENT_ROOM: usize = 2 * (SLOTS + 1) + 3 * (SLOTS + 1) + 2;
 /// long enough not to click, short enough to sound like a cut.
 const CUT_FADE_MS: u32 = 5;
 
-/// Longest nap while waiting for the clock or the master output: the
-/// stop flag is looked at this often. The nap is otherwise the time until
-/// the block is due (or the sound card has room for it), so the thread
-/// wakes about once a block rather than every millisecond.
+/// Longest nap while waiting for the clock: the stop flag is looked at this
+/// often. The nap is otherwise the time until the block is due, so the
+/// thread wakes about once a block rather than every millisecond.
 const MAX_NAP: Duration = Duration::from_millis(10);
-/// Shortest nap while the sound card's ring fills up: below this, sleeping
+/// Naps while the sound card's ring has no room for a block: half the time
+/// the card takes to play what is missing at its rate, within these bounds.
+/// The longest is short because a card (or the benchmark's stand-in) may
+/// take audio in bursts faster than its rate; below the shortest, sleeping
 /// costs more than it saves.
-const MIN_NAP: Duration = Duration::from_micros(500);
+const MIN_DEVICE_NAP: Duration = Duration::from_micros(500);
+const MAX_DEVICE_NAP: Duration = Duration::from_millis(2);
 
 /// Block sizes the engine accepts (frames).
 const BLOCK_RANGE: std::ops::RangeInclusive<usize> = 16..=16_384;
@@ -421,10 +424,12 @@ impl Mixer {
                 match self.master {
                     Some(index) if self.taps[index].ring.slots() < self.block * CHANNELS => {
                         // The card takes a frame every 1/rate seconds.
-                        let missing = (self.block * CHANNELS - self.taps[index].ring.slots())
-                            / CHANNELS;
-                        Duration::from_secs_f64(missing as f64 / f64::from(self.timeline.rate))
-                            .clamp(MIN_NAP, MAX_NAP)
+                        let missing =
+                            (self.block * CHANNELS - self.taps[index].ring.slots()) / CHANNELS;
+                        Duration::from_secs_f64(
+                            missing as f64 / f64::from(self.timeline.rate) / 2.0,
+                        )
+                        .clamp(MIN_DEVICE_NAP, MAX_DEVICE_NAP)
                     }
                     _ => return true,
                 }
