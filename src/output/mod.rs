@@ -322,11 +322,12 @@ fn file_ring_seconds(speed: f64) -> f64 {
     (2.0 * speed).clamp(1.0, 60.0)
 }
 
-/// How long a runner naps when its ring is empty. Its ring holds a second
-/// or more, so half a block of delay costs nothing, where a shorter nap
-/// wakes the thread hundreds of times a second for nothing (on the Pi that
-/// is CPU the encoder wants).
-const IDLE_NAP: Duration = Duration::from_millis(5);
+/// A runner writes once a fiftieth of its ring has gathered (40 ms of
+/// audio at real time, where the ring holds 2 s) and naps in between: a
+/// file or a stream gains nothing from being written block by block, and
+/// every wake and every call into an encoder costs CPU the Pi needs.
+const BATCH_PARTS: usize = 50;
+const IDLE_NAP: Duration = Duration::from_millis(10);
 
 /// How long an output whose write failed discards audio before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
@@ -358,6 +359,7 @@ fn start_runner(
 ) -> Result<JoinHandle<Result<(), OutputError>>, OutputError> {
     let name = output.name();
     let dropped_seen = stats.frames_dropped.load(Ordering::Relaxed);
+    let batch = (ring.buffer().capacity() / BATCH_PARTS / CHANNELS).max(1) * CHANNELS;
     std::thread::Builder::new()
         .name(format!("output {name}"))
         .spawn(move || {
@@ -374,13 +376,14 @@ fn start_runner(
                 // request is then written before the thread ends.
                 let stopping = stop.load(Ordering::Acquire);
                 let available = ring.slots() / CHANNELS * CHANNELS;
-                if available == 0 {
+                if available < batch && !stopping {
                     runner.note_drops(&stats);
-                    if stopping {
-                        break;
-                    }
                     std::thread::sleep(IDLE_NAP);
                     continue;
+                }
+                if available == 0 {
+                    runner.note_drops(&stats);
+                    break;
                 }
                 let Ok(chunk) = ring.read_chunk(available.min(MAX_WRITE)) else {
                     continue;
