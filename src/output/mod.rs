@@ -564,6 +564,20 @@ mod tests {
         }
     }
 
+    /// `blocks` blocks of tone to every tap, as fast as the outputs take them:
+    /// a block a full ring refuses is offered again, not dropped.
+    fn feed(taps: &mut [Tap], blocks: u64) {
+        for block in 0..blocks {
+            let samples = tone(480, block as usize * 480);
+            for tap in taps.iter_mut() {
+                while !push(tap, &samples) {
+                    tap.stats.frames_dropped.fetch_sub(480, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_tone_fed_to_a_tap_is_recorded_with_the_timelines_anchor() {
         let dir = folder("tone");
@@ -584,15 +598,7 @@ mod tests {
 
         // 3 s of programme in 10 ms blocks, faster than real time: more than
         // the 2 s ring holds at once, so the runners must keep draining.
-        for block in 0..300 {
-            let samples = tone(480, block * 480);
-            for tap in &mut taps {
-                while !push(tap, &samples) {
-                    tap.stats.frames_dropped.fetch_sub(480, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
+        feed(&mut taps, 300);
         let stats = outputs.stats();
         outputs.shutdown().unwrap();
 
@@ -707,15 +713,7 @@ mod tests {
                 "encoder MP3 64 kbit/s CBR 48000 Hz"
             ]
         );
-        for block in 0..100 {
-            let samples = tone(480, block * 480);
-            for tap in &mut taps {
-                while !push(tap, &samples) {
-                    tap.stats.frames_dropped.fetch_sub(480, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
+        feed(&mut taps, 100);
         let stats = outputs.stats();
         outputs.shutdown().unwrap();
 
