@@ -342,6 +342,14 @@ fn list_problems(problems: &[Problem]) -> String {
 }
 
 impl Config {
+    /// How long before a booked slot its file is checked (the default when
+    /// there is no calendar, and so nothing booked to check).
+    pub fn check_ahead_minutes(&self) -> u32 {
+        self.calendar
+            .as_ref()
+            .map_or(DEFAULT_CHECK_AHEAD_MINUTES, |c| c.check_ahead_minutes)
+    }
+
     /// Reads and validates the configuration file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {

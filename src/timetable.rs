@@ -12,7 +12,7 @@ use chrono::{DateTime, Days, TimeDelta, Utc};
 use crate::calendar;
 use crate::config::Config;
 use crate::director::preair::{self, CheckRecord};
-use crate::schedule::{self, Booking, FileCheck, Slot, SlotProblem};
+use crate::schedule::{self, FileCheck, Slot, SlotProblem};
 
 /// The timetable as text, for a person.
 pub fn timetable(config: &Config, now: DateTime<Utc>) -> Result<String> {
@@ -34,20 +34,11 @@ pub fn timetable(config: &Config, now: DateTime<Utc>) -> Result<String> {
         .calendar
         .as_ref()
         .map(|c| calendar::load_once(c, &config.data.dir, tz, now));
-    let bookings: Vec<Booking> = snapshot
+    // From two days back, so a substitute can be told from the programme's
+    // own earlier editions.
+    let bookings = snapshot
         .as_ref()
-        .map(|s| {
-            // From two days back, so a substitute can be told from the
-            // programme's own earlier editions.
-            s.events_between(from - TimeDelta::days(2), to)
-                .into_iter()
-                .map(|e| Booking {
-                    title: e.title,
-                    start: e.start,
-                    end: e.end,
-                })
-                .collect()
-        })
+        .map(|s| s.bookings_between(from - TimeDelta::days(2), to))
         .unwrap_or_default();
     let records = preair::read_results(&config.data.dir);
     let check = |path: &Path, _: DateTime<Utc>| preair::result_for(&records, path);
@@ -70,10 +61,7 @@ pub fn timetable(config: &Config, now: DateTime<Utc>) -> Result<String> {
         .as_deref()
         .is_some_and(Path::exists);
     let mut plan = schedule::day_plan(&slots, from, to, &duration_of, have_filler, have_emergency);
-    let check_ahead = config
-        .calendar
-        .as_ref()
-        .map_or(60, |c| c.check_ahead_minutes);
+    let check_ahead = config.check_ahead_minutes();
     for entry in &mut plan {
         if let Some(slot) = slots.iter().find(|s| s.programme.start == entry.start)
             && matches!(entry.kind, schedule::PlanEntryKind::Programme { .. })

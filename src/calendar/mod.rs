@@ -98,6 +98,22 @@ impl Snapshot {
         self.calendar.events_between(from, to)
     }
 
+    /// The slots on during `[from, to)` as the schedule books them.
+    pub fn bookings_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<crate::schedule::Booking> {
+        self.events_between(from, to)
+            .into_iter()
+            .map(|e| crate::schedule::Booking {
+                title: e.title,
+                start: e.start,
+                end: e.end,
+            })
+            .collect()
+    }
+
     /// Events in the calendar that can be slots (a recurring one counts once).
     pub fn event_count(&self) -> usize {
         self.calendar.event_count()

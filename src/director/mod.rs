@@ -159,13 +159,9 @@ impl Director {
             config.audio.sample_rate,
         ) as u32;
         let timeline = engine.timeline;
-        let check_ahead = config
-            .calendar
-            .as_ref()
-            .map_or(60, |c| c.check_ahead_minutes);
         let booked = bookings::Booked::new(
             preair::PreAir::start(Some(&config.data.dir)),
-            TimeDelta::minutes(i64::from(check_ahead)),
+            TimeDelta::minutes(i64::from(config.check_ahead_minutes())),
         );
         let calendar = config.calendar.as_ref().and_then(|c| {
             crate::calendar::CalendarWatch::start(
@@ -389,19 +385,12 @@ impl Director {
         };
         let now = self.on_air_time();
         let begun = self.engine_time() + self.margin() + self.horizon();
-        let bookings: Vec<schedule::Booking> = self
+        let bookings = self
             .calendar
             .as_ref()
             .map(|c| {
                 c.snapshot()
-                    .events_between(now - TimeDelta::days(2), now + TimeDelta::days(2))
-                    .into_iter()
-                    .map(|e| schedule::Booking {
-                        title: e.title,
-                        start: e.start,
-                        end: e.end,
-                    })
-                    .collect()
+                    .bookings_between(now - TimeDelta::days(2), now + TimeDelta::days(2))
             })
             .unwrap_or_default();
         let (slots, mut ignored) = self.booked.slots(
