@@ -159,9 +159,9 @@ pub struct Options {
 }
 
 impl Options {
-    /// What `onair bench --minutes N` measures: N minutes of audio, best of
-    /// 3, and this very executable as the running box for 12 s.
-    pub fn for_minutes(minutes: u32) -> Result<Self, BenchError> {
+    /// What `onair bench --minutes N --runs R` measures: N minutes of
+    /// audio, best of R, and this very executable as the running box for 12 s.
+    pub fn for_minutes(minutes: u32, runs: u32) -> Result<Self, BenchError> {
         if minutes == 0 {
             return Err(BenchError::Options(
                 "--minutes 0 gives nothing to measure; use 1 or more (10 is usual)".into(),
@@ -174,7 +174,7 @@ impl Options {
         })?;
         Ok(Options {
             audio: Duration::from_secs(u64::from(minutes) * 60),
-            runs: 3,
+            runs,
             ffmpeg: PathBuf::from("ffmpeg"),
             box_binary: Some(binary),
             box_run: Duration::from_secs(12),
@@ -187,9 +187,12 @@ impl Options {
     }
 }
 
-/// `onair bench --minutes N`.
-pub fn run(minutes: u32) -> Result<Report, BenchError> {
-    run_with(&Options::for_minutes(minutes)?)
+/// Turns of each CPU measurement unless told otherwise.
+pub const DEFAULT_RUNS: u32 = 5;
+
+/// `onair bench --minutes N --runs R`.
+pub fn run(minutes: u32, runs: u32) -> Result<Report, BenchError> {
+    run_with(&Options::for_minutes(minutes, runs)?)
 }
 
 /// Generates the programme files, measures them, and measures the box.
@@ -1716,7 +1719,17 @@ mod tests {
         let text = report.to_string();
         assert!(text.contains("lame --silent -b 128 --cbr -q 3"), "{text}");
         assert!(text.contains("onair, two mounts, one encoder"), "{text}");
-        assert!(text.contains("output icecast (x2)"), "{text}");
+        let senders = text
+            .lines()
+            .find(|line| line.trim_start().starts_with("output icecast"))
+            .unwrap_or_else(|| panic!("no sender row in {text}"));
+        assert!(senders.ends_with("(x2)"), "{senders}");
+        assert!(text.contains("every turn, in order"), "{text}");
+        assert!(
+            text.contains("the second mount's own sender thread"),
+            "{text}"
+        );
+        assert_eq!(streams.turns.len(), 1, "{streams:?}");
     }
 
     #[test]
@@ -1735,7 +1748,7 @@ mod tests {
         opts.runs = 0;
         let message = run_with(&opts).unwrap_err().to_string();
         assert!(message.contains("use at least 1 run"), "{message}");
-        assert!(Options::for_minutes(0).is_err());
+        assert!(Options::for_minutes(0, DEFAULT_RUNS).is_err());
     }
 
     #[test]

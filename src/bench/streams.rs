@@ -165,6 +165,18 @@ pub struct StreamResult {
     /// ffmpeg decoding the programme and encoding it to MP3.
     pub ffmpeg: Duration,
     pub ffmpeg_command: String,
+    /// Every turn's figures, in the order measured, to show the spread the
+    /// best-of figures were taken from.
+    pub turns: Vec<Turn>,
+}
+
+/// One turn of the stream measurement: each side once, back to back.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub one: StreamRun,
+    pub two: StreamRun,
+    pub lame: Duration,
+    pub ffmpeg: Duration,
 }
 
 impl StreamResult {
@@ -213,7 +225,7 @@ pub fn measure(
     decode_to_wav(ffmpeg_program, programme, &wav)?;
 
     let (mut one, mut two): (Option<StreamRun>, Option<StreamRun>) = (None, None);
-    let (mut lame, mut ffmpeg) = (Duration::MAX, Duration::MAX);
+    let mut turns = Vec::with_capacity(runs as usize);
     let keep = |best: &mut Option<StreamRun>, run: StreamRun| {
         if best.as_ref().is_none_or(|b| run.cpu < b.cpu) {
             *best = Some(run);
@@ -224,11 +236,19 @@ pub fn measure(
             "streaming to one and to two mounts, lame, ffmpeg (turn {})",
             turn + 1
         );
-        keep(&mut one, stream_to_mounts(programme, 1, server)?);
-        keep(&mut two, stream_to_mounts(programme, 2, server)?);
-        lame = lame.min(lame_encode(&tools.lame, &lame_args, &wav, work)?);
-        ffmpeg = ffmpeg.min(ffmpeg_transcode(ffmpeg_program, &settings, programme)?);
+        let first = stream_to_mounts(programme, 1, server)?;
+        let second = stream_to_mounts(programme, 2, server)?;
+        keep(&mut one, first.clone());
+        keep(&mut two, second.clone());
+        turns.push(Turn {
+            one: first,
+            two: second,
+            lame: lame_encode(&tools.lame, &lame_args, &wav, work)?,
+            ffmpeg: ffmpeg_transcode(ffmpeg_program, &settings, programme)?,
+        });
     }
+    let best = |side: fn(&Turn) -> Duration| turns.iter().map(side).min().unwrap_or_default();
+    let (lame, ffmpeg) = (best(|t| t.lame), best(|t| t.ffmpeg));
     let (Some(one), Some(two)) = (one, two) else {
         return Err(BenchError::Options(
             "no run to measure; use at least 1".into(),
@@ -246,6 +266,7 @@ pub fn measure(
                 .join(" ")
                 .replace("{input}", "programme.mp3")
         ),
+        turns,
     })
 }
 
@@ -678,25 +699,109 @@ impl StreamResult {
                 hour(run.harness)
             )?;
         }
+        let encoder = |run: &StreamRun| {
+            run.threads
+                .iter()
+                .filter(|(name, _, _)| name.starts_with("output encoder"))
+                .map(|(_, _, cpu)| *cpu)
+                .sum()
+        };
+        let spread = |side: &dyn Fn(&Turn) -> Duration| {
+            self.turns
+                .iter()
+                .map(|turn| format!("{:.1}", hour(side(turn))))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        writeln!(f, "  every turn, in order (the best of each is above):")?;
+        writeln!(f, "    {:<32} {}", "lame", spread(&|t| t.lame))?;
+        writeln!(f, "    {:<32} {}", "ffmpeg", spread(&|t| t.ffmpeg))?;
         writeln!(
             f,
-            "Where the box's CPU goes with two mounts, by thread (per hour of audio)"
+            "    {:<32} {}",
+            "onair, one mount",
+            spread(&|t| t.one.cpu)
         )?;
-        let mut listed = Duration::ZERO;
-        for (name, count, cpu) in &self.two.threads {
-            listed += *cpu;
-            let name = if *count > 1 {
-                format!("{name} (x{count})")
-            } else {
-                name.clone()
-            };
-            writeln!(f, "  {name:<34} {:>8.2}", hour(*cpu))?;
-        }
         writeln!(
             f,
-            "  {:<34} {:>8.2}",
+            "      {:<30} {}",
+            "its encoder thread",
+            spread(&|t| encoder(&t.one))
+        )?;
+        writeln!(
+            f,
+            "    {:<32} {}",
+            "onair, two mounts",
+            spread(&|t| t.two.cpu)
+        )?;
+        writeln!(
+            f,
+            "      {:<30} {}",
+            "its encoder thread",
+            spread(&|t| encoder(&t.two))
+        )?;
+        writeln!(
+            f,
+            "Where the box's CPU goes, by thread (per hour of audio, best run of each)"
+        )?;
+        writeln!(
+            f,
+            "  {:<34} {:>9} {:>10}",
+            "thread", "one mount", "two mounts"
+        )?;
+        let mut names: Vec<&str> = Vec::new();
+        for (name, _, _) in self.one.threads.iter().chain(&self.two.threads) {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        let cell = |run: &StreamRun, name: &str| {
+            run.threads.iter().find(|(n, _, _)| n == name).map_or_else(
+                String::new,
+                |(_, count, cpu)| {
+                    let count = if *count > 1 {
+                        format!(" (x{count})")
+                    } else {
+                        String::new()
+                    };
+                    format!("{:.2}{count}", hour(*cpu))
+                },
+            )
+        };
+        for name in names {
+            writeln!(
+                f,
+                "  {name:<34} {:>9} {:>10}",
+                cell(&self.one, name),
+                cell(&self.two, name)
+            )?;
+        }
+        let rest = |run: &StreamRun| {
+            let listed: Duration = run.threads.iter().map(|(_, _, cpu)| *cpu).sum();
+            hour(run.cpu.saturating_sub(listed))
+        };
+        writeln!(
+            f,
+            "  {:<34} {:>9.2} {:>10.2}",
             "threads ended before (decoder)",
-            hour(self.two.cpu.saturating_sub(listed))
+            rest(&self.one),
+            rest(&self.two)
+        )?;
+        // Everything but the senders is shared by construction, so their
+        // own threads say what a mount costs without the whole process's
+        // turn-to-turn noise.
+        let senders = |run: &StreamRun| -> Duration {
+            run.threads
+                .iter()
+                .filter(|(name, _, _)| name.starts_with("output icecast"))
+                .map(|(_, _, cpu)| *cpu)
+                .sum()
+        };
+        let added = hour(senders(&self.two)).max(0.0) - hour(senders(&self.one));
+        writeln!(
+            f,
+            "  the second mount's own sender thread: {added:.2} s/h, {:.1} % of one mount",
+            100.0 * added / hour(self.one.cpu).max(1e-9)
         )
     }
 }
@@ -848,6 +953,7 @@ mod tests {
             lame_command: "lame".into(),
             ffmpeg: Duration::from_millis(lame_ms),
             ffmpeg_command: "ffmpeg".into(),
+            turns: Vec::new(),
         }
     }
 
