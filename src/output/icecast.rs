@@ -43,8 +43,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 const ANSWER_CHECK_EVERY: Duration = Duration::from_secs(1);
 const ANSWER_CHECK_TIMEOUT: Duration = Duration::from_millis(700);
 /// How long a sender waits for the next chunk before it looks at its
-/// connection again (a connection under way is polled this often).
-const IDLE_WAIT: Duration = Duration::from_millis(10);
+/// connection again. Chunks come every 40 ms while the box plays and each
+/// one moves the connection on too, so this only paces a sender whose
+/// encoder has nothing for it; every wake is CPU the Pi's audio needs.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
 
 /// Where a stream stands, as the status page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

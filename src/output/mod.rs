@@ -327,7 +327,7 @@ fn file_ring_seconds(speed: f64) -> f64 {
 /// file or a stream gains nothing from being written block by block, and
 /// every wake and every call into an encoder costs CPU the Pi needs.
 const BATCH_PARTS: usize = 50;
-const IDLE_NAP: Duration = Duration::from_millis(10);
+const IDLE_NAP: Duration = Duration::from_millis(20);
 
 /// How long an output whose write failed discards audio before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
