@@ -10,6 +10,7 @@
 
 pub mod arrange;
 mod bookings;
+mod boundaries;
 mod drift;
 pub mod preair;
 mod resume;
@@ -133,6 +134,7 @@ pub struct Director {
     fade: u32,
     drift: drift::Drift,
     reported_drift: TimeDelta,
+    boundaries: boundaries::Boundaries,
     /// The calendar's bookings matched against the files, with the pre-air check.
     booked: bookings::Booked,
     calendar: Option<crate::calendar::CalendarWatch>,
@@ -205,6 +207,7 @@ impl Director {
             fade,
             drift: drift::Drift::new(device_paced, Instant::now()),
             reported_drift: TimeDelta::zero(),
+            boundaries: boundaries::Boundaries::default(),
             streams_logged: Vec::new(),
             booked,
             calendar,
@@ -588,9 +591,13 @@ impl Director {
         }
     }
 
-    /// The engine sample heard at station time `t`.
+    /// The engine sample heard at station time `t`; the same sample every
+    /// time `t` is asked for, so items meeting there meet to the sample.
     fn sample(&self, t: DateTime<Utc>) -> u64 {
-        self.timeline.sample_at(t + self.drift.correction()).max(0) as u64
+        let correction = self.drift.correction();
+        self.boundaries.sample(t, self.clock.now(), |t| {
+            self.timeline.sample_at(t + correction).max(0) as u64
+        })
     }
 
     async fn cue_programme(&mut self, index: usize, offset: TimeDelta) {
