@@ -28,7 +28,7 @@ use tracing::info;
 
 use crate::clock::{Clock, Timeline};
 use crate::engine::{
-    self, Command, DecodeError, EndHow, EngineError, EngineSettings, Event, OpenOptions,
+    self, Command, DecodeError, EndHow, EngineError, EngineSettings, Event, OpenOptions, Source,
     SourceWatch, Start, decoder,
 };
 use crate::output::{CHANNELS, OutputStats, Tap};
@@ -831,25 +831,15 @@ fn air(path: &Path) -> Result<Aired, BenchError> {
         ring,
         stats: Arc::new(OutputStats::default()),
     };
-    let settings = EngineSettings {
-        timeline: Timeline {
-            rate: ENGINE_RATE,
-            anchor: now,
-        },
-        // The clock would hold every block back to real time; this one never does.
-        clock: Clock::Simulated {
-            start: now,
-            speed: 1.0e6,
-            epoch: SystemTime::now(),
-        },
-        block_frames: BLOCK_FRAMES,
-        lead: TimeDelta::zero(),
-    };
     // The tap is the master, as a sound card is on the box: the mixer makes a
     // block when the tap has room. Left to the clock alone, an unpaced mixer
     // would race ahead of the decoder and spin over underrun silence, CPU the
     // box never spends.
-    let mut engine = engine::start(settings, vec![tap], Some(0))?;
+    let timeline = Timeline {
+        rate: ENGINE_RATE,
+        anchor: now,
+    };
+    let mut engine = start_paced_by(timeline, BLOCK_FRAMES, vec![tap], 0)?;
     let stop = Arc::new(AtomicBool::new(false));
     let drain = spawn_drain(drained, watch.clone(), Arc::clone(&stop)).map_err(|source| {
         BenchError::Io {
@@ -858,20 +848,7 @@ fn air(path: &Path) -> Result<Aired, BenchError> {
             source,
         }
     })?;
-    let cue = Command::Cue {
-        id: 1,
-        source,
-        start: Start::At(0),
-        hard_end: None,
-        fade: 0,
-    };
-    let waiting_from = cpu_time(Who::Thread)?;
-    let ended = if engine.commands.push(cue).is_err() {
-        Err("the command ring was full".to_string())
-    } else {
-        wait_for_end(&mut engine, limit_for(info.duration))
-    };
-    let waiting = cpu_time(Who::Thread)?.since(waiting_from);
+    let (ended, waiting) = air_to_the_end(&mut engine, source, limit_for(info.duration))?;
     engine.shutdown();
     stop.store(true, Ordering::Release);
     let sound_card = drain.join().unwrap_or_default();
@@ -946,7 +923,56 @@ fn limit_for(duration: Option<u64>) -> Duration {
 
 /// Waits for item 1 to end naturally; returns its end frame and the
 /// underrun frames, or how it went wrong.
-fn wait_for_end(engine: &mut engine::Engine, limit: Duration) -> Result<(u64, u64), String> {
+/// An engine that never waits for the clock (which would hold every block
+/// back to real time): tap `master` alone paces it, as a sound card does.
+fn start_paced_by(
+    timeline: Timeline,
+    block_frames: usize,
+    taps: Vec<Tap>,
+    master: usize,
+) -> Result<engine::Engine, BenchError> {
+    let settings = EngineSettings {
+        timeline,
+        clock: Clock::Simulated {
+            start: timeline.anchor,
+            speed: 1.0e6,
+            epoch: SystemTime::now(),
+        },
+        block_frames,
+        lead: TimeDelta::zero(),
+    };
+    Ok(engine::start(settings, taps, Some(master))?)
+}
+
+/// Cues `source` at the engine's first sample and waits until it has ended
+/// (or `limit` has passed): how it ended, and the CPU this thread spent
+/// waiting, which is the benchmark's and not the box's.
+fn air_to_the_end(
+    engine: &mut engine::Engine,
+    source: Source,
+    limit: Duration,
+) -> Result<(Ending, Duration), BenchError> {
+    let cue = Command::Cue {
+        id: 1,
+        source,
+        start: Start::At(0),
+        hard_end: None,
+        fade: 0,
+    };
+    let waiting_from = cpu_time(Who::Thread)?;
+    let ended = if engine.commands.push(cue).is_err() {
+        Err("the command ring was full".to_string())
+    } else {
+        wait_for_end(engine, limit)
+    };
+    Ok((ended, cpu_time(Who::Thread)?.since(waiting_from)))
+}
+
+/// The engine frame at which the item ended and the underrun frames before
+/// it, or why it did not end.
+type Ending = Result<(u64, u64), String>;
+
+fn wait_for_end(engine: &mut engine::Engine, limit: Duration) -> Ending {
     let deadline = Instant::now() + limit;
     let mut ended = None;
     let mut retired = false;

@@ -62,16 +62,19 @@ fn write_log(s: &Station) {
     let jazz = programmes.join("20260301_1000_sunday-jazz.mp3");
     let slot = at("2026-03-01 10:00");
 
-    let late = log
-        .begin(item(
-            at("2026-02-28 23:30"),
-            log::Kind::Filler,
-            "Late tune",
-            "filler/late.mp3",
-        ))
-        .unwrap();
-    log.finish(late, at("2026-03-01 00:10"), log::Ended::Natural, None)
-        .unwrap();
+    let filler = |start, end, title, file, how| {
+        let id = log
+            .begin(item(start, log::Kind::Filler, title, file))
+            .unwrap();
+        log.finish(id, end, how, None).unwrap();
+    };
+    filler(
+        at("2026-02-28 23:30"),
+        at("2026-03-01 00:10"),
+        "Late tune",
+        "filler/late.mp3",
+        log::Ended::Natural,
+    );
 
     let programme = log
         .begin(NewEntry {
@@ -119,16 +122,13 @@ fn write_log(s: &Station) {
     )
     .unwrap();
 
-    let filler = log
-        .begin(item(
-            at("2026-03-01 10:59:58"),
-            log::Kind::Filler,
-            "Bed",
-            "filler/bed.mp3",
-        ))
-        .unwrap();
-    log.finish(filler, at("2026-03-01 11:00"), log::Ended::Faded, None)
-        .unwrap();
+    filler(
+        at("2026-03-01 10:59:58"),
+        at("2026-03-01 11:00"),
+        "Bed",
+        "filler/bed.mp3",
+        log::Ended::Faded,
+    );
 
     let due = programmes
         .join("20260301_1100_talk.mp3")
@@ -163,16 +163,13 @@ fn write_log(s: &Station) {
     )
     .unwrap();
 
-    let tomorrow = log
-        .begin(item(
-            at("2026-03-02 00:00"),
-            log::Kind::Filler,
-            "Tomorrow",
-            "filler/t.mp3",
-        ))
-        .unwrap();
-    log.finish(tomorrow, at("2026-03-02 00:05"), log::Ended::Natural, None)
-        .unwrap();
+    filler(
+        at("2026-03-02 00:00"),
+        at("2026-03-02 00:05"),
+        "Tomorrow",
+        "filler/t.mp3",
+        log::Ended::Natural,
+    );
 }
 
 fn item(start: DateTime<Utc>, kind: log::Kind, title: &str, file: &str) -> NewEntry {

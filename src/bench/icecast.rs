@@ -67,7 +67,7 @@ impl BenchServer {
         }
         let port = free_port().map_err(io_error("find a free port for", dir))?;
         let config = dir.join("icecast.xml");
-        std::fs::write(&config, server_config(port, &logs))
+        std::fs::write(&config, server_config(port, SOURCE_PASSWORD, &logs, ""))
             .map_err(io_error("write the Icecast configuration", &config))?;
 
         let mut command = if as_root {
@@ -177,16 +177,19 @@ fn free_port() -> io::Result<u16> {
         .map(|address| address.port())
 }
 
-/// A server for sources only: no burst (nobody listens), room for the
-/// benchmark's mounts, logs in the benchmark's folder.
-fn server_config(port: u16, logs: &Path) -> String {
+/// The configuration of an `icecast2` on 127.0.0.1:`port` for a box to
+/// stream to, as the benchmark and the stream tests run it: no burst (a
+/// listener hears what is sent from the moment it connects, so what it
+/// hears can be placed in time), room for a few mounts and listeners, logs
+/// in `logs`, and `extra_xml` (such as `<mount>` sections) at the end.
+pub fn server_config(port: u16, password: &str, logs: &Path, extra_xml: &str) -> String {
     format!(
         r#"<icecast>
-  <limits><clients>10</clients><sources>4</sources><burst-size>0</burst-size>
-    <source-timeout>10</source-timeout></limits>
+  <limits><clients>20</clients><sources>4</sources><burst-size>0</burst-size>
+    <source-timeout>5</source-timeout></limits>
   <authentication>
-    <source-password>{SOURCE_PASSWORD}</source-password>
-    <admin-user>admin</admin-user><admin-password>{SOURCE_PASSWORD}-admin</admin-password>
+    <source-password>{password}</source-password>
+    <admin-user>admin</admin-user><admin-password>{password}-admin</admin-password>
   </authentication>
   <hostname>127.0.0.1</hostname>
   <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
@@ -196,7 +199,8 @@ fn server_config(port: u16, logs: &Path) -> String {
     <webroot>/usr/share/icecast2/web</webroot>
     <adminroot>/usr/share/icecast2/admin</adminroot>
   </paths>
-  <logging><errorlog>error.log</errorlog><accesslog>access.log</accesslog><loglevel>2</loglevel></logging>
+  <logging><errorlog>error.log</errorlog><accesslog>access.log</accesslog><loglevel>3</loglevel></logging>
+  {extra_xml}
 </icecast>
 "#,
         logs = logs.display()

@@ -18,14 +18,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 
 use super::icecast::{BenchServer, SOURCE_PASSWORD};
 use super::threads::{process_cpu, since, threads_of};
-use super::{BenchError, Who, cpu_time, per_hour, spawn_ffmpeg, verdict, wait_for_end};
+use super::{
+    BenchError, Who, air_to_the_end, cpu_time, per_hour, spawn_ffmpeg, start_paced_by, verdict,
+};
 use crate::clock::{Clock, Timeline};
 use crate::config::{BitrateMode, IcecastConfig, OutputConfig};
-use crate::engine::{self, Command, EngineSettings, OpenOptions, SourceWatch, Start, decoder};
+use crate::engine::{OpenOptions, SourceWatch, decoder};
 use crate::output::encoder::{LAME_QUALITY, Mp3Settings};
 use crate::output::icecast::Connection;
 use crate::output::{self, CHANNELS, OutputContext, OutputStats, Tap};
@@ -135,6 +137,15 @@ pub struct StreamRun {
 }
 
 impl StreamRun {
+    /// The CPU of the threads whose name starts with `prefix`.
+    pub fn cpu_of(&self, prefix: &str) -> Duration {
+        self.threads
+            .iter()
+            .filter(|(name, _, _)| name.starts_with(prefix))
+            .map(|(_, _, cpu)| *cpu)
+            .sum()
+    }
+
     /// What `bytes_sent` should be for the programme at the bitrate.
     pub fn expected_bytes(&self) -> u64 {
         self.aired_frames * u64::from(STREAM_BITRATE) * 1000 / 8 / u64::from(STREAM_RATE)
@@ -362,22 +373,12 @@ fn stream_to_mounts(
         ring,
         stats: Arc::new(OutputStats::default()),
     });
-    let settings = EngineSettings {
-        timeline,
-        clock: Clock::Simulated {
-            start: now,
-            speed: 1.0e6,
-            epoch: SystemTime::now(),
-        },
-        block_frames: BLOCK_FRAMES,
-        lead: TimeDelta::zero(),
-    };
     // The pacer is the master, as a sound card is on the box: the mixer
     // makes a block when it has room, and it makes room only as fast as
     // the decoder delivers and the encoder takes, so no block is dropped
     // and no underrun silence is encoded.
     let master = taps.len() - 1;
-    let mut engine = engine::start(settings, taps, Some(master))?;
+    let mut engine = start_paced_by(timeline, BLOCK_FRAMES, taps, master)?;
     let stop = Arc::new(AtomicBool::new(false));
     let pacer = spawn_pacer(
         paced,
@@ -391,21 +392,8 @@ fn stream_to_mounts(
         path: programme.to_path_buf(),
         source,
     })?;
-    let cue = Command::Cue {
-        id: 1,
-        source,
-        start: Start::At(0),
-        hard_end: None,
-        fade: 0,
-    };
-    let waiting_from = cpu_time(Who::Thread)?;
-    let ended = if engine.commands.push(cue).is_err() {
-        Err("the command ring was full".to_string())
-    } else {
-        wait_for_end(&mut engine, limit_for_stream(info.duration))
-    };
+    let (ended, waiting) = air_to_the_end(&mut engine, source, limit_for_stream(info.duration))?;
     let threads_at_end = threads_of(own);
-    let waiting = cpu_time(Who::Thread)?.since(waiting_from);
     engine.shutdown();
     stop.store(true, Ordering::Release);
     let pacing = pacer.join().unwrap_or_default();
@@ -699,13 +687,7 @@ impl StreamResult {
                 hour(run.harness)
             )?;
         }
-        let encoder = |run: &StreamRun| {
-            run.threads
-                .iter()
-                .filter(|(name, _, _)| name.starts_with("output encoder"))
-                .map(|(_, _, cpu)| *cpu)
-                .sum()
-        };
+        let encoder = |run: &StreamRun| run.cpu_of("output encoder");
         let spread = |side: &dyn Fn(&Turn) -> Duration| {
             self.turns
                 .iter()
@@ -790,14 +772,8 @@ impl StreamResult {
         // Everything but the senders is shared by construction, so their
         // own threads say what a mount costs without the whole process's
         // turn-to-turn noise.
-        let senders = |run: &StreamRun| -> Duration {
-            run.threads
-                .iter()
-                .filter(|(name, _, _)| name.starts_with("output icecast"))
-                .map(|(_, _, cpu)| *cpu)
-                .sum()
-        };
-        let added = hour(senders(&self.two)).max(0.0) - hour(senders(&self.one));
+        let senders = |run: &StreamRun| run.cpu_of("output icecast");
+        let added = hour(senders(&self.two)) - hour(senders(&self.one));
         writeln!(
             f,
             "  the second mount's own sender thread: {added:.2} s/h, {:.1} % of one mount",

@@ -45,30 +45,7 @@ impl Icecast {
             .status()
             .unwrap_or_else(|e| panic!("cannot run chown: {e}"));
         assert!(chown.success(), "chown icecast2 {logs:?} failed");
-        // No burst: a listener hears what is sent from the moment it
-        // connects, so what it hears can be placed in time.
-        let config = format!(
-            r#"<icecast>
-  <limits><clients>20</clients><sources>4</sources><burst-size>0</burst-size>
-    <source-timeout>5</source-timeout></limits>
-  <authentication>
-    <source-password>{SOURCE_PASSWORD}</source-password>
-    <admin-user>admin</admin-user><admin-password>admin-secret</admin-password>
-  </authentication>
-  <hostname>127.0.0.1</hostname>
-  <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
-  <paths>
-    <basedir>/usr/share/icecast2</basedir>
-    <logdir>{logs}</logdir>
-    <webroot>/usr/share/icecast2/web</webroot>
-    <adminroot>/usr/share/icecast2/admin</adminroot>
-  </paths>
-  <logging><errorlog>error.log</errorlog><accesslog>access.log</accesslog><loglevel>3</loglevel></logging>
-  {extra_xml}
-</icecast>
-"#,
-            logs = logs.display()
-        );
+        let config = onair::bench::icecast::server_config(port, SOURCE_PASSWORD, &logs, extra_xml);
         std::fs::write(dir.join("icecast.xml"), config)
             .unwrap_or_else(|e| panic!("cannot write the icecast config: {e}"));
         let mut server = Icecast {
