@@ -14,7 +14,7 @@ use tracing::info;
 use crate::asrun::{AsRunLog, SledLog};
 use crate::clock::{Clock, Timeline};
 use crate::config::Config;
-use crate::director::{Director, Parts};
+use crate::director::{Director, Wiring};
 use crate::engine::{self, EngineSettings};
 use crate::listen_back;
 use crate::output::{self, OutputContext};
@@ -159,7 +159,7 @@ async fn on_air(
         config.library.programmes.display(),
         config.outputs.len()
     );
-    let director = Director::new(Parts {
+    let director = Director::new(Wiring {
         config: config.clone(),
         clock,
         engine,

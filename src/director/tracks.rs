@@ -7,6 +7,12 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use std::path::Path;
+
+use tracing::{error, info};
+
+use super::Director;
+use crate::asrun::{self, Ended, NewTrack};
 use crate::tracks::TrackList;
 
 /// One programme's track list as it plays.
@@ -66,6 +72,75 @@ impl TrackFollower {
                 (index, began.max(start))
             })
             .collect()
+    }
+}
+
+// The director following the tracks of what is on air.
+impl Director {
+    /// The track list beside a programme file, with the tracks of this slot
+    /// the log already has. A list that cannot be read is a warning, and
+    /// the programme airs without it.
+    pub(super) fn track_follower(
+        &mut self,
+        file: &Path,
+        scheduled: DateTime<Utc>,
+    ) -> Option<TrackFollower> {
+        match crate::tracks::track_list_for(file) {
+            Ok(Some(list)) => {
+                let logged = asrun::tracks_logged(&self.track_history, file, scheduled);
+                Some(TrackFollower::new(list, logged))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.warn_once(format!("{e}; the programme airs without its track list"));
+                None
+            }
+        }
+    }
+
+    /// Logs each track as it goes on air (once per slot, across restarts)
+    /// and gives the streams its title.
+    pub(super) fn follow_tracks(&mut self) {
+        let heard = self.on_air_time();
+        let mut titles = Vec::new();
+        for item in self.items.values_mut() {
+            let (true, Some(follower), Some(slot)) =
+                (item.started, item.tracks.as_mut(), &item.slot)
+            else {
+                continue;
+            };
+            for (index, began) in follower.advance(item.start, item.offset, heard) {
+                let track = &follower.list.tracks[index];
+                if let Some(open) = follower.open.take()
+                    && let Err(e) = self.log.finish(open, began, Ended::Natural, None)
+                {
+                    error!(
+                        "as-run log: cannot close a track of \"{}\": {e}",
+                        item.title
+                    );
+                }
+                titles.push(track.now_playing());
+                if !follower.logged.insert(track.offset_ms()) {
+                    continue;
+                }
+                info!("track: {} ({})", track.now_playing(), item.title);
+                let entry = NewTrack::of(track, &item.title, &item.file, slot.start, began);
+                match self.log.begin_track(entry) {
+                    Ok(id) => follower.open = Some(id),
+                    Err(e) => error!(
+                        "as-run log: cannot record a track of \"{}\": {e}",
+                        item.title
+                    ),
+                }
+            }
+        }
+        if let Some(title) = titles.last() {
+            for (_, stats) in &self.outputs {
+                if let Some(stream) = &stats.stream {
+                    stream.set_title(title);
+                }
+            }
+        }
     }
 }
 

@@ -1,0 +1,139 @@
+//! Reading the library: the programme folder (matched against the
+//! calendar's bookings) and the filler folder, looked at again every second
+//! so that new files air without a restart and half-copied ones never do.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use chrono::TimeDelta;
+use tracing::{info, warn};
+
+use super::Director;
+use super::arrange::SlotKey;
+use crate::asrun::Kind;
+use crate::engine::{Command, ItemId};
+use crate::schedule::{self, FillerDeck};
+use crate::status;
+
+impl Director {
+    /// Looks at the programme folder again; true when the slots changed.
+    pub(super) fn rescan_programmes(&mut self) -> bool {
+        let Some(watch) = self.programmes.as_mut() else {
+            return false;
+        };
+        let scan = match watch.scan(SystemTime::now()) {
+            Ok(scan) => scan,
+            Err(e) => {
+                self.warn_once(format!("programme folder: {e}"));
+                return false;
+            }
+        };
+        let now = self.on_air_time();
+        let begun = self.engine_time() + self.margin() + self.horizon();
+        let bookings = self
+            .calendar
+            .as_ref()
+            .map(|c| {
+                c.snapshot()
+                    .bookings_between(now - TimeDelta::days(2), now + TimeDelta::days(2))
+            })
+            .unwrap_or_default();
+        let (slots, mut ignored) = self.booked.slots(
+            scan.programmes,
+            &bookings,
+            self.config.station.timezone,
+            now,
+            begun,
+        );
+        ignored.extend(scan.ignored);
+        self.ignored = ignored
+            .into_iter()
+            .map(|i| status::IgnoredFile {
+                file: i.path.display().to_string(),
+                reason: i.reason,
+            })
+            .collect();
+        let changed = slots.len() != self.slots.len()
+            || slots.iter().zip(&self.slots).any(|(a, b)| {
+                SlotKey::of(a) != SlotKey::of(b)
+                    || a.hard_end != b.hard_end
+                    || a.programme.title != b.programme.title
+            });
+        if changed {
+            info!("schedule: {} programme slots", slots.len());
+            self.slots = slots;
+        }
+        changed
+    }
+
+    pub(super) fn rescan_filler(&mut self) {
+        let Some(dir) = self.config.library.filler.clone() else {
+            return;
+        };
+        let files = match schedule::list_audio_files(&dir) {
+            // A track still being copied in is left for the next look.
+            Ok(files) => files.into_iter().filter(|f| settled(f)).collect(),
+            Err(e) => {
+                self.warn_once(format!("filler folder: {e}"));
+                Vec::new()
+            }
+        };
+        let was_empty = self.filler.as_ref().is_none_or(|d| d.is_empty());
+        match self.filler.as_mut() {
+            Some(deck) => deck.refresh(files),
+            None => {
+                let seed = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1);
+                let mut deck = FillerDeck::new(files, seed);
+                for played in std::mem::take(&mut self.filler_history) {
+                    deck.mark_played(&played);
+                }
+                self.filler = Some(deck);
+            }
+        }
+        if was_empty && self.filler.as_ref().is_some_and(|d| !d.is_empty()) {
+            self.make_way_for_filler();
+        }
+    }
+
+    /// Filler has appeared: the emergency file, there only for want of it,
+    /// fades out and filler follows it.
+    pub(super) fn make_way_for_filler(&mut self) {
+        let at = self.engine_time() + self.margin();
+        let ending: Vec<ItemId> = self
+            .items
+            .iter()
+            .filter(|(id, i)| i.kind == Kind::Emergency && i.started && Some(**id) != self.standby)
+            .map(|(&id, _)| id)
+            .collect();
+        if ending.is_empty() {
+            return;
+        }
+        self.rearrange();
+        for id in ending {
+            self.send(Command::EndAt {
+                id,
+                at: self.sample(at),
+                fade: self.fade,
+            });
+            if let Some(item) = self.items.get_mut(&id) {
+                item.hard_end = Some(at);
+            }
+        }
+    }
+
+    pub(super) fn warn_once(&mut self, warning: String) {
+        if !self.warnings.contains(&warning) {
+            warn!("{warning}");
+            self.warnings.push(warning);
+        }
+    }
+}
+/// A file last written long enough ago that it is not still being copied in.
+fn settled(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= schedule::SETTLE))
+}
