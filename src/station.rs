@@ -14,7 +14,7 @@ use tracing::info;
 use crate::asrun::{AsRunLog, SledLog};
 use crate::clock::{Clock, Timeline};
 use crate::config::Config;
-use crate::director::{Director, Wiring};
+use crate::director::{CommandQueue, Director, Wiring};
 use crate::engine::{self, EngineSettings};
 use crate::listen_back;
 use crate::output::{self, OutputContext};
@@ -61,6 +61,20 @@ pub async fn run(config: Config) -> Result<()> {
     // starting (systemd stopping it early) becomes an orderly stop as soon
     // as it is up, instead of killing it half-started.
     let stop = shutdown_signal()?;
+    // The box itself has no source of commands yet: the queue stays open
+    // and quiet while it runs.
+    let (_controls, commands) = crate::director::channel();
+    run_with(config, commands, stop).await
+}
+
+/// `onair run` with the director's commands from `commands` and a stop
+/// when `stop` resolves instead of SIGTERM: the box as a program that
+/// embeds it (or a test) drives it.
+pub async fn run_with(
+    config: Config,
+    commands: CommandQueue,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     // Next, so that a port in use stops the box before it has written
     // anything (an output file, a simulated timeline).
     let listener = tokio::net::TcpListener::bind(config.web.listen)
@@ -100,7 +114,7 @@ pub async fn run(config: Config) -> Result<()> {
     let address_file = web_address_file(&config);
     write_web_address(&address_file, address)?;
     info!("status page on http://{address}/");
-    let result = on_air(config, clock, log, status_tx, stop).await;
+    let result = on_air(config, clock, log, status_tx, commands, stop).await;
     let _ = std::fs::remove_file(&address_file);
     result
 }
@@ -110,6 +124,7 @@ async fn on_air(
     clock: Clock,
     log: Arc<dyn AsRunLog>,
     status_tx: watch::Sender<Status>,
+    commands: CommandQueue,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let rate = config.audio.sample_rate;
@@ -168,6 +183,7 @@ async fn on_air(
         listen_back: listen_back.links(),
         status: status_tx,
         device_paced,
+        commands,
     });
     let engine = director.run(stop).await;
     info!("stopping");

@@ -41,6 +41,11 @@ impl Drift {
         }
     }
 
+    /// Whether readings are wanted at all (a device paces the engine).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// One reading: the engine's position and the station clock at real time `at`.
     pub fn observe(&mut self, timeline: &Timeline, position: u64, now: DateTime<Utc>, at: Instant) {
         if !self.enabled || position == 0 {

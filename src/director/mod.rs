@@ -11,6 +11,7 @@
 pub mod arrange;
 mod bookings;
 mod boundaries;
+mod commands;
 mod cueing;
 mod drift;
 mod library;
@@ -38,18 +39,49 @@ use crate::output::OutputStats;
 use crate::schedule::{FillerDeck, FolderWatch, Slot};
 use crate::status::{self, Status};
 use arrange::{Arranged, SlotKey};
+pub use commands::{Command, CommandError, CommandQueue, Controls, Done, channel};
 
-/// How often the programme and filler folders are looked at again (real time): new files
-/// are on air within a minute of being dropped in, never half-copied.
+/// The director's deadlines (real time). It does its work when one is due
+/// and sleeps in between, since every wake of the runtime is CPU the Pi
+/// takes from the audio. Cues are placed seconds ahead and the engine
+/// starts them to the sample, so none of these bounds how exactly anything
+/// airs, only how soon it is noticed.
+///
+/// The programme and filler folders are looked at again, and the as-run
+/// log's heartbeat written, every second: new files are on air within
+/// seconds of being dropped in, and a crash loses at most a second of the
+/// log's view of what was on air.
 const RESCAN_EVERY: Duration = Duration::from_secs(1);
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
-const STATUS_EVERY: Duration = Duration::from_millis(200);
-/// The director's pace (real time). Cues are placed seconds ahead and the
-/// engine starts them to the sample, so the tick only bounds how soon an
-/// event is logged or a late file is noticed; every tick wakes the runtime,
-/// which on the Pi is CPU taken from the audio. At simulated speed 60 it is
-/// 1.2 s of station time, still well inside the look-ahead.
-const TICK: Duration = Duration::from_millis(20);
+/// The look ahead: cues within the horizon, tracks begun, streams up or
+/// down, the status snapshot. At simulated speed 60 it is 15 s of station
+/// time, well inside the horizon of 60 s there.
+const LOOK_EVERY: Duration = Duration::from_millis(250);
+/// Readings of a sound card's drift, averaged over a second.
+const DRIFT_EVERY: Duration = Duration::from_millis(50);
+
+/// When each of the director's jobs is next due.
+struct Deadlines {
+    rescan: Instant,
+    look: Instant,
+    drift: Instant,
+}
+
+impl From<Instant> for Deadlines {
+    fn from(now: Instant) -> Self {
+        Deadlines {
+            rescan: now + RESCAN_EVERY,
+            look: now,
+            drift: now,
+        }
+    }
+}
+
+impl Deadlines {
+    fn next(&self, drift: bool) -> Instant {
+        let next = self.rescan.min(self.look);
+        if drift { next.min(self.drift) } else { next }
+    }
+}
 
 /// What the director needs from the rest of the box.
 pub struct Wiring {
@@ -63,6 +95,8 @@ pub struct Wiring {
     pub status: watch::Sender<Status>,
     /// A device (the sound card) paces the engine rather than the clock.
     pub device_paced: bool,
+    /// Where commands from the panel, the web and the CLI arrive.
+    pub commands: CommandQueue,
 }
 
 /// One item handed to the engine.
@@ -139,6 +173,7 @@ pub struct Director {
     /// Per output, whether its stream was last logged up (`None`: not yet
     /// logged, or not a stream), and its reconnections then.
     streams_logged: Vec<Option<(bool, u64)>>,
+    commands: tokio::sync::mpsc::Receiver<commands::Request>,
 }
 
 impl Director {
@@ -152,6 +187,7 @@ impl Director {
             listen_back,
             status,
             device_paced,
+            commands,
         } = parts;
         let fade = delta_to_samples(
             TimeDelta::milliseconds(config.audio.fade_ms as i64),
@@ -207,11 +243,13 @@ impl Director {
             calendar,
             calendar_generation: None,
             track_history: Vec::new(),
+            commands: commands.queue,
         }
     }
 
     /// Runs until `stop` resolves, then takes everything off air and closes
-    /// the log entries as stopped.
+    /// the log entries as stopped. Between its deadlines it sleeps; a
+    /// command wakes it at once.
     pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> Engine {
         tokio::pin!(stop);
         self.recover();
@@ -220,48 +258,33 @@ impl Director {
         self.rescan_filler();
         self.arm_standby().await;
 
-        let mut last_rescan = Instant::now();
-        let mut last_heartbeat = Instant::now();
-        let mut last_status = Instant::now() - STATUS_EVERY;
-        let mut ticker = tokio::time::interval(TICK);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut due = Deadlines::from(Instant::now());
         loop {
+            let wake = due.next(self.drift.enabled());
             tokio::select! {
                 _ = &mut stop => break,
-                _ = ticker.tick() => {}
+                Some(request) = self.commands.recv() => {
+                    self.handle_events().await;
+                    self.obey(request).await;
+                    due.look = Instant::now();
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
             }
-            self.drift.observe(
-                &self.timeline,
-                self.engine.meters.position(),
-                self.clock.now(),
-                Instant::now(),
-            );
-            let correction = self.drift.correction();
-            if (correction - self.reported_drift).abs() >= TimeDelta::milliseconds(5) {
-                info!(
-                    "the sound card's clock is {} ms off the station clock",
-                    correction.num_milliseconds()
-                );
-                self.reported_drift = correction;
+            let now = Instant::now();
+            if self.drift.enabled() && now >= due.drift {
+                due.drift = now + DRIFT_EVERY;
+                self.read_drift();
             }
             self.handle_events().await;
-            self.follow_tracks();
-            if last_rescan.elapsed() >= RESCAN_EVERY {
-                last_rescan = Instant::now();
+            if now >= due.rescan {
+                due.rescan = now + RESCAN_EVERY;
                 if self.rescan_programmes() {
                     self.rearrange();
                 }
                 self.rescan_filler();
-            }
-            self.arrange().await;
-            if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
-                last_heartbeat = Instant::now();
                 if let Err(e) = self.log.heartbeat(self.on_air_time()) {
                     error!("as-run log heartbeat failed: {e}");
                 }
-            }
-            if last_status.elapsed() >= STATUS_EVERY {
-                last_status = Instant::now();
                 // A new calendar is planned with at once, not at the next look.
                 let generation = self.calendar.as_ref().map(|c| c.snapshot().generation);
                 if generation != self.calendar_generation {
@@ -270,12 +293,37 @@ impl Director {
                         self.rearrange();
                     }
                 }
+                due.look = now;
+            }
+            if now >= due.look {
+                due.look = now + LOOK_EVERY;
+                self.follow_tracks();
+                self.arrange().await;
                 self.log_streams();
                 self.publish();
             }
         }
         self.close_for_stop();
         self.engine
+    }
+
+    /// The sound card's drift, read often enough to average out its
+    /// period-sized steps.
+    fn read_drift(&mut self) {
+        self.drift.observe(
+            &self.timeline,
+            self.engine.meters.position(),
+            self.clock.now(),
+            Instant::now(),
+        );
+        let correction = self.drift.correction();
+        if (correction - self.reported_drift).abs() >= TimeDelta::milliseconds(5) {
+            info!(
+                "the sound card's clock is {} ms off the station clock",
+                correction.num_milliseconds()
+            );
+            self.reported_drift = correction;
+        }
     }
 
     /// At the very first start, with no copy of the calendar kept yet, it

@@ -12,6 +12,7 @@ pub mod bwf;
 pub mod expect;
 pub mod goertzel;
 pub mod http;
+pub mod in_process;
 pub mod page;
 pub mod tone;
 
@@ -463,7 +464,11 @@ listen = "127.0.0.1:0"
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", env!("CARGO_BIN_EXE_onair")));
         self.child = Some(child);
+        self.wait_for_clock();
+    }
 
+    /// Waits until the box has written its simulated clock, and keeps it.
+    fn wait_for_clock(&mut self) {
         let path = self.dir.join(DATA_DIR).join("simulated-clock");
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let clock = loop {
