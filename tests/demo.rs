@@ -123,7 +123,10 @@ fn status_on_air(demo: &mut Demo, address: SocketAddr) -> Value {
         let last = match get(&url) {
             Ok(body) => {
                 let status: Value = serde_json::from_str(&body).unwrap();
-                if !status["on_air"].is_null() {
+                // On air, and some of it through to the output already (a
+                // runner writes in batches, a moment after the mixer).
+                let out = status["outputs"][0]["frames_out"].as_u64().unwrap_or(0);
+                if !status["on_air"].is_null() && out > 0 {
                     return status;
                 }
                 body
@@ -132,7 +135,7 @@ fn status_on_air(demo: &mut Demo, address: SocketAddr) -> Value {
         };
         assert!(
             Instant::now() < deadline,
-            "nothing went on air within 15 s; last answer from {url}: {last}"
+            "nothing went on air and out within 15 s; last answer from {url}: {last}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -53,9 +53,11 @@ pub use commands::{Command, CommandError, CommandQueue, Controls, Done, channel}
 /// log's view of what was on air.
 const RESCAN_EVERY: Duration = Duration::from_secs(1);
 /// The look ahead: cues within the horizon, tracks begun, streams up or
-/// down, the status snapshot. At simulated speed 60 it is 15 s of station
-/// time, well inside the horizon of 60 s there.
+/// down, the status snapshot. On a fast simulated clock it is at most
+/// `LOOK_SPAN` of station time apart, so that what a test sees in the
+/// status and the log keeps up with the programme.
 const LOOK_EVERY: Duration = Duration::from_millis(250);
+const LOOK_SPAN: TimeDelta = TimeDelta::seconds(1);
 /// Readings of a sound card's drift, averaged over a second.
 const DRIFT_EVERY: Duration = Duration::from_millis(50);
 
@@ -258,6 +260,7 @@ impl Director {
         self.rescan_filler();
         self.arm_standby().await;
 
+        let look_every = LOOK_EVERY.min(self.clock.real(LOOK_SPAN));
         let mut due = Deadlines::from(Instant::now());
         loop {
             let wake = due.next(self.drift.enabled());
@@ -296,13 +299,15 @@ impl Director {
                 due.look = now;
             }
             if now >= due.look {
-                due.look = now + LOOK_EVERY;
+                due.look = now + look_every;
                 self.follow_tracks();
                 self.arrange().await;
                 self.log_streams();
                 self.publish();
             }
         }
+        // What ended before the stop is logged as it ended, not as stopped.
+        self.handle_events().await;
         self.close_for_stop();
         self.engine
     }
