@@ -91,13 +91,15 @@ struct State {
     stop: bool,
 }
 
-struct Shared {
+/// The pre-air checker's desk, shared by the director (which asks) and
+/// the checker thread (which works through what is asked).
+struct CheckDesk {
     state: Mutex<State>,
     wake: Condvar,
     results_file: Option<PathBuf>,
 }
 
-impl Shared {
+impl CheckDesk {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -106,7 +108,7 @@ impl Shared {
 /// The checker: ask it about a file, it answers from what it knows and
 /// checks in the background what it does not.
 pub struct PreAir {
-    shared: Arc<Shared>,
+    desk: Arc<CheckDesk>,
 }
 
 impl PreAir {
@@ -119,19 +121,19 @@ impl PreAir {
                 state.records.insert(record.file.clone(), record);
             }
         }
-        let shared = Arc::new(Shared {
+        let desk = Arc::new(CheckDesk {
             state: Mutex::new(state),
             wake: Condvar::new(),
             results_file: data_dir.map(|d| d.join(RESULTS_FILE)),
         });
-        let worker = shared.clone();
+        let worker = desk.clone();
         let started = std::thread::Builder::new()
             .name("pre-air check".to_string())
             .spawn(move || run(&worker));
         if let Err(e) = started {
             tracing::error!("cannot start the pre-air check ({e}): files air unchecked");
         }
-        PreAir { shared }
+        PreAir { desk }
     }
 
     /// What is known of `path` as it is now. A file not yet checked (or
@@ -141,7 +143,7 @@ impl PreAir {
         let Some(now) = Fingerprint::of(path) else {
             return FileCheck::Broken("the file is not there".to_string());
         };
-        let mut state = self.shared.lock();
+        let mut state = self.desk.lock();
         if let Some(record) = state.records.get(path)
             && record.fingerprint == now
         {
@@ -149,14 +151,14 @@ impl PreAir {
         }
         if !state.wanted.iter().any(|p| p == path) {
             state.wanted.push_back(path.to_path_buf());
-            self.shared.wake.notify_one();
+            self.desk.wake.notify_one();
         }
         FileCheck::Unchecked
     }
 
     /// Every result so far.
     pub fn records(&self) -> Vec<CheckRecord> {
-        let mut records: Vec<CheckRecord> = self.shared.lock().records.values().cloned().collect();
+        let mut records: Vec<CheckRecord> = self.desk.lock().records.values().cloned().collect();
         records.sort_by(|a, b| a.file.cmp(&b.file));
         records
     }
@@ -165,16 +167,16 @@ impl PreAir {
 impl Drop for PreAir {
     fn drop(&mut self) {
         // A check under way finishes on its own; its thread is not waited for.
-        self.shared.lock().stop = true;
-        self.shared.wake.notify_one();
+        self.desk.lock().stop = true;
+        self.desk.wake.notify_one();
     }
 }
 
-fn run(shared: &Shared) {
+fn run(desk: &CheckDesk) {
     lower_priority();
     loop {
         let path = {
-            let mut state = shared.lock();
+            let mut state = desk.lock();
             loop {
                 if state.stop {
                     return;
@@ -182,7 +184,7 @@ fn run(shared: &Shared) {
                 if let Some(path) = state.wanted.pop_front() {
                     break path;
                 }
-                state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+                state = desk.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             }
         };
         let Some(fingerprint) = Fingerprint::of(&path) else {
@@ -199,7 +201,7 @@ fn run(shared: &Shared) {
             Some(problem) => tracing::warn!("pre-air check: {problem}"),
         }
         let records = {
-            let mut state = shared.lock();
+            let mut state = desk.lock();
             state.records.insert(
                 path.clone(),
                 CheckRecord {
@@ -215,7 +217,7 @@ fn run(shared: &Shared) {
             records.sort_by(|a, b| a.file.cmp(&b.file));
             records
         };
-        if let Some(file) = &shared.results_file
+        if let Some(file) = &desk.results_file
             && let Err(e) = keep(file, &records)
         {
             tracing::warn!(
