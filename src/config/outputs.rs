@@ -120,10 +120,12 @@ impl TableReader {
         (outputs, listen_back)
     }
 
-    /// Refuses the outputs a simulated clock at its speed cannot drive: an
-    /// ALSA device plays in real time at any speed. Outputs are counted in
-    /// the file, not in `outputs`: one refused earlier is missing from that
-    /// list and would shift the number.
+    /// Refuses the outputs a simulated clock at its speed cannot drive. An
+    /// ALSA device plays in real time at any speed. A stream sent faster
+    /// than real time overruns its listeners and the server drops it, so
+    /// Icecast outputs are refused above speed 1 (below it they only send
+    /// slowly). Outputs are counted in the file, not in `outputs`: one
+    /// refused earlier is missing from that list and would shift the number.
     pub(super) fn outputs_for_clock(
         &mut self,
         root: &Table,
@@ -159,6 +161,22 @@ impl TableReader {
                     key: format!("output[{}].kind", i + 1),
                     value: "\"alsa\"".into(),
                     expected: format!("not with clock.speed = {}: {why}", clock.speed),
+                });
+            }
+        }
+        if clock.speed > 1.0 {
+            for (i, item) in in_file.iter().enumerate() {
+                if kind_of(item).as_deref() != Some("icecast") {
+                    continue;
+                }
+                self.problems.push(Problem {
+                    key: format!("output[{}].kind", i + 1),
+                    value: "\"icecast\"".into(),
+                    expected: format!(
+                        "not with clock.speed = {speed}: the stream {} would be sent {speed} times faster than real time, faster than listeners play it; set clock.speed = 1, or use a wav/null output to run the station faster",
+                        stream_name(item),
+                        speed = clock.speed,
+                    ),
                 });
             }
         }
@@ -436,6 +454,17 @@ impl TableReader {
             reconnect_max_seconds,
         })
     }
+}
+
+/// A stream as the box names it in its status and log (`icecast
+/// host:port/mount`), from what its table gives.
+fn stream_name(table: &Value) -> String {
+    let text = |key: &str| table.get(key).and_then(Value::as_str).unwrap_or("?");
+    let port = table
+        .get("port")
+        .and_then(Value::as_integer)
+        .unwrap_or(DEFAULT_ICECAST_PORT);
+    format!("icecast {}:{port}{}", text("host"), text("mount"))
 }
 
 /// The address a stream's listeners tune to on its server.

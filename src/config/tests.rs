@@ -333,6 +333,70 @@ fn alsa_cannot_follow_a_fast_clock() {
 }
 
 #[test]
+fn a_stream_cannot_follow_a_clock_faster_than_real_time() {
+    let clock = |speed: &str| {
+        format!(
+            "[station]\ntimezone = \"UTC\"\n[clock]\nstart = \"2026-03-02T00:59:00\"\nspeed = {speed}\n"
+        )
+    };
+    let stream = |mount: &str| {
+        format!(
+            "[[output]]\nkind = \"icecast\"\nhost = \"127.0.0.1\"\nport = 8010\nmount = \"{mount}\"\npassword = \"hackme\"\n"
+        )
+    };
+    let wav = "[[output]]\nkind = \"wav\"\npath = \"a.wav\"\n";
+    // Bad input: two streams behind a wav output, with the clock at 60 times
+    // real time: each stream is named, by its place and by its mount.
+    let found = problems(&format!(
+        "{}{wav}{}{}",
+        clock("60"),
+        stream("/live.mp3"),
+        stream("/low.mp3")
+    ));
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let live = find(&found, "output[2].kind");
+    assert_eq!(live.value, "\"icecast\"");
+    let message = live.to_string();
+    for part in [
+        "not with clock.speed = 60",
+        "icecast 127.0.0.1:8010/live.mp3",
+        "faster than real time",
+        "set clock.speed = 1, or use a wav/null output",
+    ] {
+        assert!(message.contains(part), "{part:?} missing from {message}");
+    }
+    assert!(
+        find(&found, "output[3].kind")
+            .expected
+            .contains("icecast 127.0.0.1:8010/low.mp3"),
+        "{found:#?}"
+    );
+    // The refusal is in the message `onair check-config` and `onair run` print.
+    let Err(error) = Config::parse(
+        &format!("{}{}", clock("1.5"), stream("/live.mp3")),
+        Path::new("a.toml"),
+    ) else {
+        panic!("a stream at clock speed 1.5 was accepted");
+    };
+    assert!(
+        error
+            .to_string()
+            .contains("output[1].kind = \"icecast\": not with clock.speed = 1.5"),
+        "{error}"
+    );
+    // At speed 1, or slower (a stream then only sends slowly), it is fine,
+    // and so is a wav output at any speed.
+    for speed in ["1", "1.0", "0.5"] {
+        let text = format!("{}{}", clock(speed), stream("/live.mp3"));
+        assert!(
+            Config::parse(&text, Path::new("a.toml")).is_ok(),
+            "speed {speed}"
+        );
+    }
+    assert!(Config::parse(&format!("{}{wav}", clock("60")), Path::new("a.toml")).is_ok());
+}
+
+#[test]
 fn icecast_outputs_take_their_settings_and_defaults() {
     let base = "[station]\ntimezone = \"UTC\"\n";
     let text = format!(
