@@ -200,7 +200,7 @@ fn length(d: TimeDelta) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::slots::slots;
+    use crate::schedule::booking::slots;
     use crate::schedule::slots::tests::{programme, utc};
     use std::collections::HashMap;
 
