@@ -7,7 +7,7 @@
 //! - [`parse`]: iCalendar text → events, recurrence expanded on demand.
 //! - `zones`: TZID names (IANA, Windows, VTIMEZONE) → zones.
 //! - [`source`]: fetching the text, and the cached copy.
-//! - [`watch`]: the refresh thread and its published [`Snapshot`].
+//! - [`watch`]: the refresh thread and its published [`CalendarInUse`].
 //!
 //! A slot's programme is the event's title; its files are matched by
 //! [`title_slug`], the same on both sides.
@@ -77,7 +77,7 @@ pub struct CalendarState {
 /// The calendar as last read, with its state. Cheap to clone: the parsed
 /// calendar is shared.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub struct CalendarInUse {
     pub state: CalendarState,
     calendar: Arc<Calendar>,
     /// Goes up by one each time a different calendar comes into use, so a
@@ -85,9 +85,9 @@ pub struct Snapshot {
     pub generation: u64,
 }
 
-impl Snapshot {
+impl CalendarInUse {
     fn empty(source: &CalendarSource) -> Self {
-        Snapshot {
+        CalendarInUse {
             state: CalendarState {
                 source: source.to_string(),
                 loaded_at: None,
@@ -137,7 +137,12 @@ impl Snapshot {
 /// Reads the calendar once, without a thread and without writing the cache
 /// (for commands such as `onair schedule`, which may run as another user
 /// than the box): the source if it can be read, else the box's cached copy.
-pub fn load_once(config: &CalendarConfig, data_dir: &Path, tz: Tz, now: DateTime<Utc>) -> Snapshot {
+pub fn load_once(
+    config: &CalendarConfig,
+    data_dir: &Path,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> CalendarInUse {
     let mut loader = watch::Loader::new(config.source.clone(), data_dir.to_path_buf(), tz, false);
     loader.load_cache();
     loader.refresh(now);

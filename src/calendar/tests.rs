@@ -509,7 +509,11 @@ impl Server {
     }
 }
 
-fn wait_for(what: &str, watch: &CalendarWatch, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
+fn wait_for(
+    what: &str,
+    watch: &CalendarWatch,
+    done: impl Fn(&CalendarInUse) -> bool,
+) -> CalendarInUse {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let snapshot = watch.snapshot();

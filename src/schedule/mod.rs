@@ -12,7 +12,7 @@
 //! - [`booking`]: the slots built from the files and the calendar's
 //!   bookings, with previous editions standing in for missing or broken ones.
 //! - [`filler`]: the filler folder and its shuffled deck.
-//! - [`day`]: the readable plan for `onair schedule`.
+//! - [`day`]: the running order a person reads in `onair schedule`.
 //!
 //! Imports run one way, from the bottom of this list up: `names` and
 //! `local_time` know nothing else, `scan` reads files with them, `slots`
@@ -30,7 +30,7 @@ pub mod scan;
 pub mod slots;
 
 pub use booking::{FileCheck, SlotProblem, book, slots};
-pub use day::{PlanEntry, PlanEntryKind, day_plan, render_day_plan};
+pub use day::{Airing, AiringKind, render_running_order, running_order};
 pub use filler::{FillerDeck, list_audio_files};
 pub use local_time::{TimeNote, resolve_local};
 pub use names::{
