@@ -3,9 +3,8 @@
 //! Relative paths are relative to the configuration file's folder.
 //!
 //! - this file: the configuration's types, its errors and [`Config::load`].
-//! - `reader`: the [`TableReader`](reader::TableReader) that reads values out
-//!   of TOML tables and, for each one it cannot take, names the key, the
-//!   value and the fix.
+//! - `reader`: the `TableReader` that reads values out of TOML tables and,
+//!   for each one it cannot take, names the key, the value and the fix.
 //! - `sections`: the station's sections (`[station]`, `[clock]`, ...) read
 //!   into their types.
 //! - `outputs`: the `[[output]]` tables, and the outputs a simulated clock
