@@ -60,11 +60,12 @@ pub fn timetable(config: &Config, now: DateTime<Utc>) -> Result<String> {
         .emergency
         .as_deref()
         .is_some_and(Path::exists);
-    let mut plan = schedule::day_plan(&slots, from, to, &duration_of, have_filler, have_emergency);
+    let mut plan =
+        schedule::running_order(&slots, from, to, &duration_of, have_filler, have_emergency);
     let check_ahead = config.check_ahead_minutes();
     for entry in &mut plan {
         if let Some(slot) = slots.iter().find(|s| s.programme.start == entry.start)
-            && matches!(entry.kind, schedule::PlanEntryKind::Programme { .. })
+            && matches!(entry.kind, schedule::AiringKind::Programme { .. })
         {
             entry.remarks = slot_remarks(slot, &records, check_ahead);
         }
@@ -81,7 +82,7 @@ pub fn timetable(config: &Config, now: DateTime<Utc>) -> Result<String> {
     if let Some(snapshot) = &snapshot {
         text.push_str(&calendar_line(&snapshot.state, tz));
     }
-    text.push_str(&schedule::render_day_plan(&plan, tz));
+    text.push_str(&schedule::render_running_order(&plan, tz));
     if !scan.settling.is_empty() {
         text.push_str("\nStill being copied (they air once they stop changing):\n");
         for file in &scan.settling {

@@ -7,10 +7,18 @@
 //! - [`parse`]: iCalendar text → events, recurrence expanded on demand.
 //! - `zones`: TZID names (IANA, Windows, VTIMEZONE) → zones.
 //! - [`source`]: fetching the text, and the cached copy.
-//! - [`watch`]: the refresh thread and its published [`Snapshot`].
+//! - [`watch`]: the refresh thread and its published [`CalendarInUse`].
 //!
 //! A slot's programme is the event's title; its files are matched by
 //! [`title_slug`], the same on both sides.
+//!
+//! Imports run one way: the calendar speaks the schedule's language (it
+//! turns events into [`Booking`](crate::schedule::Booking)s, matches titles
+//! with the schedule's [`title_slug`] and reads local times with its
+//! [`resolve_local`](crate::schedule::resolve_local)), so it imports from
+//! `crate::schedule` and the schedule never imports from here. Inside,
+//! `zones` knows nothing of `parse`, which reads its times through it;
+//! `watch` and `source` sit on top.
 
 pub mod parse;
 pub mod source;
@@ -23,10 +31,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-use unicode_normalization::UnicodeNormalization;
 
 use crate::config::{CalendarConfig, CalendarSource};
 
+/// Programme titles are matched as the schedule matches file names.
+pub use crate::schedule::{same_programme, title_slug};
 pub use parse::{Calendar, NotACalendar};
 pub use source::{CACHE_FILE, CACHE_INFO_FILE, CacheInfo, FetchError};
 pub use watch::CalendarWatch;
@@ -68,7 +77,7 @@ pub struct CalendarState {
 /// The calendar as last read, with its state. Cheap to clone: the parsed
 /// calendar is shared.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub struct CalendarInUse {
     pub state: CalendarState,
     calendar: Arc<Calendar>,
     /// Goes up by one each time a different calendar comes into use, so a
@@ -76,9 +85,9 @@ pub struct Snapshot {
     pub generation: u64,
 }
 
-impl Snapshot {
+impl CalendarInUse {
     fn empty(source: &CalendarSource) -> Self {
-        Snapshot {
+        CalendarInUse {
             state: CalendarState {
                 source: source.to_string(),
                 loaded_at: None,
@@ -128,42 +137,16 @@ impl Snapshot {
 /// Reads the calendar once, without a thread and without writing the cache
 /// (for commands such as `onair schedule`, which may run as another user
 /// than the box): the source if it can be read, else the box's cached copy.
-pub fn load_once(config: &CalendarConfig, data_dir: &Path, tz: Tz, now: DateTime<Utc>) -> Snapshot {
+pub fn load_once(
+    config: &CalendarConfig,
+    data_dir: &Path,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> CalendarInUse {
     let mut loader = watch::Loader::new(config.source.clone(), data_dir.to_path_buf(), tz, false);
     loader.load_cache();
     loader.refresh(now);
     loader.snapshot().clone()
-}
-
-/// A programme title as a file-name slug: lower case, letters (any script)
-/// and digits kept, everything else a single `-`; apostrophes vanish
-/// ("Children's Hour" → `childrens-hour`). A slug gives itself back, so a
-/// file's slug and an event's title are compared by applying this to both
-/// (see [`same_programme`]). Text is NFC-normalised first: file names
-/// copied from a Mac spell `é` as `e` + accent.
-pub fn title_slug(title: &str) -> String {
-    let mut slug = String::new();
-    let mut gap = false;
-    for c in title.nfc() {
-        if c.is_alphanumeric() {
-            if gap && !slug.is_empty() {
-                slug.push('-');
-            }
-            gap = false;
-            // Some capitals lower to a letter plus a mark (İ → i̇); only the
-            // letter is kept, so that a slug stays its own slug.
-            slug.extend(c.to_lowercase().filter(|l| l.is_alphanumeric()));
-        } else if !matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`') {
-            gap = true;
-        }
-    }
-    slug
-}
-
-/// Whether a programme file's slug (or any title) names the same programme
-/// as a calendar title.
-pub fn same_programme(a: &str, b: &str) -> bool {
-    title_slug(a) == title_slug(b)
 }
 
 #[cfg(test)]

@@ -4,14 +4,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use icalendar::DatePerhapsTime;
 use icalendar::parser::{Component, ParseString, Property, read_calendar, unfold};
 
+use super::CalendarEvent;
 use super::zones::Zones;
-use super::{CalendarEvent, title_slug};
-use crate::schedule::resolve_local;
+use crate::schedule::{resolve_local, title_slug};
 
 /// Most instances one recurring event yields in one query; a rule that
 /// repeats every second would otherwise build millions.
@@ -626,14 +626,4 @@ fn until_in_utc(rule: &str, tz: Tz) -> String {
         })
         .collect::<Vec<_>>()
         .join(";")
-}
-
-/// The UTC offsets, in seconds, that `tz` uses in `year` (winter and summer).
-pub(super) fn offsets_in(tz: Tz, year: i32) -> BTreeSet<i32> {
-    [1, 7]
-        .into_iter()
-        .filter_map(|month| NaiveDate::from_ymd_opt(year, month, 15))
-        .filter_map(|d| d.and_hms_opt(12, 0, 0))
-        .map(|t| tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
-        .collect()
 }

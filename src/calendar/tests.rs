@@ -443,30 +443,6 @@ fn text_that_is_not_a_calendar_is_refused() {
     );
 }
 
-#[test]
-fn slugs_match_programme_file_names() {
-    assert_eq!(title_slug("Morning Show!"), "morning-show");
-    assert_eq!(title_slug("  The   Morning -- Show  "), "the-morning-show");
-    assert_eq!(title_slug("Children's Hour"), "childrens-hour");
-    assert_eq!(title_slug("Top 40: Countdown"), "top-40-countdown");
-    assert_eq!(title_slug("Café del Mar"), "café-del-mar");
-    assert_eq!(title_slug("Новости Дня"), "новости-дня");
-    // A slug is its own slug, including ones with capitals that lower to
-    // a letter and a mark.
-    for title in ["Morning Show!", "İstanbul Nights", "top-40_v2.1", "Ça Va"] {
-        let once = title_slug(title);
-        assert_eq!(title_slug(&once), once, "{title}");
-    }
-    // The file slug as written and the calendar's title meet in the middle.
-    assert!(same_programme("top-40_v2.1", "Top 40 v2.1"));
-    assert!(same_programme("morning-show", "Morning Show"));
-    // A Mac writes é as e + combining accent in file names.
-    assert!(same_programme("cafe\u{301}-del-mar", "Café del Mar"));
-    // Bad input: different programmes, and a title with no letters at all.
-    assert!(!same_programme("morning-show", "Evening Show"));
-    assert_eq!(title_slug("!!! ???"), "");
-}
-
 /// A tiny HTTP server that answers every request with what the test set.
 struct Server {
     address: SocketAddr,
@@ -533,7 +509,11 @@ impl Server {
     }
 }
 
-fn wait_for(what: &str, watch: &CalendarWatch, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
+fn wait_for(
+    what: &str,
+    watch: &CalendarWatch,
+    done: impl Fn(&CalendarInUse) -> bool,
+) -> CalendarInUse {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let snapshot = watch.snapshot();

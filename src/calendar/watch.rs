@@ -1,6 +1,6 @@
 //! The calendar kept up to date on a thread of its own, so a slow or dead
 //! calendar server never holds up the director: it reads the latest
-//! [`Snapshot`] whenever it plans.
+//! [`CalendarInUse`] whenever it plans.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 
 use super::parse::Calendar;
 use super::source::{self, CacheInfo, FetchError};
-use super::{CalendarState, Snapshot};
+use super::{CalendarInUse, CalendarState};
 use crate::clock::Clock;
 use crate::config::{CalendarConfig, CalendarSource};
 
@@ -28,12 +28,12 @@ pub(super) struct Loader {
     /// Whether a good fetch replaces the cached copy (the box does; a
     /// command looking at the station does not).
     keep_copy: bool,
-    current: Snapshot,
+    current: CalendarInUse,
 }
 
 impl Loader {
     pub(super) fn new(source: CalendarSource, data_dir: PathBuf, tz: Tz, keep_copy: bool) -> Self {
-        let current = Snapshot::empty(&source);
+        let current = CalendarInUse::empty(&source);
         Loader {
             source,
             data_dir,
@@ -43,7 +43,7 @@ impl Loader {
         }
     }
 
-    pub(super) fn snapshot(&self) -> &Snapshot {
+    pub(super) fn snapshot(&self) -> &CalendarInUse {
         &self.current
     }
 
@@ -107,7 +107,7 @@ impl Loader {
                 ));
             }
         }
-        self.current = Snapshot {
+        self.current = CalendarInUse {
             state: CalendarState {
                 source: self.source.to_string(),
                 loaded_at: Some(now),
@@ -138,18 +138,21 @@ impl Loader {
 /// The calendar, fetched every `refresh_minutes` of station time on its own
 /// thread. Stops (and joins the thread) when dropped.
 pub struct CalendarWatch {
-    shared: Arc<Shared>,
+    mailbox: Arc<Mailbox>,
     thread: Option<JoinHandle<()>>,
 }
 
-struct Shared {
-    snapshot: Mutex<Snapshot>,
-    control: Mutex<Control>,
-    wake: Condvar,
+/// What the watch and its refresh thread pass each other: the calendar in
+/// use goes out, requests come in and ring the bell.
+struct Mailbox {
+    in_use: Mutex<CalendarInUse>,
+    requests: Mutex<Requests>,
+    bell: Condvar,
 }
 
+/// What the refresh thread is asked to do before its next fetch is due.
 #[derive(Default)]
-struct Control {
+struct Requests {
     stop: bool,
     refresh: bool,
 }
@@ -173,38 +176,38 @@ impl CalendarWatch {
     ) -> std::io::Result<CalendarWatch> {
         let mut loader = Loader::new(config.source.clone(), data_dir, tz, true);
         loader.load_cache();
-        let shared = Arc::new(Shared {
-            snapshot: Mutex::new(loader.snapshot().clone()),
-            control: Mutex::new(Control::default()),
-            wake: Condvar::new(),
+        let mailbox = Arc::new(Mailbox {
+            in_use: Mutex::new(loader.snapshot().clone()),
+            requests: Mutex::new(Requests::default()),
+            bell: Condvar::new(),
         });
         let every = TimeDelta::minutes(i64::from(config.refresh_minutes.max(1)));
         let thread = std::thread::Builder::new().name("calendar".into()).spawn({
-            let shared = Arc::clone(&shared);
-            move || run(loader, &shared, clock, every)
+            let mailbox = Arc::clone(&mailbox);
+            move || run(loader, &mailbox, clock, every)
         })?;
         Ok(CalendarWatch {
-            shared,
+            mailbox,
             thread: Some(thread),
         })
     }
 
     /// The calendar and its state as last read.
-    pub fn snapshot(&self) -> Snapshot {
-        lock(&self.shared.snapshot).clone()
+    pub fn snapshot(&self) -> CalendarInUse {
+        lock(&self.mailbox.in_use).clone()
     }
 
     /// Fetches the source now instead of at the next refresh.
     pub fn refresh(&self) {
-        lock(&self.shared.control).refresh = true;
-        self.shared.wake.notify_all();
+        lock(&self.mailbox.requests).refresh = true;
+        self.mailbox.bell.notify_all();
     }
 }
 
 impl Drop for CalendarWatch {
     fn drop(&mut self) {
-        lock(&self.shared.control).stop = true;
-        self.shared.wake.notify_all();
+        lock(&self.mailbox.requests).stop = true;
+        self.mailbox.bell.notify_all();
         if let Some(thread) = self.thread.take() {
             // A fetch under way ends within its timeout.
             let _ = thread.join();
@@ -212,10 +215,10 @@ impl Drop for CalendarWatch {
     }
 }
 
-fn run(mut loader: Loader, shared: &Shared, clock: Clock, every: TimeDelta) {
+fn run(mut loader: Loader, mailbox: &Mailbox, clock: Clock, every: TimeDelta) {
     loop {
         loader.refresh(clock.now());
-        *lock(&shared.snapshot) = loader.snapshot().clone();
+        *lock(&mailbox.in_use) = loader.snapshot().clone();
         let state = &loader.snapshot().state;
         match &state.problem {
             Some(problem) => tracing::warn!(problem = %problem, "calendar"),
@@ -226,13 +229,13 @@ fn run(mut loader: Loader, shared: &Shared, clock: Clock, every: TimeDelta) {
             ),
         }
         let next = clock.now() + every;
-        let mut control = lock(&shared.control);
+        let mut requests = lock(&mailbox.requests);
         loop {
-            if control.stop {
+            if requests.stop {
                 return;
             }
-            if control.refresh {
-                control.refresh = false;
+            if requests.refresh {
+                requests.refresh = false;
                 break;
             }
             let now = clock.now();
@@ -240,9 +243,9 @@ fn run(mut loader: Loader, shared: &Shared, clock: Clock, every: TimeDelta) {
                 break;
             }
             let wait = clock.real(next - now).min(LONGEST_WAIT);
-            control = shared
-                .wake
-                .wait_timeout(control, wait)
+            requests = mailbox
+                .bell
+                .wait_timeout(requests, wait)
                 .map(|(guard, _)| guard)
                 .unwrap_or_else(|poisoned| poisoned.into_inner().0);
         }

@@ -5,11 +5,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{Datelike, Utc};
+use chrono::{Datelike, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use icalendar::parser::Component;
-
-use super::parse::offsets_in;
 
 /// What a VTIMEZONE block says about its zone.
 #[derive(Debug, Clone, Default)]
@@ -169,6 +167,16 @@ fn parse_offset(text: &str) -> Option<i32> {
     let number = |range: std::ops::Range<usize>| digits.get(range)?.parse::<i32>().ok();
     let seconds = number(0..2)? * 3600 + number(2..4)? * 60 + number(4..6).unwrap_or(0);
     Some(sign * seconds)
+}
+
+/// The UTC offsets, in seconds, that `tz` uses in `year` (winter and summer).
+fn offsets_in(tz: Tz, year: i32) -> BTreeSet<i32> {
+    [1, 7]
+        .into_iter()
+        .filter_map(|month| NaiveDate::from_ymd_opt(year, month, 15))
+        .filter_map(|d| d.and_hms_opt(12, 0, 0))
+        .map(|t| tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
+        .collect()
 }
 
 #[cfg(test)]

@@ -14,26 +14,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 
+use super::names::title_slug;
 use super::scan::{Ignored, Programme, file_name_of};
-use super::slots::Slot;
-use crate::calendar::title_slug;
-
-/// One programme the calendar has booked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Booking {
-    pub title: String,
-    pub start: DateTime<Utc>,
-    /// Where the slot ends; `None` when the event gives no end, and the slot
-    /// then runs to the next start like a file without a booking.
-    pub end: Option<DateTime<Utc>>,
-}
-
-impl Booking {
-    /// Editions of a programme are told apart from other programmes by this.
-    pub fn slug(&self) -> String {
-        title_slug(&self.title)
-    }
-}
+use super::slots::{Booking, Slot, Substitute};
 
 /// What the pre-air check knows of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,16 +25,6 @@ pub enum FileCheck {
     Unchecked,
     Good,
     Broken(String),
-}
-
-/// A previous edition on air in place of the file that was due.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Substitute {
-    /// The file that was due, when there was one (a broken file), or the
-    /// name it was expected under.
-    pub replaces: String,
-    /// Why the due file does not air.
-    pub reason: String,
 }
 
 /// A booking that cannot air its own file, for the status, the log and
@@ -79,6 +52,17 @@ impl std::fmt::Display for SlotProblem {
             None => write!(f, "no earlier edition, filler covers the slot"),
         }
     }
+}
+
+/// The slots of the programme files alone, with no calendar: orders
+/// programmes by start and bounds each by the next start. Of several
+/// programmes with the same start, the first by file name airs and the others
+/// are returned as ignored, naming the one that airs.
+pub fn slots(programmes: Vec<Programme>) -> (Vec<Slot>, Vec<Ignored>) {
+    let (slots, ignored, _) = book(programmes, &[], chrono_tz::UTC, &|_, _| {
+        FileCheck::Unchecked
+    });
+    (slots, ignored)
 }
 
 /// The slots to air: the bookings with their files (or substitutes) and the

@@ -1,6 +1,6 @@
-//! The plan a person reads (`onair schedule`): what airs from when to when,
-//! programmes at their starts and filler (or the emergency source, or silence)
-//! in between.
+//! The running order a person reads (`onair schedule`): what airs from when
+//! to when, programmes at their starts and filler (or the emergency source,
+//! or silence) in between.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -12,8 +12,9 @@ use super::local_time::resolve_local;
 use super::scan::file_name_of;
 use super::slots::Slot;
 
+/// What fills a stretch of the running order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanEntryKind {
+pub enum AiringKind {
     Programme {
         title: String,
         file: PathBuf,
@@ -27,11 +28,12 @@ pub enum PlanEntryKind {
     Silence,
 }
 
+/// One row of the running order: what airs from `start` to `end`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanEntry {
+pub struct Airing {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
-    pub kind: PlanEntryKind,
+    pub kind: AiringKind,
     /// The programme is longer than its slot and is faded out at `end`.
     pub cut: bool,
     /// Lines a person should read under the row: the calendar booking, a
@@ -45,22 +47,22 @@ pub struct PlanEntry {
 /// A programme already on air at `from` is listed with its real start. The
 /// holes are filled with filler if there is any, else the emergency source,
 /// else silence.
-pub fn day_plan(
+pub fn running_order(
     slots: &[Slot],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     duration_of: &dyn Fn(&Path) -> Option<TimeDelta>,
     have_filler: bool,
     have_emergency: bool,
-) -> Vec<PlanEntry> {
+) -> Vec<Airing> {
     let hole_kind = if have_filler {
-        PlanEntryKind::Filler
+        AiringKind::Filler
     } else if have_emergency {
-        PlanEntryKind::Emergency
+        AiringKind::Emergency
     } else {
-        PlanEntryKind::Silence
+        AiringKind::Silence
     };
-    let hole = |start, end| PlanEntry {
+    let hole = |start, end| Airing {
         start,
         end,
         kind: hole_kind.clone(),
@@ -90,10 +92,10 @@ pub fn day_plan(
             plan.push(hole(covered_to, start));
         }
         covered_to = covered_to.max(end);
-        plan.push(PlanEntry {
+        plan.push(Airing {
             start,
             end,
-            kind: PlanEntryKind::Programme {
+            kind: AiringKind::Programme {
                 title: programme.title.clone(),
                 file: programme.path.clone(),
                 note: programme.note.as_ref().map(ToString::to_string),
@@ -108,10 +110,10 @@ pub fn day_plan(
     plan
 }
 
-/// The plan as a table in station-local time, one heading per local day.
+/// The running order as a table in station-local time, one heading per local day.
 /// A hole that runs past midnight is shown under each day it covers, so
 /// every row's end time is read on its own day.
-pub fn render_day_plan(entries: &[PlanEntry], tz: Tz) -> String {
+pub fn render_running_order(entries: &[Airing], tz: Tz) -> String {
     let mut out = format!("Times in {}\n", tz.name());
     if entries.is_empty() {
         out.push_str("  nothing planned\n");
@@ -121,15 +123,15 @@ pub fn render_day_plan(entries: &[PlanEntry], tz: Tz) -> String {
     let mut day = None;
     for entry in entries {
         let what = match &entry.kind {
-            PlanEntryKind::Programme { title, file, .. } => {
+            AiringKind::Programme { title, file, .. } => {
                 format!("{title} ({})", file_name_of(file))
             }
-            PlanEntryKind::Filler => "filler".to_string(),
-            PlanEntryKind::Emergency => "emergency source (no filler)".to_string(),
-            PlanEntryKind::Silence => "SILENCE (no filler, no emergency source)".to_string(),
+            AiringKind::Filler => "filler".to_string(),
+            AiringKind::Emergency => "emergency source (no filler)".to_string(),
+            AiringKind::Silence => "SILENCE (no filler, no emergency source)".to_string(),
         };
         let pieces = match entry.kind {
-            PlanEntryKind::Programme { .. } => vec![(entry.start, entry.end)],
+            AiringKind::Programme { .. } => vec![(entry.start, entry.end)],
             _ => split_at_midnights(entry.start, entry.end, tz),
         };
         for (from, to) in pieces {
@@ -150,7 +152,7 @@ pub fn render_day_plan(entries: &[PlanEntry], tz: Tz) -> String {
             }
             out.push('\n');
         }
-        if let PlanEntryKind::Programme {
+        if let AiringKind::Programme {
             note: Some(note), ..
         } = &entry.kind
         {
@@ -200,7 +202,7 @@ fn length(d: TimeDelta) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::slots::slots;
+    use crate::schedule::booking::slots;
     use crate::schedule::slots::tests::{programme, utc};
     use std::collections::HashMap;
 
@@ -211,11 +213,11 @@ mod tests {
     }
 
     /// (start, end, what, cut) with times as `hh:mm:ss` UTC.
-    fn rows(plan: &[PlanEntry]) -> Vec<(String, String, String, bool)> {
+    fn rows(plan: &[Airing]) -> Vec<(String, String, String, bool)> {
         plan.iter()
             .map(|e| {
                 let what = match &e.kind {
-                    PlanEntryKind::Programme { file, .. } => file_name_of(file),
+                    AiringKind::Programme { file, .. } => file_name_of(file),
                     other => format!("{other:?}"),
                 };
                 let t = |t: DateTime<Utc>| t.format("%H:%M:%S").to_string();
@@ -238,7 +240,7 @@ mod tests {
 
     #[test]
     fn a_short_first_programme_leaves_filler_until_the_second() {
-        let plan = day_plan(
+        let plan = running_order(
             &two_half_hours(),
             utc("2026-06-01T10:00:00Z"),
             utc("2026-06-01T11:00:00Z"),
@@ -261,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_long_first_programme_is_cut_at_the_second_start() {
-        let plan = day_plan(
+        let plan = running_order(
             &two_half_hours(),
             utc("2026-06-01T10:00:00Z"),
             utc("2026-06-01T11:00:00Z"),
@@ -288,7 +290,7 @@ mod tests {
             ("20260601_1130_second.mp3", 600),
         ]);
         let plan = |filler, emergency| {
-            day_plan(
+            running_order(
                 &two_half_hours(),
                 utc("2026-06-01T09:00:00Z"),
                 utc("2026-06-01T12:00:00Z"),
@@ -316,7 +318,7 @@ mod tests {
             );
         }
         // No programmes at all: one hole.
-        let empty = day_plan(
+        let empty = running_order(
             &[],
             utc("2026-06-01T00:00:00Z"),
             utc("2026-06-02T00:00:00Z"),
@@ -342,7 +344,7 @@ mod tests {
         .0;
         // The overnight programme is still on air at 09:00 and is listed with
         // its real start; the one at 12:00 is outside the window.
-        let plan = day_plan(
+        let plan = running_order(
             &slots,
             utc("2026-06-01T09:00:00Z"),
             utc("2026-06-01T12:00:00Z"),
@@ -365,7 +367,7 @@ mod tests {
         );
         // The last programme with an unknown length and no next start runs to
         // the end of the window.
-        let plan = day_plan(
+        let plan = running_order(
             &slots,
             utc("2026-06-01T11:00:00Z"),
             utc("2026-06-01T14:00:00Z"),
@@ -384,7 +386,7 @@ mod tests {
 
     #[test]
     fn the_rendered_plan_reads_in_local_time() {
-        let plan = day_plan(
+        let plan = running_order(
             &two_half_hours(),
             utc("2026-06-01T10:00:00Z"),
             utc("2026-06-01T11:00:00Z"),
@@ -392,7 +394,7 @@ mod tests {
             false,
             false,
         );
-        let text = render_day_plan(&plan, chrono_tz::Europe::London);
+        let text = render_running_order(&plan, chrono_tz::Europe::London);
         assert!(text.starts_with("Times in Europe/London\n"), "{text}");
         assert!(text.contains("\nMonday 2026-06-01\n"), "{text}");
         assert!(
@@ -408,7 +410,7 @@ mod tests {
             "{text}"
         );
         assert_eq!(
-            render_day_plan(&[], chrono_tz::Europe::London),
+            render_running_order(&[], chrono_tz::Europe::London),
             "Times in Europe/London\n  nothing planned\n"
         );
     }
@@ -417,7 +419,7 @@ mod tests {
     fn a_hole_over_several_days_is_shown_under_each_day() {
         // Two local days with nothing scheduled, the first only 23 hours
         // long (clocks go forward): one row per day, each ending at its midnight.
-        let plan = day_plan(
+        let plan = running_order(
             &[],
             utc("2026-03-29T00:00:00Z"),
             utc("2026-03-30T23:00:00Z"),
@@ -426,7 +428,7 @@ mod tests {
             true,
         );
         assert_eq!(plan.len(), 1);
-        let text = render_day_plan(&plan, chrono_tz::Europe::London);
+        let text = render_running_order(&plan, chrono_tz::Europe::London);
         let expected = "Times in Europe/London
 
 Sunday 2026-03-29
@@ -450,7 +452,7 @@ Monday 2026-03-30
         night.start = start;
         night.note = note;
         let (slots, _) = slots(vec![night]);
-        let plan = day_plan(
+        let plan = running_order(
             &slots,
             utc("2026-10-24T22:00:00Z"),
             utc("2026-10-25T02:00:00Z"),
@@ -458,7 +460,7 @@ Monday 2026-03-30
             true,
             false,
         );
-        let text = render_day_plan(&plan, london);
+        let text = render_running_order(&plan, london);
         let expected = "Times in Europe/London
 
 Saturday 2026-10-24

@@ -7,11 +7,19 @@
 //! - [`local_time`]: station-local time → instant, through clock changes.
 //! - [`scan`]: the programme folder → programmes, waiting for files still
 //!   being copied.
-//! - [`slots`]: programmes in order, each bounded by the next start.
-//! - [`booking`]: the calendar's bookings matched against the files, with
-//!   previous editions standing in for missing or broken ones.
+//! - [`slots`]: a slot (a programme bounded by the next start, with its
+//!   booking) and what is on air when.
+//! - [`booking`]: the slots built from the files and the calendar's
+//!   bookings, with previous editions standing in for missing or broken ones.
 //! - [`filler`]: the filler folder and its shuffled deck.
-//! - [`day`]: the readable plan for `onair schedule`.
+//! - [`day`]: the running order a person reads in `onair schedule`.
+//!
+//! Imports run one way, from the bottom of this list up: `names` and
+//! `local_time` know nothing else, `scan` reads files with them, `slots`
+//! holds scanned programmes, `booking` builds slots, `day` reads them. The
+//! schedule imports nothing from the calendar: the calendar speaks the
+//! schedule's language (bookings, title slugs, local times), so the
+//! calendar imports from here, never the other way.
 
 pub mod booking;
 pub mod day;
@@ -21,10 +29,12 @@ pub mod names;
 pub mod scan;
 pub mod slots;
 
-pub use booking::{Booking, FileCheck, SlotProblem, Substitute, book};
-pub use day::{PlanEntry, PlanEntryKind, day_plan, render_day_plan};
+pub use booking::{FileCheck, SlotProblem, book, slots};
+pub use day::{Airing, AiringKind, render_running_order, running_order};
 pub use filler::{FillerDeck, list_audio_files};
 pub use local_time::{TimeNote, resolve_local};
-pub use names::{NameError, ProgrammeName, parse_name, title_from_slug};
+pub use names::{
+    NameError, ProgrammeName, parse_name, same_programme, title_from_slug, title_slug,
+};
 pub use scan::{FolderWatch, Ignored, Programme, SETTLE, Scan, ScanError, scan_now};
-pub use slots::{Slot, next_start_after, on_air_at, slots};
+pub use slots::{Booking, Slot, Substitute, next_start_after, on_air_at};

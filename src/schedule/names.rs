@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use unicode_normalization::UnicodeNormalization;
 
 /// Audio the box plays, by file extension (compared without case).
 pub const EXTENSIONS: [&str; 5] = ["mp3", "flac", "ogg", "wav", "m4a"];
@@ -103,6 +104,37 @@ pub fn title_from_slug(slug: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A programme title as a file-name slug: lower case, letters (any script)
+/// and digits kept, everything else a single `-`; apostrophes vanish
+/// ("Children's Hour" → `childrens-hour`). A slug gives itself back, so a
+/// file's slug and an event's title are compared by applying this to both
+/// (see [`same_programme`]). Text is NFC-normalised first: file names
+/// copied from a Mac spell `é` as `e` + accent.
+pub fn title_slug(title: &str) -> String {
+    let mut slug = String::new();
+    let mut gap = false;
+    for c in title.nfc() {
+        if c.is_alphanumeric() {
+            if gap && !slug.is_empty() {
+                slug.push('-');
+            }
+            gap = false;
+            // Some capitals lower to a letter plus a mark (İ → i̇); only the
+            // letter is kept, so that a slug stays its own slug.
+            slug.extend(c.to_lowercase().filter(|l| l.is_alphanumeric()));
+        } else if !matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`') {
+            gap = true;
+        }
+    }
+    slug
+}
+
+/// Whether a programme file's slug (or any title) names the same programme
+/// as a calendar title.
+pub fn same_programme(a: &str, b: &str) -> bool {
+    title_slug(a) == title_slug(b)
 }
 
 /// Hidden files (`.DS_Store`, macOS `._name.mp3` companions) are never audio
@@ -265,5 +297,29 @@ mod tests {
         assert!(has_audio_extension(Path::new("/x/Any Name.FLAC")));
         assert!(!has_audio_extension(Path::new("/x/cover.jpg")));
         assert!(!has_audio_extension(Path::new("/x/mp3")));
+    }
+
+    #[test]
+    fn slugs_match_programme_file_names() {
+        assert_eq!(title_slug("Morning Show!"), "morning-show");
+        assert_eq!(title_slug("  The   Morning -- Show  "), "the-morning-show");
+        assert_eq!(title_slug("Children's Hour"), "childrens-hour");
+        assert_eq!(title_slug("Top 40: Countdown"), "top-40-countdown");
+        assert_eq!(title_slug("Café del Mar"), "café-del-mar");
+        assert_eq!(title_slug("Новости Дня"), "новости-дня");
+        // A slug is its own slug, including ones with capitals that lower to
+        // a letter and a mark.
+        for title in ["Morning Show!", "İstanbul Nights", "top-40_v2.1", "Ça Va"] {
+            let once = title_slug(title);
+            assert_eq!(title_slug(&once), once, "{title}");
+        }
+        // The file slug as written and the calendar's title meet in the middle.
+        assert!(same_programme("top-40_v2.1", "Top 40 v2.1"));
+        assert!(same_programme("morning-show", "Morning Show"));
+        // A Mac writes é as e + combining accent in file names.
+        assert!(same_programme("cafe\u{301}-del-mar", "Café del Mar"));
+        // Bad input: different programmes, and a title with no letters at all.
+        assert!(!same_programme("morning-show", "Evening Show"));
+        assert_eq!(title_slug("!!! ???"), "");
     }
 }

@@ -1,9 +1,12 @@
-//! Programmes in order, each bounded by the next start (hard boundaries).
+//! A slot: a programme with the instant it must be off air by (hard
+//! boundaries), what the calendar booked for it and the previous edition
+//! standing in; and the questions asked of a list of slots (what is on air
+//! at a time, what starts next). `booking` builds the list.
 
 use chrono::{DateTime, Utc};
 
-use super::booking::{Booking, FileCheck, Substitute, book};
-use super::scan::{Ignored, Programme};
+use super::names::title_slug;
+use super::scan::Programme;
 
 /// A programme and the instant it must be off air by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,14 +23,31 @@ pub struct Slot {
     pub substitute: Option<Substitute>,
 }
 
-/// Orders programmes by start and bounds each by the next start. Of several
-/// programmes with the same start, the first by file name airs and the others
-/// are returned as ignored, naming the one that airs.
-pub fn slots(programmes: Vec<Programme>) -> (Vec<Slot>, Vec<Ignored>) {
-    let (slots, ignored, _) = book(programmes, &[], chrono_tz::UTC, &|_, _| {
-        FileCheck::Unchecked
-    });
-    (slots, ignored)
+/// One programme the calendar has booked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    pub title: String,
+    pub start: DateTime<Utc>,
+    /// Where the slot ends; `None` when the event gives no end, and the slot
+    /// then runs to the next start like a file without a booking.
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl Booking {
+    /// Editions of a programme are told apart from other programmes by this.
+    pub fn slug(&self) -> String {
+        title_slug(&self.title)
+    }
+}
+
+/// A previous edition on air in place of the file that was due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Substitute {
+    /// The file that was due, when there was one (a broken file), or the
+    /// name it was expected under.
+    pub replaces: String,
+    /// Why the due file does not air.
+    pub reason: String,
 }
 
 /// The slot whose programme should be on air at `t`: started at or before
@@ -50,6 +70,7 @@ pub fn next_start_after(slots: &[Slot], t: DateTime<Utc>) -> Option<&Slot> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::schedule::booking::slots;
     use chrono::{NaiveDateTime, TimeDelta};
     use std::path::PathBuf;
 
