@@ -249,7 +249,7 @@ fn show_log(
     let parse = |name: &str, v: &Option<String>| -> Result<_> {
         v.as_deref()
             .map(|s| {
-                asrun::parse_time_arg(s, tz, now)
+                onair::when::parse_time_arg(s, tz, now)
                     .map_err(|e| anyhow::anyhow!("--{name} {s:?}: {e}"))
             })
             .transpose()

@@ -22,6 +22,7 @@ use tracing::error;
 use crate::asrun::{self, AsRunLog};
 use crate::clock::Clock;
 use crate::status::Status;
+use crate::when;
 
 #[derive(Clone)]
 pub struct State {
@@ -89,7 +90,7 @@ async fn log(
         None => Ok(None),
         // A form or script that leaves a field empty means "not given".
         Some(v) if v.trim().is_empty() => Ok(None),
-        Some(v) => asrun::parse_time_arg(v, tz, now)
+        Some(v) => when::parse_time_arg(v, tz, now)
             .map(Some)
             .map_err(|e| format!("{name}={v:?}: {e}")),
     };
