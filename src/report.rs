@@ -248,6 +248,7 @@ mod tests {
             programme: None,
             replaces: None,
             problem: None,
+            heard: None,
         }
     }
 

@@ -4,10 +4,11 @@
 //!
 //! Every write is flushed before it returns, so after a crash or a power cut
 //! the log holds everything the director was told had been written. At
-//! start-up, [`AsRunLog::recover`] closes what was on air when the box
+//! start-up, [`AsRunWriter::recover`] closes what was on air when the box
 //! stopped, and the director resumes from those entries.
 //!
-//! - this module: the entries' vocabulary and the log's trait;
+//! - this module: the entries' vocabulary, and the log's two sides: the
+//!   director's [`AsRunWriter`] and everyone's [`AsRunReader`];
 //! - [`sled`]: the log on disk;
 //! - [`print`]: entries as a table, CSV and JSON for `onair log` and the web.
 
@@ -23,8 +24,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::listen_back::ListenAlarm;
+
 pub use print::{COLUMNS, nearest, to_csv, to_json, to_table};
-pub use sled::{SledLog, log_exists};
+pub use sled::{SledReader, SledWriter, log_exists};
 
 /// What kind of sound went on air.
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
@@ -48,6 +51,11 @@ pub enum Kind {
     /// taken up again after a restart (`offset_ms` says where). It stands
     /// for the slot like a scheduled programme.
     Substitute,
+    /// Not a sound: the listen-back raised an alarm for a stream (listeners
+    /// would hear nothing) or cleared it. An event like [`Kind::Stream`]:
+    /// start = end, the output in `file`, what was heard in `heard`, why
+    /// in `reason`, titled `<heard>: <output>` (`silent: icecast …`).
+    Listen,
 }
 
 /// How a sound came off air.
@@ -78,6 +86,7 @@ impl Kind {
             Kind::Stream => "stream",
             Kind::Track => "track",
             Kind::Substitute => "substitute",
+            Kind::Listen => "listen",
         }
     }
 }
@@ -141,11 +150,15 @@ pub struct Entry {
     /// entry came off air.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// A listen-back event's: what the box heard on the stream (`absent`,
+    /// `no_data`, `silent`; `ok` when the alarm cleared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heard: Option<ListenAlarm>,
 }
 
 impl Entry {
     /// A new entry from what the director knows, with no end yet.
-    pub(crate) fn from_new(e: NewEntry) -> Entry {
+    fn from_new(e: NewEntry) -> Entry {
         Entry {
             id: 0,
             start: e.start,
@@ -161,14 +174,76 @@ impl Entry {
             programme: None,
             replaces: None,
             problem: None,
+            heard: None,
         }
+    }
+
+    /// An item that could not start at all: start = end, ended = failed.
+    fn failed_to_start(mut self, reason: String) -> Entry {
+        self.end = Some(self.start);
+        self.ended = Some(Ended::Failed);
+        self.reason = Some(reason);
+        self
+    }
+
+    fn of_track(t: NewTrack) -> Entry {
+        let mut entry = Entry::from_new(NewEntry {
+            start: t.start,
+            kind: Kind::Track,
+            title: t.title,
+            file: t.file,
+            offset_ms: t.offset_ms,
+            scheduled: Some(t.scheduled),
+        });
+        entry.artist = Some(t.artist).filter(|a| !a.is_empty());
+        entry.programme = Some(t.programme);
+        entry
+    }
+
+    fn of_substitute(e: NewEntry, s: Substitution) -> Entry {
+        let mut entry = Entry::from_new(e);
+        entry.kind = Kind::Substitute;
+        entry.replaces = Some(s.replaces);
+        entry.problem = Some(s.problem);
+        entry
+    }
+
+    /// An event has no length: it ends where it starts.
+    fn of_stream_event(e: StreamEvent) -> Entry {
+        let mut entry = Entry::from_new(NewEntry {
+            start: e.at,
+            kind: Kind::Stream,
+            title: format!("{}: {}", if e.up { "up" } else { "down" }, e.output),
+            file: e.output,
+            offset_ms: 0,
+            scheduled: None,
+        });
+        entry.end = Some(e.at);
+        entry.reason = e.reason;
+        entry
+    }
+
+    /// An event has no length: it ends where it starts.
+    fn of_listen_event(e: ListenEvent) -> Entry {
+        let mut entry = Entry::from_new(NewEntry {
+            start: e.at,
+            kind: Kind::Listen,
+            title: format!("{}: {}", e.heard.words(), e.output),
+            file: e.output,
+            offset_ms: 0,
+            scheduled: None,
+        });
+        entry.end = Some(e.at);
+        entry.reason = e.reason;
+        entry.heard = Some(e.heard);
+        entry
     }
 
     /// Whether this entry is a sound that stands for itself: a programme,
     /// filler or emergency audio, not a track inside a programme nor a
-    /// stream event.
+    /// stream or listen-back event.
     pub fn is_item(&self) -> bool {
-        !matches!(self.kind, Kind::Track | Kind::Stream)
+        !matches!(self.kind, Kind::Track | Kind::Stream | Kind::Listen)
     }
 }
 
@@ -235,6 +310,20 @@ pub struct StreamEvent {
     pub reason: Option<String>,
 }
 
+/// The listen-back raising an alarm for a stream, or clearing it, as the
+/// director sees it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ListenEvent {
+    pub at: DateTime<Utc>,
+    /// The output's name, as in the status (`icecast host:port/mount`).
+    pub output: String,
+    /// What listeners would hear: an alarm (`Absent`, `NoData`, `Silent`),
+    /// or `Ok` when it clears.
+    pub heard: ListenAlarm,
+    /// The alarm's reason, as the listen-back gives it.
+    pub reason: Option<String>,
+}
+
 /// What the director knows when a sound goes on air.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct NewEntry {
@@ -284,41 +373,9 @@ pub enum AsRunError {
     NotOnAir { id: u64 },
 }
 
-/// The as-run log as the director and `onair log` see it.
-pub trait AsRunLog: Send + Sync {
-    /// Records a sound going on air; on disk when this returns. Returns its id.
-    fn begin(&self, e: NewEntry) -> Result<u64, AsRunError>;
-    /// Records how entry `id` came off air; on disk when this returns. An `end`
-    /// before the entry's start is taken as its start.
-    fn finish(
-        &self,
-        id: u64,
-        end: DateTime<Utc>,
-        ended: Ended,
-        reason: Option<String>,
-    ) -> Result<(), AsRunError>;
-    /// Records an item that could not start at all (start = end, ended = failed).
-    fn failed(&self, e: NewEntry, reason: String) -> Result<u64, AsRunError>;
-    /// Records a track inside a programme going on air ([`Kind::Track`]);
-    /// ended with [`AsRunLog::finish`] like any item.
-    fn begin_track(&self, t: NewTrack) -> Result<u64, AsRunError>;
-    /// Records a previous edition going on air in a slot in place of the
-    /// file that was due: logged as [`Kind::Substitute`], whatever
-    /// `e.kind` says; ended with [`AsRunLog::finish`].
-    fn begin_substitute(&self, e: NewEntry, s: Substitution) -> Result<u64, AsRunError>;
-    /// Records a substitute that could not start at all (start = end,
-    /// ended = failed), as [`AsRunLog::failed`] does for other items.
-    fn failed_substitute(
-        &self,
-        e: NewEntry,
-        s: Substitution,
-        reason: String,
-    ) -> Result<u64, AsRunError>;
-    /// Records a stream output going up or down; on disk when this returns.
-    fn stream_event(&self, e: StreamEvent) -> Result<u64, AsRunError>;
-    /// Notes that the box is alive at `now` (about once a second), so that
-    /// after a crash the log knows until when the last sound was on air.
-    fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), AsRunError>;
+/// Reading the as-run log: the web, `onair log`, `onair report`, and the
+/// director when it resumes and shows what aired last.
+pub trait AsRunReader: Send + Sync {
     /// Entries on air at any moment of `[since, until)`, by start. Entries
     /// still on air reach to the present; an item that failed to start counts
     /// at its start. `None` leaves that side open.
@@ -329,6 +386,49 @@ pub trait AsRunLog: Send + Sync {
     ) -> Result<Vec<Entry>, AsRunError>;
     /// The last `n` entries by start, oldest first.
     fn recent(&self, n: usize) -> Result<Vec<Entry>, AsRunError>;
+}
+
+/// Writing the as-run log: the director's alone. There is one writer per
+/// log ([`SledWriter`] is not `Clone`, and a log is opened once), so every
+/// entry and every id comes from the one place that knows what is on air.
+/// It reads its own log too, to resume and to show what aired last.
+/// Every write is on disk when it returns.
+pub trait AsRunWriter: AsRunReader {
+    /// Records a sound going on air. Returns its id.
+    fn begin(&self, e: NewEntry) -> Result<u64, AsRunError>;
+    /// Records how entry `id` came off air. An `end` before the entry's
+    /// start is taken as its start.
+    fn finish(
+        &self,
+        id: u64,
+        end: DateTime<Utc>,
+        ended: Ended,
+        reason: Option<String>,
+    ) -> Result<(), AsRunError>;
+    /// Records an item that could not start at all (start = end, ended = failed).
+    fn failed(&self, e: NewEntry, reason: String) -> Result<u64, AsRunError>;
+    /// Records a track inside a programme going on air ([`Kind::Track`]);
+    /// ended with [`AsRunWriter::finish`] like any item.
+    fn begin_track(&self, t: NewTrack) -> Result<u64, AsRunError>;
+    /// Records a previous edition going on air in a slot in place of the
+    /// file that was due: logged as [`Kind::Substitute`], whatever
+    /// `e.kind` says; ended with [`AsRunWriter::finish`].
+    fn begin_substitute(&self, e: NewEntry, s: Substitution) -> Result<u64, AsRunError>;
+    /// Records a substitute that could not start at all (start = end,
+    /// ended = failed), as [`AsRunWriter::failed`] does for other items.
+    fn failed_substitute(
+        &self,
+        e: NewEntry,
+        s: Substitution,
+        reason: String,
+    ) -> Result<u64, AsRunError>;
+    /// Records a stream output going up or down.
+    fn stream_event(&self, e: StreamEvent) -> Result<u64, AsRunError>;
+    /// Records the listen-back raising or clearing an alarm for a stream.
+    fn listen_event(&self, e: ListenEvent) -> Result<u64, AsRunError>;
+    /// Notes that the box is alive at `now` (about once a second), so that
+    /// after a crash the log knows until when the last sound was on air.
+    fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), AsRunError>;
     /// At start-up: closes the entries a crash left on air as interrupted, at
     /// the last heartbeat (or at their start if that is later, or if there
     /// was none), and returns them, by start, for the director to resume from.

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::{Ended, Entry, Kind};
+use crate::listen_back::ListenAlarm;
 
 /// `t` to the nearest whole `unit`. A programme starts on the sample nearest
 /// its slot, which can be a few microseconds before it: shown cut instead
@@ -51,6 +52,8 @@ struct Row<'a> {
     replaces: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heard: Option<ListenAlarm>,
 }
 
 fn rows(entries: &[Entry], tz: Tz) -> impl Iterator<Item = Row<'_>> {
@@ -69,13 +72,15 @@ fn rows(entries: &[Entry], tz: Tz) -> impl Iterator<Item = Row<'_>> {
         programme: e.programme.as_deref(),
         replaces: e.replaces.as_deref(),
         problem: e.problem.as_deref(),
+        heard: e.heard,
     })
 }
 
 /// The entries as a JSON array, times in the station's zone; `end` and
 /// `ended` are null while an entry is on air, and `ended` is null for
 /// stream events. `artist` and `programme` are there on tracks (`artist`
-/// when the track list names one), `replaces` and `problem` on substitutes.
+/// when the track list names one), `replaces` and `problem` on substitutes,
+/// `heard` on listen-back events.
 pub fn to_json(entries: &[Entry], tz: Tz) -> String {
     let rows: Vec<Row> = rows(entries, tz).collect();
     // Plain strings and numbers: serialising to memory cannot fail.
@@ -83,9 +88,10 @@ pub fn to_json(entries: &[Entry], tz: Tz) -> String {
 }
 
 /// The fields of an as-run entry in `onair log --json` and `--csv`, in order.
-/// The last four are for tracks (`artist`, `programme`) and substitutes
-/// (`replaces`, `problem`), empty for other entries.
-pub const COLUMNS: [&str; 14] = [
+/// The last five are for tracks (`artist`, `programme`), substitutes
+/// (`replaces`, `problem`) and listen-back events (`heard`), empty for
+/// other entries.
+pub const COLUMNS: [&str; 15] = [
     "id",
     "start",
     "end",
@@ -100,6 +106,7 @@ pub const COLUMNS: [&str; 14] = [
     "programme",
     "replaces",
     "problem",
+    "heard",
 ];
 
 /// The entries as CSV with a header line, the same columns as [`to_json`];
@@ -124,10 +131,22 @@ pub fn to_csv(entries: &[Entry], tz: Tz) -> String {
             row.programme.unwrap_or_default().to_string(),
             row.replaces.unwrap_or_default().to_string(),
             row.problem.unwrap_or_default().to_string(),
+            row.heard.map(heard_name).unwrap_or_default().to_string(),
         ]);
     }
     let bytes = out.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// As in JSON and in the status's `listen.state`.
+fn heard_name(heard: ListenAlarm) -> &'static str {
+    match heard {
+        ListenAlarm::Starting => "starting",
+        ListenAlarm::Ok => "ok",
+        ListenAlarm::Absent => "absent",
+        ListenAlarm::NoData => "no_data",
+        ListenAlarm::Silent => "silent",
+    }
 }
 
 /// The entries as an aligned table for a terminal, times in the station's

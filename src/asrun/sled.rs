@@ -5,13 +5,14 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{
-    AsRunError, AsRunLog, Ended, Entry, Kind, NewEntry, NewTrack, StreamEvent, Substitution,
+    AsRunError, AsRunReader, AsRunWriter, Ended, Entry, ListenEvent, NewEntry, NewTrack,
+    StreamEvent, Substitution,
 };
 
 /// Key prefixes in the one sled tree. An entry and its indexes are written in
@@ -61,8 +62,58 @@ pub fn log_exists(data_dir: &Path) -> bool {
     data_dir.join(LOG_FOLDER).is_dir()
 }
 
-/// The as-run log in a sled database under the data folder.
-pub struct SledLog {
+/// The director's side of the as-run log in the data folder: the one
+/// writer, not `Clone`. Readers come from [`SledWriter::reader`].
+///
+/// ```compile_fail
+/// # fn two_writers(data: &std::path::Path) -> Result<(), onair::asrun::AsRunError> {
+/// let writer = onair::asrun::SledWriter::open(data)?;
+/// let second = writer.clone(); // a log has one writer
+/// # Ok(()) }
+/// ```
+pub struct SledWriter {
+    pub(super) store: Arc<Store>,
+}
+
+/// A reader of the as-run log, for the web server (from the box's writer)
+/// or for `onair log` and `onair report` (opened on their own while the
+/// box is stopped). Cheap to clone.
+#[derive(Clone)]
+pub struct SledReader {
+    store: Arc<Store>,
+}
+
+impl SledWriter {
+    /// Opens (or creates) the as-run log in `data_dir` to write it. Fails
+    /// at once with [`AsRunError::Busy`] when another process has it open.
+    pub fn open(data_dir: &Path) -> Result<Self, AsRunError> {
+        Ok(SledWriter {
+            store: Arc::new(Store::open(data_dir)?),
+        })
+    }
+
+    /// A reader of this log.
+    pub fn reader(&self) -> SledReader {
+        SledReader {
+            store: self.store.clone(),
+        }
+    }
+}
+
+impl SledReader {
+    /// Opens the as-run log in `data_dir` only to read it. Like a writer,
+    /// it holds the log while open: [`AsRunError::Busy`] when the box (or
+    /// another reader) has it; ask the running box instead.
+    pub fn open(data_dir: &Path) -> Result<Self, AsRunError> {
+        Ok(SledReader {
+            store: Arc::new(Store::open(data_dir)?),
+        })
+    }
+}
+
+/// The sled database, shared by the writer and the readers; closed and
+/// unlocked when the last of them is dropped.
+pub(super) struct Store {
     // Declared before `_lock` so that sled closes before the folder is unlocked.
     pub(super) db: sled::Db,
     dir: PathBuf,
@@ -71,10 +122,8 @@ pub struct SledLog {
     _lock: File,
 }
 
-impl SledLog {
-    /// Opens (or creates) the as-run log in `data_dir`. Fails at once with
-    /// [`AsRunError::Busy`] when another process has it open.
-    pub fn open(data_dir: &Path) -> Result<Self, AsRunError> {
+impl Store {
+    fn open(data_dir: &Path) -> Result<Self, AsRunError> {
         let dir = data_dir.join(LOG_FOLDER);
         let open_error = |error: String| AsRunError::Open {
             dir: dir.clone(),
@@ -120,7 +169,7 @@ impl SledLog {
             Some(Ok((key, _))) => read_id(&key, &dir)? + 1,
             Some(Err(error)) => return Err(AsRunError::Read { dir, error }),
         };
-        Ok(SledLog {
+        Ok(Store {
             db,
             dir,
             writer: Mutex::new(next_id),
@@ -296,9 +345,9 @@ fn overlaps(entry: &Entry, since: Option<DateTime<Utc>>, until: Option<DateTime<
     }
 }
 
-impl AsRunLog for SledLog {
+impl AsRunWriter for SledWriter {
     fn begin(&self, e: NewEntry) -> Result<u64, AsRunError> {
-        self.insert(Entry::from_new(e), true)
+        self.store.insert(Entry::from_new(e), true)
     }
 
     fn finish(
@@ -308,47 +357,35 @@ impl AsRunLog for SledLog {
         ended: Ended,
         reason: Option<String>,
     ) -> Result<(), AsRunError> {
-        let _writer = self.writer();
+        let _writer = self.store.writer();
         let on_air = self
+            .store
             .db
             .contains_key(id_key(ON_AIR, id))
-            .map_err(|e| self.read_error(e))?;
-        let Some((key, mut entry)) = self.by_id(id)?.filter(|_| on_air) else {
+            .map_err(|e| self.store.read_error(e))?;
+        let Some((key, mut entry)) = self.store.by_id(id)?.filter(|_| on_air) else {
             return Err(AsRunError::NotOnAir { id });
         };
         entry.end = Some(end.max(entry.start));
         entry.ended = Some(ended);
         entry.reason = reason;
-        let mut longest = self.longest()?;
+        let mut longest = self.store.longest()?;
         let mut batch = sled::Batch::default();
-        self.close(&mut batch, &key, &entry, &mut longest);
-        self.commit(batch)
+        self.store.close(&mut batch, &key, &entry, &mut longest);
+        self.store.commit(batch)
     }
 
     fn failed(&self, e: NewEntry, reason: String) -> Result<u64, AsRunError> {
-        let mut entry = Entry::from_new(e);
-        entry.end = Some(entry.start);
-        entry.ended = Some(Ended::Failed);
-        entry.reason = Some(reason);
-        self.insert(entry, false)
+        self.store
+            .insert(Entry::from_new(e).failed_to_start(reason), false)
     }
 
     fn begin_track(&self, t: NewTrack) -> Result<u64, AsRunError> {
-        let mut entry = Entry::from_new(NewEntry {
-            start: t.start,
-            kind: Kind::Track,
-            title: t.title,
-            file: t.file,
-            offset_ms: t.offset_ms,
-            scheduled: Some(t.scheduled),
-        });
-        entry.artist = Some(t.artist).filter(|a| !a.is_empty());
-        entry.programme = Some(t.programme);
-        self.insert(entry, true)
+        self.store.insert(Entry::of_track(t), true)
     }
 
     fn begin_substitute(&self, e: NewEntry, s: Substitution) -> Result<u64, AsRunError> {
-        self.insert(substitute(e, s), true)
+        self.store.insert(Entry::of_substitute(e, s), true)
     }
 
     fn failed_substitute(
@@ -357,37 +394,82 @@ impl AsRunLog for SledLog {
         s: Substitution,
         reason: String,
     ) -> Result<u64, AsRunError> {
-        let mut entry = substitute(e, s);
-        entry.end = Some(entry.start);
-        entry.ended = Some(Ended::Failed);
-        entry.reason = Some(reason);
-        self.insert(entry, false)
+        let entry = Entry::of_substitute(e, s).failed_to_start(reason);
+        self.store.insert(entry, false)
     }
 
     fn stream_event(&self, e: StreamEvent) -> Result<u64, AsRunError> {
-        let mut entry = Entry::from_new(NewEntry {
-            start: e.at,
-            kind: Kind::Stream,
-            title: format!("{}: {}", if e.up { "up" } else { "down" }, e.output),
-            file: e.output,
-            offset_ms: 0,
-            scheduled: None,
-        });
-        entry.end = Some(e.at);
-        entry.reason = e.reason;
-        self.insert(entry, false)
+        self.store.insert(Entry::of_stream_event(e), false)
+    }
+
+    fn listen_event(&self, e: ListenEvent) -> Result<u64, AsRunError> {
+        self.store.insert(Entry::of_listen_event(e), false)
     }
 
     fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), AsRunError> {
         let bytes = serde_json::to_vec(&now).unwrap_or_default();
-        self.db
+        self.store
+            .db
             .insert(HEARTBEAT, bytes)
-            .map_err(|e| self.write_error(e))?;
-        self.db.flush().map_err(|e| self.write_error(e))?;
+            .map_err(|e| self.store.write_error(e))?;
+        self.store
+            .db
+            .flush()
+            .map_err(|e| self.store.write_error(e))?;
         Ok(())
     }
 
+    fn recover(&self) -> Result<Vec<Entry>, AsRunError> {
+        let _writer = self.store.writer();
+        let heartbeat = self.store.time(HEARTBEAT)?;
+        let mut longest = self.store.longest()?;
+        let mut batch = sled::Batch::default();
+        let mut closed = Vec::new();
+        for (key, mut entry) in self.store.on_air()? {
+            entry.end = Some(heartbeat.map_or(entry.start, |h| h.max(entry.start)));
+            entry.ended = Some(Ended::Interrupted);
+            entry.reason = Some("the box stopped while this was on air".into());
+            self.store.close(&mut batch, &key, &entry, &mut longest);
+            closed.push(entry);
+        }
+        if !closed.is_empty() {
+            self.store.commit(batch)?;
+        }
+        closed.sort_by_key(|e| (e.start, e.id));
+        Ok(closed)
+    }
+}
+
+impl AsRunReader for SledWriter {
     fn range(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Entry>, AsRunError> {
+        self.store.range(since, until)
+    }
+
+    fn recent(&self, n: usize) -> Result<Vec<Entry>, AsRunError> {
+        self.store.recent(n)
+    }
+}
+
+impl AsRunReader for SledReader {
+    fn range(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Entry>, AsRunError> {
+        self.store.range(since, until)
+    }
+
+    fn recent(&self, n: usize) -> Result<Vec<Entry>, AsRunError> {
+        self.store.recent(n)
+    }
+}
+
+impl Store {
+    pub(super) fn range(
         &self,
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
@@ -424,7 +506,7 @@ impl AsRunLog for SledLog {
         Ok(entries)
     }
 
-    fn recent(&self, n: usize) -> Result<Vec<Entry>, AsRunError> {
+    pub(super) fn recent(&self, n: usize) -> Result<Vec<Entry>, AsRunError> {
         let mut entries = Vec::with_capacity(n.min(1024));
         for item in self.db.scan_prefix([ENTRY]).rev().take(n) {
             let (_, bytes) = item.map_err(|e| self.read_error(e))?;
@@ -433,32 +515,4 @@ impl AsRunLog for SledLog {
         entries.reverse();
         Ok(entries)
     }
-
-    fn recover(&self) -> Result<Vec<Entry>, AsRunError> {
-        let _writer = self.writer();
-        let heartbeat = self.time(HEARTBEAT)?;
-        let mut longest = self.longest()?;
-        let mut batch = sled::Batch::default();
-        let mut closed = Vec::new();
-        for (key, mut entry) in self.on_air()? {
-            entry.end = Some(heartbeat.map_or(entry.start, |h| h.max(entry.start)));
-            entry.ended = Some(Ended::Interrupted);
-            entry.reason = Some("the box stopped while this was on air".into());
-            self.close(&mut batch, &key, &entry, &mut longest);
-            closed.push(entry);
-        }
-        if !closed.is_empty() {
-            self.commit(batch)?;
-        }
-        closed.sort_by_key(|e| (e.start, e.id));
-        Ok(closed)
-    }
-}
-
-fn substitute(e: NewEntry, s: Substitution) -> Entry {
-    let mut entry = Entry::from_new(e);
-    entry.kind = Kind::Substitute;
-    entry.replaces = Some(s.replaces);
-    entry.problem = Some(s.problem);
-    entry
 }

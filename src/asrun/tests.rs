@@ -1,5 +1,6 @@
 use super::sled::{BY_ID, entry_key, id_key};
 use super::*;
+use crate::listen_back::ListenAlarm;
 use chrono_tz::Tz;
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -32,7 +33,7 @@ fn item(start: &str, kind: Kind, title: &str) -> NewEntry {
 fn entries_round_trip_and_ranges_overlap() {
     let dir = scratch("round-trip");
     assert!(!log_exists(&dir), "an empty data folder holds no log");
-    let log = SledLog::open(&dir).unwrap();
+    let log = SledWriter::open(&dir).unwrap();
     assert!(log_exists(&dir));
     // A long programme, filler after it, a programme that could not start
     // and one still on air.
@@ -112,7 +113,7 @@ fn entries_round_trip_and_ranges_overlap() {
 fn recover_closes_what_a_crash_left_on_air() {
     let dir = scratch("recover");
     {
-        let log = SledLog::open(&dir).unwrap();
+        let log = SledWriter::open(&dir).unwrap();
         let done = log
             .begin(item("2026-03-29T00:00:00Z", Kind::Filler, "jingle"))
             .unwrap();
@@ -126,7 +127,7 @@ fn recover_closes_what_a_crash_left_on_air() {
             .unwrap();
         // Dropped without finishing, as in a crash.
     }
-    let log = SledLog::open(&dir).unwrap();
+    let log = SledWriter::open(&dir).unwrap();
     let recovered = log.recover().unwrap();
     assert_eq!(recovered.len(), 2, "{recovered:#?}");
     assert_eq!(recovered[0].title, "Breakfast");
@@ -158,11 +159,11 @@ fn recover_closes_what_a_crash_left_on_air() {
     // Without any heartbeat, an entry left on air ends at its start.
     let dir2 = scratch("recover-no-heartbeat");
     let id = {
-        let log = SledLog::open(&dir2).unwrap();
+        let log = SledWriter::open(&dir2).unwrap();
         log.begin(item("2026-03-29T01:00:00Z", Kind::Filler, "tune"))
             .unwrap()
     };
-    let log = SledLog::open(&dir2).unwrap();
+    let log = SledWriter::open(&dir2).unwrap();
     let recovered = log.recover().unwrap();
     assert_eq!(recovered.len(), 1);
     assert_eq!(
@@ -177,7 +178,7 @@ fn recover_closes_what_a_crash_left_on_air() {
 #[test]
 fn stream_events_are_logged_beside_programmes_and_never_resumed() {
     let dir = scratch("stream");
-    let log = SledLog::open(&dir).unwrap();
+    let log = SledWriter::open(&dir).unwrap();
     let programme = log
         .begin(item("2026-03-29T09:00:00Z", Kind::Scheduled, "Breakfast"))
         .unwrap();
@@ -199,7 +200,7 @@ fn stream_events_are_logged_beside_programmes_and_never_resumed() {
     drop(log);
 
     // After a crash only the programme is taken up again.
-    let log = SledLog::open(&dir).unwrap();
+    let log = SledWriter::open(&dir).unwrap();
     let cut = log.recover().unwrap();
     assert_eq!(cut.len(), 1, "{cut:?}");
     assert_eq!(cut[0].id, programme);
@@ -240,6 +241,102 @@ fn stream_events_are_logged_beside_programmes_and_never_resumed() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn listen_back_alarms_are_logged_as_events_and_printed_on_their_rows_only() {
+    let dir = scratch("listen");
+    let output = "icecast 127.0.0.1:8000/live.mp3".to_string();
+    {
+        let log = SledWriter::open(&dir).unwrap();
+        log.begin(item("2026-03-29T09:00:00Z", Kind::Scheduled, "Breakfast"))
+            .unwrap();
+        log.listen_event(ListenEvent {
+            at: t("2026-03-29T09:10:00Z"),
+            output: output.clone(),
+            heard: ListenAlarm::Silent,
+            reason: Some("silent for 10 s while the engine plays programme".into()),
+        })
+        .unwrap();
+        log.listen_event(ListenEvent {
+            at: t("2026-03-29T09:12:30Z"),
+            output: output.clone(),
+            heard: ListenAlarm::NoData,
+            reason: Some("no audio for 5 s".into()),
+        })
+        .unwrap();
+        log.listen_event(ListenEvent {
+            at: t("2026-03-29T09:14:00Z"),
+            output: output.clone(),
+            heard: ListenAlarm::Ok,
+            reason: None,
+        })
+        .unwrap();
+        log.heartbeat(t("2026-03-29T09:15:00Z")).unwrap();
+        // Killed here, with the programme on air.
+    }
+    let log = SledWriter::open(&dir).unwrap();
+    let cut = log.recover().unwrap();
+    assert_eq!(cut.len(), 1, "only the programme was on air: {cut:#?}");
+    let all = log.range(None, None).unwrap();
+    let events: Vec<&Entry> = all.iter().filter(|e| e.kind == Kind::Listen).collect();
+    assert_eq!(events.len(), 3, "{all:#?}");
+    assert!(events.iter().all(|e| !e.is_item()), "an event is no slot");
+    let alarm = events[0];
+    assert_eq!(alarm.title, "silent: icecast 127.0.0.1:8000/live.mp3");
+    assert_eq!(alarm.file, output);
+    assert_eq!(alarm.heard, Some(ListenAlarm::Silent));
+    assert_eq!(alarm.end, Some(alarm.start), "an event has no length");
+    assert_eq!(
+        alarm.reason.as_deref(),
+        Some("silent for 10 s while the engine plays programme")
+    );
+    assert_eq!(events[1].heard, Some(ListenAlarm::NoData));
+    assert_eq!(events[2].title, "ok: icecast 127.0.0.1:8000/live.mp3");
+    assert_eq!(
+        (events[2].heard, &events[2].reason),
+        (Some(ListenAlarm::Ok), &None)
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&to_json(&all, Tz::UTC)).unwrap();
+    assert_eq!(json[0]["kind"], "scheduled");
+    assert!(json[0].get("heard").is_none(), "{}", json[0]);
+    assert_eq!(json[1]["kind"], "listen");
+    assert_eq!(json[1]["heard"], "silent");
+    assert_eq!(json[2]["heard"], "no_data");
+    assert_eq!(json[3]["heard"], "ok");
+    assert_eq!(json[1]["start"], "2026-03-29T09:10:00+00:00");
+    // What `onair log` reads back from a running box is the same entry.
+    let back: Vec<Entry> = serde_json::from_str(&to_json(&all, Tz::UTC)).unwrap();
+    assert_eq!(back, all);
+
+    let text = to_csv(&all, Tz::UTC);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let heard = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "heard")
+        .expect("a heard column");
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let column: Vec<&str> = records.iter().map(|r| &r[heard]).collect();
+    assert_eq!(column, ["", "silent", "no_data", "ok"]);
+    assert_eq!(&records[1][3], "listen");
+
+    let table = to_table(&all, Tz::UTC);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[2].contains("listen")
+            && lines[2].contains("silent: icecast 127.0.0.1:8000/live.mp3")
+            && lines[2].contains("silent for 10 s while the engine plays programme"),
+        "{table}"
+    );
+    assert!(
+        lines[4].contains("ok: icecast 127.0.0.1:8000/live.mp3"),
+        "{table}"
+    );
+    drop(log);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn track(start: &str, offset_ms: u64, artist: &str, title: &str) -> NewTrack {
     NewTrack {
         start: t(start),
@@ -258,7 +355,7 @@ fn tracks_are_logged_under_their_programme_and_closed_by_recovery() {
     let file = Path::new("/media/onair/programmes/20261121_1000_saturday-jazz.mp3");
     let slot = t("2026-11-21T10:00:00Z");
     {
-        let log = SledLog::open(&dir).unwrap();
+        let log = SledWriter::open(&dir).unwrap();
         let programme = log
             .begin(NewEntry {
                 start: slot,
@@ -286,7 +383,7 @@ fn tracks_are_logged_under_their_programme_and_closed_by_recovery() {
         assert!(programme < first);
         // Killed here: the programme and the second track are on air.
     }
-    let log = SledLog::open(&dir).unwrap();
+    let log = SledWriter::open(&dir).unwrap();
     let cut = log.recover().unwrap();
     assert_eq!(cut.len(), 2, "{cut:#?}");
     assert_eq!(
@@ -357,7 +454,7 @@ fn tracks_are_logged_under_their_programme_and_closed_by_recovery() {
 #[test]
 fn substitutes_name_the_file_they_replace() {
     let dir = scratch("substitute");
-    let log = SledLog::open(&dir).unwrap();
+    let log = SledWriter::open(&dir).unwrap();
     let due = "/media/onair/programmes/20261121_1000_saturday-jazz.mp3";
     let previous = "/media/onair/programmes/20261114_1000_saturday-jazz.mp3";
     let slot = t("2026-11-21T10:00:00Z");
@@ -421,13 +518,13 @@ fn substitutes_name_the_file_they_replace() {
 #[test]
 fn entries_written_before_tracks_and_substitutes_still_read() {
     let dir = scratch("old-format");
-    let log = SledLog::open(&dir).unwrap();
+    let log = SledWriter::open(&dir).unwrap();
     // An entry exactly as the log stored it before the track, programme,
     // replaces and problem fields existed.
     let old = br#"{"id":7,"start":"2026-03-29T09:00:00Z","end":"2026-03-29T10:00:00Z","kind":"scheduled","title":"Breakfast","file":"/media/onair/programmes/20260329_1000_breakfast.mp3","offset_ms":0,"ended":"natural","reason":null,"scheduled":"2026-03-29T09:00:00Z"}"#;
     let key = entry_key(t("2026-03-29T09:00:00Z"), 7);
-    log.db.insert(key, &old[..]).unwrap();
-    log.db.insert(id_key(BY_ID, 7), &key[1..]).unwrap();
+    log.store.db.insert(key, &old[..]).unwrap();
+    log.store.db.insert(id_key(BY_ID, 7), &key[1..]).unwrap();
     let all = log.range(None, None).unwrap();
     assert_eq!(all.len(), 1);
     let entry = &all[0];
@@ -443,9 +540,10 @@ fn entries_written_before_tracks_and_substitutes_still_read() {
         ),
         (&None, &None, &None, &None)
     );
+    assert_eq!(entry.heard, None);
     assert!(entry.is_item());
     // New entries are not longer than old ones for fields they do not use.
-    let stored = SledLog::encode(entry);
+    let stored = super::sled::Store::encode(entry);
     assert_eq!(
         stored.len(),
         old.len(),
@@ -457,11 +555,40 @@ fn entries_written_before_tracks_and_substitutes_still_read() {
 }
 
 #[test]
+fn readers_see_what_the_writer_wrote_and_hold_the_log_after_it() {
+    let dir = scratch("readers");
+    let writer = SledWriter::open(&dir).unwrap();
+    let reader = writer.reader();
+    let copy = reader.clone();
+    let id = writer
+        .begin(item("2026-03-29T09:00:00Z", Kind::Scheduled, "Breakfast"))
+        .unwrap();
+    assert_eq!(reader.recent(5).unwrap()[0].id, id);
+    writer
+        .finish(id, t("2026-03-29T10:00:00Z"), Ended::Natural, None)
+        .unwrap();
+    let entry = &copy.range(None, None).unwrap()[0];
+    assert_eq!(entry.ended, Some(Ended::Natural));
+    // The web server's reader outlives the director's writer: the log
+    // stays open, and no other process can take it meanwhile.
+    drop(writer);
+    assert!(matches!(
+        SledReader::open(&dir),
+        Err(AsRunError::Busy { .. })
+    ));
+    drop((reader, copy));
+    let alone = SledReader::open(&dir).unwrap();
+    assert_eq!(alone.range(None, None).unwrap().len(), 1);
+    drop(alone);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_second_opening_is_refused_at_once() {
     let dir = scratch("busy");
-    let first = SledLog::open(&dir).unwrap();
+    let first = SledWriter::open(&dir).unwrap();
     let asked = Instant::now();
-    let second = SledLog::open(&dir);
+    let second = SledWriter::open(&dir);
     assert!(
         matches!(second, Err(AsRunError::Busy { .. })),
         "{:?}",
@@ -472,7 +599,7 @@ fn a_second_opening_is_refused_at_once() {
         "{:?}",
         asked.elapsed()
     );
-    let message = SledLog::open(&dir)
+    let message = SledWriter::open(&dir)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -482,7 +609,7 @@ fn a_second_opening_is_refused_at_once() {
     );
     drop(first);
     assert!(
-        SledLog::open(&dir).is_ok(),
+        SledWriter::open(&dir).is_ok(),
         "free again once the first is closed"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -494,7 +621,7 @@ fn an_unusable_data_folder_is_an_open_error() {
     // Bad input: the data folder is a file.
     let file = dir.join("state");
     std::fs::write(&file, b"").unwrap();
-    let error = SledLog::open(&file)
+    let error = SledWriter::open(&file)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -530,6 +657,7 @@ fn sample(tz_entries: &[(&str, Option<&str>)]) -> Vec<Entry> {
             programme: None,
             replaces: None,
             problem: None,
+            heard: None,
         })
         .collect()
 }
@@ -595,7 +723,8 @@ fn csv_has_the_same_columns_and_quotes_titles() {
             "artist",
             "programme",
             "replaces",
-            "problem"
+            "problem",
+            "heard"
         ]
     );
     let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -668,7 +797,7 @@ fn times_are_shown_rounded_not_cut() {
 fn kill_test_writer() {
     let dir = std::env::var_os("ONAIR_ASRUN_WRITER")
         .expect("ONAIR_ASRUN_WRITER names the data folder to write to; run survives_being_killed");
-    let log = SledLog::open(Path::new(&dir)).unwrap();
+    let log = SledWriter::open(Path::new(&dir)).unwrap();
     println!("open");
     let mut n = 0u64;
     loop {
@@ -723,7 +852,10 @@ fn survives_being_killed() {
         if cycle == 0 {
             // Another process holds it: refused at once, not waited for.
             let asked = Instant::now();
-            assert!(matches!(SledLog::open(&dir), Err(AsRunError::Busy { .. })));
+            assert!(matches!(
+                SledWriter::open(&dir),
+                Err(AsRunError::Busy { .. })
+            ));
             assert!(asked.elapsed() < Duration::from_secs(1));
         }
         std::thread::sleep(Duration::from_millis(10 + cycle * 37 % 150));
@@ -741,7 +873,7 @@ fn survives_being_killed() {
             }
         }
 
-        let log = SledLog::open(&dir).unwrap();
+        let log = SledWriter::open(&dir).unwrap();
         let interrupted: Vec<u64> = log.recover().unwrap().iter().map(|e| e.id).collect();
         // Everything begun and not finished in this run was on air when it
         // died, except perhaps the last: it may have been finished unreported.

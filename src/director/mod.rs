@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::asrun::{
-    self, AsRunLog, Ended, Entry, Kind, NewEntry, NewTrack, StreamEvent, Substitution,
+    self, AsRunWriter, Ended, Entry, Kind, NewEntry, NewTrack, StreamEvent, Substitution,
 };
 use crate::clock::{Clock, Timeline, delta_to_samples, samples_to_delta};
 use crate::config::Config;
@@ -56,7 +56,7 @@ pub struct Parts {
     pub config: Config,
     pub clock: Clock,
     pub engine: Engine,
-    pub log: Arc<dyn AsRunLog>,
+    pub log: Box<dyn AsRunWriter>,
     pub outputs: Vec<(String, Arc<OutputStats>)>,
     /// What the box hears on its own streams (listen-back), by output.
     pub listen_back: Vec<Arc<ListenLink>>,
@@ -109,7 +109,7 @@ pub struct Director {
     clock: Clock,
     timeline: Timeline,
     engine: Engine,
-    log: Arc<dyn AsRunLog>,
+    log: Box<dyn AsRunWriter>,
     outputs: Vec<(String, Arc<OutputStats>)>,
     listen_back: Vec<Arc<ListenLink>>,
     status: watch::Sender<Status>,
