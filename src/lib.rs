@@ -24,6 +24,7 @@
 //!   substitutes and pre-air check results.
 //! - [`status`]: the published snapshot read by the web page and the CLI.
 //! - [`web`]: the local status page and JSON API.
+//! - [`when`]: times as a person types them (`--since -2h`, `today`).
 //! - [`demo`]: a generated demo station for a developer machine.
 //! - [`bench`]: `onair bench`, CPU and memory of the audio path beside ffmpeg.
 
@@ -44,3 +45,4 @@ pub mod status;
 pub mod timetable;
 pub mod tracks;
 pub mod web;
+pub mod when;

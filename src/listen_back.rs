@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use symphonia::core::audio::{Audio, GenericAudioBufferRef};
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as MediaError;
@@ -135,7 +135,7 @@ impl Verdict {
 }
 
 /// A verdict's name in the status (`listen.state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ListenAlarm {
     Starting,
@@ -265,7 +265,7 @@ impl Judge {
 }
 
 /// One check's state in the status (`outputs[].listen`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListenState {
     pub state: ListenAlarm,
     #[serde(skip_serializing_if = "Option::is_none")]

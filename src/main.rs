@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use onair::asrun::{self, AsRunError, AsRunLog, SledLog};
+use onair::asrun::{self, AsRunError, AsRunReader, SledReader};
 use onair::config::Config;
 use onair::{bench, demo, report, station, timetable};
 
@@ -249,7 +249,7 @@ fn show_log(
     let parse = |name: &str, v: &Option<String>| -> Result<_> {
         v.as_deref()
             .map(|s| {
-                asrun::parse_time_arg(s, tz, now)
+                onair::when::parse_time_arg(s, tz, now)
                     .map_err(|e| anyhow::anyhow!("--{name} {s:?}: {e}"))
             })
             .transpose()
@@ -262,7 +262,7 @@ fn show_log(
         );
         return print_entries(&[], tz, json, csv);
     }
-    let entries = match SledLog::open(&config.data.dir) {
+    let entries = match SledReader::open(&config.data.dir) {
         Ok(log) => log.range(since_t, until_t)?,
         Err(AsRunError::Busy { .. }) => return show_log_from_box(config, since, until, json, csv),
         Err(e) => return Err(e.into()),
@@ -343,7 +343,7 @@ fn write_report(
         );
         Vec::new()
     } else {
-        match SledLog::open(&config.data.dir) {
+        match SledReader::open(&config.data.dir) {
             Ok(log) => log.range(Some(period.from), Some(period.to))?,
             Err(AsRunError::Busy { .. }) => {
                 // Exact instants, so the box's own clock and zone cannot shift them.

@@ -15,6 +15,7 @@ use chrono::{DateTime, Days, NaiveDate, SecondsFormat, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use crate::asrun::{self, Entry, Kind};
+use crate::when;
 
 /// A stretch of time `[from, to)`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -48,19 +49,19 @@ pub enum ReportError {
 /// that a date (`yyyy-mm-dd`, `today`, `yesterday`) takes in that whole day:
 /// the period ends where the next day starts.
 pub fn period(from: &str, to: &str, tz: Tz, now: DateTime<Utc>) -> Result<Period, ReportError> {
-    let start = asrun::parse_time_arg(from, tz, now).map_err(|problem| ReportError::From {
+    let start = when::parse_time_arg(from, tz, now).map_err(|problem| ReportError::From {
         text: from.to_string(),
         problem,
     })?;
     let end = match day_of(to, tz, now) {
         Some(day) => day
             .checked_add_days(Days::new(1))
-            .and_then(|next| asrun::start_of_day(next, tz))
+            .and_then(|next| when::start_of_day(next, tz))
             .ok_or_else(|| ReportError::To {
                 text: to.to_string(),
                 problem: "the day after it is past the end of the calendar".into(),
             })?,
-        None => asrun::parse_time_arg(to, tz, now).map_err(|problem| ReportError::To {
+        None => when::parse_time_arg(to, tz, now).map_err(|problem| ReportError::To {
             text: to.to_string(),
             problem,
         })?,
@@ -247,6 +248,7 @@ mod tests {
             programme: None,
             replaces: None,
             problem: None,
+            heard: None,
         }
     }
 

@@ -11,7 +11,7 @@ use chrono::TimeDelta;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::asrun::{AsRunLog, SledLog};
+use crate::asrun::{AsRunReader, AsRunWriter, SledWriter};
 use crate::clock::{Clock, Timeline};
 use crate::config::Config;
 use crate::director::{CommandQueue, Director, Wiring};
@@ -94,7 +94,8 @@ pub async fn run_with(
         )
     })?;
     let clock = clock(&config)?;
-    let log: Arc<dyn AsRunLog> = Arc::new(SledLog::open(data)?);
+    // The director is the log's one writer; the web server only reads it.
+    let log = SledWriter::open(data)?;
 
     // Serving from the moment the log is held, so that `onair log` always
     // has the box to ask while it cannot open the log itself.
@@ -106,7 +107,7 @@ pub async fn run_with(
     let address: SocketAddr = listener.local_addr()?;
     let state = web::State {
         status: status_rx,
-        log: log.clone(),
+        log: Arc::new(log.reader()) as Arc<dyn AsRunReader>,
         timezone: config.station.timezone,
         clock,
     };
@@ -122,7 +123,7 @@ pub async fn run_with(
 async fn on_air(
     config: Config,
     clock: Clock,
-    log: Arc<dyn AsRunLog>,
+    log: SledWriter,
     status_tx: watch::Sender<Status>,
     commands: CommandQueue,
     stop: impl std::future::Future<Output = ()>,
@@ -178,7 +179,7 @@ async fn on_air(
         config: config.clone(),
         clock,
         engine,
-        log,
+        log: Box::new(log) as Box<dyn AsRunWriter>,
         outputs: stats,
         listen_back: listen_back.links(),
         status: status_tx,

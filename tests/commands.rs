@@ -492,7 +492,8 @@ fn log_prints_json_csv_and_a_table_filtered_by_time_also_while_the_box_runs() {
             "artist",
             "programme",
             "replaces",
-            "problem"
+            "problem",
+            "heard"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader

@@ -9,7 +9,7 @@ use std::process::Output;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use onair::asrun::{self as log, AsRunLog as _, NewEntry, NewTrack, SledLog, StreamEvent};
+use onair::asrun::{self as log, AsRunWriter as _, NewEntry, NewTrack, SledWriter, StreamEvent};
 
 fn printed(output: &Output) -> String {
     format!(
@@ -56,7 +56,7 @@ fn report(s: &Station, args: &[&str]) -> (Vec<String>, Vec<Vec<String>>) {
 /// previous edition standing in for a missing file, filler, a stream
 /// dropping out; and entries on the days either side.
 fn write_log(s: &Station) {
-    let log = SledLog::open(&s.data_dir()).expect("open the as-run log");
+    let log = SledWriter::open(&s.data_dir()).expect("open the as-run log");
     let at = |local: &str| -> DateTime<Utc> { s.local(local) };
     let programmes = s.dir().join("programmes");
     let jazz = programmes.join("20260301_1000_sunday-jazz.mp3");
@@ -330,7 +330,7 @@ fn report_of_items_and_tracks_from_the_log_and_from_the_running_box() {
     }
     assert!(
         matches!(
-            SledLog::open(&s.data_dir()),
+            SledWriter::open(&s.data_dir()),
             Err(log::AsRunError::Busy { .. })
         ),
         "the running box should hold the log"

@@ -30,7 +30,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::asrun::{AsRunLog, Entry, Kind, Substitution};
+use crate::asrun::{AsRunWriter, Entry, Kind, Substitution};
 use crate::clock::{Clock, Timeline, delta_to_samples};
 use crate::config::Config;
 use crate::engine::{Engine, ItemId, SourceWatch};
@@ -90,7 +90,7 @@ pub struct Wiring {
     pub config: Config,
     pub clock: Clock,
     pub engine: Engine,
-    pub log: Arc<dyn AsRunLog>,
+    pub log: Box<dyn AsRunWriter>,
     pub outputs: Vec<(String, Arc<OutputStats>)>,
     /// What the box hears on its own streams (listen-back), by output.
     pub listen_back: Vec<Arc<ListenLink>>,
@@ -139,7 +139,7 @@ pub struct Director {
     clock: Clock,
     timeline: Timeline,
     engine: Engine,
-    log: Arc<dyn AsRunLog>,
+    log: Box<dyn AsRunWriter>,
     outputs: Vec<(String, Arc<OutputStats>)>,
     listen_back: Vec<Arc<ListenLink>>,
     status: watch::Sender<Status>,

@@ -66,6 +66,7 @@ mod tests {
             programme: None,
             replaces: None,
             problem: None,
+            heard: None,
         }
     }
 

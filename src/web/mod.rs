@@ -19,14 +19,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::error;
 
-use crate::asrun::{self, AsRunLog};
+use crate::asrun::{self, AsRunReader};
 use crate::clock::Clock;
 use crate::status::Status;
+use crate::when;
 
 #[derive(Clone)]
 pub struct State {
     pub status: watch::Receiver<Status>,
-    pub log: Arc<dyn AsRunLog>,
+    pub log: Arc<dyn AsRunReader>,
     pub timezone: Tz,
     /// The station clock: relative times (`-2h`, `today`) count from it.
     pub clock: Clock,
@@ -89,7 +90,7 @@ async fn log(
         None => Ok(None),
         // A form or script that leaves a field empty means "not given".
         Some(v) if v.trim().is_empty() => Ok(None),
-        Some(v) => asrun::parse_time_arg(v, tz, now)
+        Some(v) => when::parse_time_arg(v, tz, now)
             .map(Some)
             .map_err(|e| format!("{name}={v:?}: {e}")),
     };
@@ -122,7 +123,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::asrun::SledLog;
+    use crate::asrun::SledReader;
 
     async fn get_status(address: std::net::SocketAddr) -> serde_json::Value {
         let body = tokio::task::spawn_blocking(move || {
@@ -141,7 +142,7 @@ mod tests {
     #[tokio::test]
     async fn the_status_says_how_old_the_playout_snapshot_is() {
         let dir = std::env::temp_dir().join(format!("onair-web-{}", std::process::id()));
-        let log: Arc<dyn AsRunLog> = Arc::new(SledLog::open(&dir).unwrap());
+        let log: Arc<dyn AsRunReader> = Arc::new(SledReader::open(&dir).unwrap());
         let (tx, rx) = watch::channel(Status::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

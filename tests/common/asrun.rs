@@ -20,6 +20,8 @@ pub enum Kind {
     Track,
     /// A previous edition airing in place of a missing or broken file.
     Substitute,
+    /// The listen-back raising or clearing an alarm for a stream (start = end).
+    Listen,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -56,6 +58,9 @@ pub struct AsRun {
     pub replaces: Option<String>,
     #[serde(default)]
     pub problem: Option<String>,
+    /// A listen-back event's: `absent`, `no_data`, `silent` or `ok`.
+    #[serde(default)]
+    pub heard: Option<String>,
 }
 
 fn words(text: &str) -> String {
