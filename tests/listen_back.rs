@@ -250,6 +250,44 @@ fn the_alarm_is_raised_when_the_server_dies_and_cleared_when_it_is_back() {
     assert_eq!(logs.matches(&heard).count(), 2, "{logs}");
     assert!((1..=2).contains(&logs.matches(&lost).count()), "{logs}");
     assert!(!logs.contains("/quiet.mp3: listeners"), "{logs}");
+
+    // The as-run log keeps the alarms beside what aired: the refused
+    // mount's alarm, the live mount's raised when the server died and
+    // cleared when it came back, in that order; nothing for the stream
+    // not listened to.
+    let log = s.log_json();
+    let listened: Vec<(String, String)> = log
+        .of_kind(Kind::Listen)
+        .iter()
+        .map(|e| {
+            (
+                e.file.clone().unwrap_or_default(),
+                e.heard.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let refused_name = format!("icecast 127.0.0.1:{}/refused.mp3", icecast.port);
+    log.check(
+        listened.contains(&(refused_name, "absent".to_string())),
+        "the refused mount's alarm must be in the as-run log",
+    );
+    let live: Vec<&str> = listened
+        .iter()
+        .filter(|(output, _)| *output == live_name)
+        .map(|(_, heard)| heard.as_str())
+        .collect();
+    log.check(
+        live.first() == Some(&"absent")
+            && live.last() == Some(&"ok")
+            && !live.contains(&"starting"),
+        &format!("the live mount's alarm must be raised, then cleared: {live:?}"),
+    );
+    log.check(
+        !listened
+            .iter()
+            .any(|(output, _)| output.contains("/quiet.mp3")),
+        "a stream not listened to has no listen-back entries",
+    );
 }
 
 #[test]
@@ -340,5 +378,17 @@ fn a_stream_silent_under_playing_programme_raises_the_alarm_and_silence_on_air_d
         .count(),
         1,
         "{logs}"
+    );
+
+    // In the as-run log: raised once as silent, then cleared.
+    let log = s.log_json();
+    let heard: Vec<String> = log
+        .of_kind(Kind::Listen)
+        .iter()
+        .map(|e| e.heard.clone().unwrap_or_default())
+        .collect();
+    log.check(
+        heard == ["silent", "ok"],
+        &format!("expected the silence alarm and its clearing, got {heard:?}"),
     );
 }

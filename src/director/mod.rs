@@ -176,6 +176,8 @@ pub struct Director {
     /// logged, or not a stream), and its reconnections then.
     streams_logged: Vec<Option<(bool, u64)>>,
     commands: tokio::sync::mpsc::Receiver<commands::Request>,
+    /// Per listen-back check, the last state written to the log.
+    listen_logged: Vec<crate::listen_back::ListenAlarm>,
 }
 
 impl Director {
@@ -246,6 +248,7 @@ impl Director {
             calendar_generation: None,
             track_history: Vec::new(),
             commands: commands.queue,
+            listen_logged: Vec::new(),
         }
     }
 
@@ -303,6 +306,7 @@ impl Director {
                 self.follow_tracks();
                 self.arrange().await;
                 self.log_streams();
+                self.log_listen_back();
                 self.publish();
             }
         }

@@ -9,11 +9,48 @@ use tracing::error;
 use super::Director;
 use super::arrange::SlotKey;
 use crate::asrun::Kind;
-use crate::asrun::StreamEvent;
+use crate::asrun::{ListenEvent, StreamEvent};
 use crate::clock::Clock;
+use crate::listen_back::ListenAlarm;
 use crate::status::{self, Mode, Status};
 
 impl Director {
+    /// Logs each listen-back alarm as it is raised (or turns into another
+    /// alarm), and its clearing, at the moment the check saw the change.
+    /// The grace after start is no alarm, and coming out of it is no news.
+    pub(super) fn log_listen_back(&mut self) {
+        self.listen_logged
+            .resize(self.listen_back.len(), ListenAlarm::Starting);
+        for (link, logged) in self.listen_back.iter().zip(&mut self.listen_logged) {
+            let heard = link.state();
+            let was_alarm = !matches!(*logged, ListenAlarm::Starting | ListenAlarm::Ok);
+            let news = match heard.state {
+                ListenAlarm::Starting => false,
+                ListenAlarm::Ok => was_alarm,
+                alarm => alarm != *logged,
+            };
+            if heard.state != ListenAlarm::Starting {
+                *logged = heard.state;
+            }
+            if !news {
+                continue;
+            }
+            let output = self
+                .outputs
+                .get(link.output)
+                .map_or_else(|| link.url.clone(), |(name, _)| name.clone());
+            let event = ListenEvent {
+                at: heard.since,
+                output,
+                heard: heard.state,
+                reason: heard.reason,
+            };
+            if let Err(e) = self.log.listen_event(event) {
+                error!("as-run log: cannot record what listeners hear: {e}");
+            }
+        }
+    }
+
     /// Logs each stream going up or down: once when it first comes up or
     /// first fails, then at every change between up and down (not at every
     /// failed attempt of a server that stays away).
