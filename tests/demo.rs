@@ -112,7 +112,9 @@ fn time(value: &Value) -> DateTime<Utc> {
         .to_utc()
 }
 
-/// Asks the demo for its status until something is on air.
+/// Asks the demo for its status until something is on air and the output
+/// has played some of it (on a loaded machine the first answer can come
+/// between the cue and the output's first block).
 fn status_on_air(demo: &mut Demo, address: SocketAddr) -> Value {
     let url = format!("http://{address}/api/status");
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -123,10 +125,10 @@ fn status_on_air(demo: &mut Demo, address: SocketAddr) -> Value {
         let last = match get(&url) {
             Ok(body) => {
                 let status: Value = serde_json::from_str(&body).unwrap();
-                // On air, and some of it through to the output already (a
-                // runner writes in batches, a moment after the mixer).
-                let out = status["outputs"][0]["frames_out"].as_u64().unwrap_or(0);
-                if !status["on_air"].is_null() && out > 0 {
+                let played = status["outputs"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|o| o["frames_out"].as_u64() > Some(0)));
+                if !status["on_air"].is_null() && played {
                     return status;
                 }
                 body
@@ -135,7 +137,7 @@ fn status_on_air(demo: &mut Demo, address: SocketAddr) -> Value {
         };
         assert!(
             Instant::now() < deadline,
-            "nothing went on air and out within 15 s; last answer from {url}: {last}"
+            "nothing went on air and out of an output within 15 s; last answer from {url}: {last}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
