@@ -25,10 +25,8 @@
 //! - [`status`]: the published snapshot read by the web page and the CLI.
 //! - [`web`]: the local status page and JSON API.
 //! - [`demo`]: a generated demo station for a developer machine.
-//! - [`bench`]: `onair bench`, CPU and memory of the audio path beside ffmpeg.
 
 pub mod asrun;
-pub mod bench;
 pub mod calendar;
 pub mod clock;
 pub mod config;
