@@ -160,7 +160,8 @@ pub fn measure(
     while Instant::now() < from {
         check(&mut theirs)?;
         wait_until(
-            Instant::now() + Duration::from_millis(200).min(from - Instant::now()),
+            Instant::now()
+                + Duration::from_millis(200).min(from.saturating_duration_since(Instant::now())),
             &mut [&mut onair],
         )?;
     }
@@ -171,7 +172,8 @@ pub fn measure(
     while Instant::now() < to {
         check(&mut theirs)?;
         wait_until(
-            Instant::now() + Duration::from_millis(200).min(to - Instant::now()),
+            Instant::now()
+                + Duration::from_millis(200).min(to.saturating_duration_since(Instant::now())),
             &mut [&mut onair],
         )?;
     }
