@@ -26,10 +26,8 @@
 //! - [`web`]: the local status page and JSON API.
 //! - [`when`]: times as a person types them (`--since -2h`, `today`).
 //! - [`demo`]: a generated demo station for a developer machine.
-//! - [`bench`]: `onair bench`, CPU and memory of the audio path beside ffmpeg.
 
 pub mod asrun;
-pub mod bench;
 pub mod calendar;
 pub mod clock;
 pub mod config;

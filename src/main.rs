@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use onair::asrun::{self, AsRunError, AsRunReader, SledReader};
 use onair::config::Config;
-use onair::{bench, demo, report, station, timetable};
+use onair::{demo, report, station, timetable};
 
 #[derive(Parser)]
 #[command(
@@ -98,17 +98,6 @@ enum Command {
     /// would refuse it; warnings (missing folders or files, with which the box
     /// still starts) are printed and exit 0.
     CheckConfig { file: PathBuf },
-    /// Measure the CPU time of the audio path beside ffmpeg, and the memory of
-    /// a running box; fails when a target is missed. Build with --release.
-    Bench {
-        /// Minutes of programme audio to generate and measure.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=600))]
-        minutes: u32,
-        /// Every CPU measurement is repeated this many times, taking turns,
-        /// and the best of each kept: more turns ride out a busy machine.
-        #[arg(long, default_value_t = bench::DEFAULT_RUNS, value_parser = clap::value_parser!(u32).range(1..=50))]
-        runs: u32,
-    },
 }
 
 fn main() -> ExitCode {
@@ -139,7 +128,6 @@ fn main() -> ExitCode {
             output,
         } => load(&config).and_then(|c| write_report(&c, &from, &to, tracks, output.as_deref())),
         Command::CheckConfig { file } => return check_config(&file),
-        Command::Bench { minutes, runs } => return run_bench(minutes, runs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -193,23 +181,6 @@ fn check_config(path: &Path) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
-        }
-    }
-}
-
-fn run_bench(minutes: u32, runs: u32) -> ExitCode {
-    match bench::run(minutes, runs) {
-        Ok(report) => {
-            println!("{report}");
-            if report.passed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("onair bench: {e}");
-            ExitCode::FAILURE
         }
     }
 }

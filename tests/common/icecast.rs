@@ -1,24 +1,94 @@
-//! A real Icecast server for the stream tests: `icecast2` on 127.0.0.1 on a
-//! free port, with a configuration of its own, run as the package's user
-//! (it refuses to run as root). Killed when dropped.
+//! A real Icecast server for the stream tests and the benchmark: `icecast2`
+//! on 127.0.0.1 with a configuration and a folder of its own. It refuses to
+//! run as root, so as root it runs as the package's user. Killed when
+//! dropped.
+//!
+//! Starting it is the flaky part on a fresh, loaded machine, so the launcher
+//! is careful about three things. The port: one that nothing listens on now
+//! may be taken before icecast2 binds it (any outgoing connection, such as
+//! a box's or a status poll's, takes a local port from the kernel's
+//! ephemeral range, and icecast2 cannot bind a port in use even by a
+//! connection); so the port comes from below that range, where the kernel
+//! hands out none, and a server that cannot bind is started again on
+//! another. Its exit: icecast2 says why it stopped on its standard error
+//! before its error log exists, so both are kept and put in the message.
+//! The time: it answers in about 0.1 s, but a 2-core machine compiling and
+//! testing at once may take seconds, so it is given half a minute.
 
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 pub const SOURCE_PASSWORD: &str = "studio-source";
+/// The Debian package's user and group, which the server runs as when
+/// started by root.
+const SERVER_USER: &str = "icecast2";
+const SERVER_GROUP: &str = "icecast";
+/// It answers within about 0.1 s on a quiet machine; a server that has not
+/// answered by then on a loaded one will not.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// New ports tried when the chosen one turns out to be taken.
+const PORT_ATTEMPTS: u32 = 5;
+/// What icecast2 prints when it cannot bind its port.
+const PORT_TAKEN: &str = "Could not create listener socket";
 
+#[derive(Debug, thiserror::Error)]
+pub enum IcecastError {
+    #[error(
+        "{program} cannot be started ({source}): the stream tests and the benchmark send \
+         to a real Icecast server; install icecast2 (apt-get install icecast2, or .ci/deps test)"
+    )]
+    Missing { program: String, source: io::Error },
+    #[error(
+        "cannot {doing} {}: {source}; check the free space and permissions of the temporary \
+         folder (set TMPDIR to use another)",
+        path.display()
+    )]
+    Io {
+        doing: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error(
+        "cannot give {} to the {SERVER_USER} user ({status}); the icecast2 package creates \
+         that user: reinstall it (apt-get install --reinstall icecast2)",
+        path.display()
+    )]
+    Owner { path: PathBuf, status: String },
+    #[error("{program} stopped at start-up on 127.0.0.1:{port} ({status}); it said:\n{said}")]
+    Stopped {
+        program: String,
+        port: u16,
+        status: ExitStatus,
+        said: String,
+    },
+    #[error(
+        "{program} did not answer on 127.0.0.1:{port} within {} s; the machine may be far \
+         too busy; it said:\n{said}",
+        START_TIMEOUT.as_secs()
+    )]
+    Silent {
+        program: String,
+        port: u16,
+        said: String,
+    },
+}
+
+/// A running (or killed, until `restart`) icecast2.
 pub struct Icecast {
     pub port: u16,
+    program: PathBuf,
     dir: PathBuf,
     child: Option<Child>,
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, from the kernel's ephemeral range:
+/// for a port that must stay closed (a box pointed at no server).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -26,64 +96,221 @@ pub fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
 }
 
+/// The kernel's first ephemeral port (`ip_local_port_range`).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A port for a server: below the ephemeral range, so that no connection
+/// can be given it between now and the server binding it, spread by
+/// process so that parallel test binaries do not pick the same ones, and
+/// free right now.
+fn server_port() -> io::Result<u16> {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let top = ephemeral_start().clamp(12_000, 32_768);
+    let span = u32::from(top - 10_000);
+    let base = std::process::id().wrapping_mul(7_919);
+    for _ in 0..200 {
+        let turn = u32::from(NEXT.fetch_add(1, Ordering::Relaxed));
+        let port = 10_000 + ((base.wrapping_add(turn.wrapping_mul(97))) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    // Every port tried is in use: let the kernel choose one.
+    TcpListener::bind("127.0.0.1:0")?
+        .local_addr()
+        .map(|a| a.port())
+}
+
 impl Icecast {
+    /// A server for a test, in a folder of the temporary folder named after it.
     pub fn start(name: &str) -> Icecast {
         Icecast::start_with(name, "")
     }
 
     /// A server with more configuration (such as `<mount>` sections).
     pub fn start_with(name: &str, extra_xml: &str) -> Icecast {
-        let port = free_port();
         let dir = std::env::temp_dir().join(format!("onair-icecast-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let logs = dir.join("log");
-        std::fs::create_dir_all(&logs).unwrap_or_else(|e| panic!("cannot create {logs:?}: {e}"));
-        // icecast2 writes its logs as its own user.
-        let chown = Command::new("chown")
-            .args(["icecast2:icecast"])
-            .arg(&logs)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run chown: {e}"));
-        assert!(chown.success(), "chown icecast2 {logs:?} failed");
-        let config = onair::bench::icecast::server_config(port, SOURCE_PASSWORD, &logs, extra_xml);
-        std::fs::write(dir.join("icecast.xml"), config)
-            .unwrap_or_else(|e| panic!("cannot write the icecast config: {e}"));
-        let mut server = Icecast {
-            port,
-            dir,
-            child: None,
-        };
-        server.restart();
-        server
+        Icecast::launch(Path::new("icecast2"), &dir, extra_xml).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Starts the server (again) and waits until its status page answers.
+    /// Starts `program` (normally `icecast2`) with its files in `dir`
+    /// (emptied first), and waits until its status page answers.
+    pub fn launch(program: &Path, dir: &Path, extra_xml: &str) -> Result<Icecast, IcecastError> {
+        let io_error = |doing, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| IcecastError::Io {
+                doing,
+                path,
+                source,
+            }
+        };
+        // As root the server is started through setpriv, which would only
+        // say that it could not run it: look for it first.
+        if !on_path(program) {
+            return Err(IcecastError::Missing {
+                program: program.display().to_string(),
+                source: io::Error::new(io::ErrorKind::NotFound, "not found"),
+            });
+        }
+        let _ = std::fs::remove_dir_all(dir);
+        let logs = dir.join("log");
+        std::fs::create_dir_all(&logs).map_err(io_error("create the folder", &logs))?;
+        if is_root() {
+            // The server writes its logs as its own user.
+            let owned = Command::new("chown")
+                .arg(format!("{SERVER_USER}:{SERVER_GROUP}"))
+                .arg(&logs)
+                .status()
+                .map_err(io_error("run chown on", &logs))?;
+            if !owned.success() {
+                return Err(IcecastError::Owner {
+                    path: logs,
+                    status: owned.to_string(),
+                });
+            }
+        }
+        let mut server = Icecast {
+            port: 0,
+            program: program.to_path_buf(),
+            dir: dir.to_path_buf(),
+            child: None,
+        };
+        let mut attempt = 1;
+        loop {
+            server.port = server_port().map_err(io_error("find a free port for", dir))?;
+            let config = server.config_file();
+            std::fs::write(
+                &config,
+                server_config(server.port, SOURCE_PASSWORD, &logs, extra_xml),
+            )
+            .map_err(io_error("write the Icecast configuration", &config))?;
+            match server.start_and_wait() {
+                Err(IcecastError::Stopped { said, .. })
+                    if said.contains(PORT_TAKEN) && attempt < PORT_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+                Ok(()) => return Ok(server),
+            }
+        }
+    }
+
+    /// Starts the server again on its port after `kill`, as after a crash,
+    /// and waits until its status page answers.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "icecast2 is already running");
-        let child = Command::new("setpriv")
-            .args([
-                "--reuid=icecast2",
-                "--regid=icecast",
-                "--init-groups",
-                "icecast2",
-                "-c",
-            ])
-            .arg(self.dir.join("icecast.xml"))
+        // Its old connections may hold the port for a moment.
+        let mut attempt = 1;
+        loop {
+            match self.start_and_wait() {
+                Err(IcecastError::Stopped { said, .. })
+                    if said.contains(PORT_TAKEN) && attempt < PORT_ATTEMPTS =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("{e}"),
+                Ok(()) => return,
+            }
+        }
+    }
+
+    fn config_file(&self) -> PathBuf {
+        self.dir.join("icecast.xml")
+    }
+
+    fn stderr_file(&self) -> PathBuf {
+        self.dir.join("stderr.log")
+    }
+
+    fn start_and_wait(&mut self) -> Result<(), IcecastError> {
+        let program = self.program.display().to_string();
+        let stderr_path = self.stderr_file();
+        let stderr = std::fs::File::create(&stderr_path).map_err(|source| IcecastError::Io {
+            doing: "create",
+            path: stderr_path,
+            source,
+        })?;
+        let mut command = if is_root() {
+            let mut command = Command::new("setpriv");
+            command
+                .arg(format!("--reuid={SERVER_USER}"))
+                .arg(format!("--regid={SERVER_GROUP}"))
+                .arg("--init-groups")
+                .arg(&self.program);
+            command
+        } else {
+            Command::new(&self.program)
+        };
+        // setpriv execs the server, so the child is the server itself.
+        let child = command
+            .arg("-c")
+            .arg(self.config_file())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start icecast2 through setpriv: {e}"));
+            .map_err(|source| IcecastError::Missing {
+                program: program.clone(),
+                source,
+            })?;
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + START_TIMEOUT;
         while self.status().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "icecast2 did not answer within 5 s; see {:?}",
-                self.dir.join("log/error.log")
-            );
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Err(IcecastError::Stopped {
+                    program,
+                    port: self.port,
+                    status,
+                    said: self.said(),
+                });
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                return Err(IcecastError::Silent {
+                    program,
+                    port: self.port,
+                    said: self.said(),
+                });
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
+    }
+
+    /// The end of what the server wrote to its standard error and its
+    /// error log.
+    fn said(&self) -> String {
+        let mut said = Vec::new();
+        for path in [self.stderr_file(), self.dir.join("log").join("error.log")] {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            if !lines.is_empty() {
+                let tail = lines[lines.len().saturating_sub(10)..].join("\n  ");
+                said.push(format!("{}:\n  {tail}", path.display()));
+            }
+        }
+        if said.is_empty() {
+            "nothing".to_string()
+        } else {
+            said.join("\n")
+        }
+    }
+
+    /// The server's process id (0 once killed): its CPU is read apart.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// A crash: SIGKILL, at once.
@@ -159,6 +386,49 @@ impl Drop for Icecast {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn on_path(program: &Path) -> bool {
+    if program.components().count() > 1 {
+        return program.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// The configuration of an `icecast2` on 127.0.0.1:`port` for a box to
+/// stream to: no burst (a listener hears what is sent from the moment it
+/// connects, so what it hears can be placed in time), room for a few mounts
+/// and listeners, logs in `logs`, and `extra_xml` (such as `<mount>`
+/// sections) at the end.
+pub fn server_config(port: u16, password: &str, logs: &Path, extra_xml: &str) -> String {
+    format!(
+        r#"<icecast>
+  <limits><clients>20</clients><sources>4</sources><burst-size>0</burst-size>
+    <source-timeout>5</source-timeout></limits>
+  <authentication>
+    <source-password>{password}</source-password>
+    <admin-user>admin</admin-user><admin-password>{password}-admin</admin-password>
+  </authentication>
+  <hostname>127.0.0.1</hostname>
+  <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
+  <paths>
+    <basedir>/usr/share/icecast2</basedir>
+    <logdir>{logs}</logdir>
+    <webroot>/usr/share/icecast2/web</webroot>
+    <adminroot>/usr/share/icecast2/admin</adminroot>
+  </paths>
+  <logging><errorlog>error.log</errorlog><accesslog>access.log</accesslog><loglevel>3</loglevel></logging>
+  {extra_xml}
+</icecast>
+"#,
+        logs = logs.display()
+    )
 }
 
 /// An independent listener: ffmpeg reads the mount and decodes it to mono

@@ -10,7 +10,6 @@
 //! (44.1 kHz), as a station whose files and stream are at 44.1 kHz should
 //! be set up, so nothing is resampled on either side.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::sync::Arc;
@@ -20,17 +19,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Utc;
 
-use super::icecast::{BenchServer, SOURCE_PASSWORD};
+use onair::clock::{Clock, Timeline};
+use onair::config::{BitrateMode, IcecastConfig, OutputConfig};
+use onair::engine::{OpenOptions, SourceWatch, decoder};
+use onair::output::encoder::{LAME_QUALITY, Mp3Settings};
+use onair::output::icecast::Connection;
+use onair::output::{self, CHANNELS, OutputContext, OutputStats, Tap};
+
+use super::BenchError;
+use super::air::{air_to_the_end, start_paced_by};
+use super::audio::spawn_ffmpeg;
+use super::cpu::{Who, cpu_time};
+use super::icecast::{Icecast, SOURCE_PASSWORD};
 use super::threads::{process_cpu, since, threads_of};
-use super::{
-    BenchError, Who, air_to_the_end, cpu_time, per_hour, spawn_ffmpeg, start_paced_by, verdict,
-};
-use crate::clock::{Clock, Timeline};
-use crate::config::{BitrateMode, IcecastConfig, OutputConfig};
-use crate::engine::{OpenOptions, SourceWatch, decoder};
-use crate::output::encoder::{LAME_QUALITY, Mp3Settings};
-use crate::output::icecast::Connection;
-use crate::output::{self, CHANNELS, OutputContext, OutputStats, Tap};
 
 /// One stream may cost at most this many times `lame`'s encode-only CPU.
 pub const STREAM_RATIO_TARGET: f64 = 1.1;
@@ -130,9 +131,8 @@ pub struct StreamRun {
     /// Frames of programme that some mount did not send (dropped by a full
     /// ring or queue, or discarded while not connected).
     pub lost_frames: u64,
-    /// Frames the mixer put out, and the length announced at open.
+    /// Frames the mixer put out.
     pub aired_frames: u64,
-    pub expected_frames: Option<u64>,
     pub underruns: u64,
 }
 
@@ -223,7 +223,7 @@ impl StreamResult {
 pub fn measure(
     tools: &StreamTools,
     ffmpeg_program: &Path,
-    server: &BenchServer,
+    server: &Icecast,
     work: &Path,
     programme: &Path,
     runs: u32,
@@ -318,7 +318,7 @@ pub fn station_mounts(port: u16, mounts: usize) -> Vec<IcecastConfig> {
 fn stream_to_mounts(
     programme: &Path,
     mounts: usize,
-    server: &BenchServer,
+    server: &Icecast,
 ) -> Result<StreamRun, BenchError> {
     let file = programme.display().to_string();
     let now = Utc::now();
@@ -422,6 +422,7 @@ fn stream_to_mounts(
         }
     }
     let threads = since(&threads_at_end, &threads_before)
+        .by_name
         .into_iter()
         .filter(|(name, _)| name.starts_with("onair-") || name.starts_with("output "))
         .map(|(name, (count, cpu))| (name.trim_end().to_string(), count, cpu))
@@ -437,7 +438,6 @@ fn stream_to_mounts(
         bytes_sent,
         lost_frames: lost,
         aired_frames: ended_at.saturating_sub(underruns),
-        expected_frames: info.duration,
         underruns,
     })
 }
@@ -550,7 +550,7 @@ fn decode_to_wav(ffmpeg: &Path, programme: &Path, wav: &Path) -> Result<(), Benc
 }
 
 /// `lame` encoding the WAV; returns its CPU time.
-fn lame_encode(
+pub fn lame_encode(
     lame: &Path,
     args: &[String],
     wav: &Path,
@@ -619,342 +619,4 @@ fn ffmpeg_transcode(
         });
     }
     Ok(after.since(before))
-}
-
-impl StreamResult {
-    /// The stream section of the report.
-    pub(super) fn show(&self, f: &mut fmt::Formatter<'_>, audio: Duration) -> fmt::Result {
-        let hour = |cpu| per_hour(cpu, audio);
-        writeln!(
-            f,
-            "Streaming: CPU seconds per hour of audio (user + system), MP3 {STREAM_BITRATE} \
-             kbit/s CBR at {STREAM_RATE} Hz, engine at {STREAM_RATE} Hz"
-        )?;
-        writeln!(
-            f,
-            "  {:<34} {:>8.2}   {}",
-            "lame, encode only",
-            hour(self.lame),
-            self.lame_command
-        )?;
-        writeln!(
-            f,
-            "  {:<34} {:>8.2}   {}",
-            "ffmpeg, decode + encode",
-            hour(self.ffmpeg),
-            self.ffmpeg_command
-        )?;
-        writeln!(
-            f,
-            "  {:<34} {:>8.2}   {:.2}x lame        target <= {STREAM_RATIO_TARGET}x   {}",
-            "onair, decode+mix+encode+send x1",
-            hour(self.one.cpu),
-            self.ratio_to_lame(),
-            verdict(self.ratio_passed())
-        )?;
-        writeln!(
-            f,
-            "  {:<34} {:>8.2}   {:+.1} % for mount 2   target < {:.0} %     {}",
-            "onair, two mounts, one encoder",
-            hour(self.two.cpu),
-            self.second_mount_share() * 100.0,
-            SECOND_MOUNT_TARGET * 100.0,
-            verdict(self.second_mount_passed())
-        )?;
-        for run in [&self.one, &self.two] {
-            let server = run
-                .server
-                .map_or_else(|| "not read".to_string(), |cpu| format!("{:.2}", hour(cpu)));
-            writeln!(
-                f,
-                "  {} mount(s): bytes sent {:?} (expected about {}), {} frames lost, \
-                 {} underrun frames   {}",
-                run.mounts,
-                run.bytes_sent,
-                run.expected_bytes(),
-                run.lost_frames,
-                run.underruns,
-                if run.complete() {
-                    "complete"
-                } else {
-                    "INCOMPLETE: FAIL"
-                }
-            )?;
-            writeln!(
-                f,
-                "  {:<34} icecast2 {server}, benchmark threads {:.2} (neither counted)",
-                "",
-                hour(run.harness)
-            )?;
-        }
-        let encoder = |run: &StreamRun| run.cpu_of("output encoder");
-        let spread = |side: &dyn Fn(&Turn) -> Duration| {
-            self.turns
-                .iter()
-                .map(|turn| format!("{:.1}", hour(side(turn))))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        writeln!(f, "  every turn, in order (the best of each is above):")?;
-        writeln!(f, "    {:<32} {}", "lame", spread(&|t| t.lame))?;
-        writeln!(f, "    {:<32} {}", "ffmpeg", spread(&|t| t.ffmpeg))?;
-        writeln!(
-            f,
-            "    {:<32} {}",
-            "onair, one mount",
-            spread(&|t| t.one.cpu)
-        )?;
-        writeln!(
-            f,
-            "      {:<30} {}",
-            "its encoder thread",
-            spread(&|t| encoder(&t.one))
-        )?;
-        writeln!(
-            f,
-            "    {:<32} {}",
-            "onair, two mounts",
-            spread(&|t| t.two.cpu)
-        )?;
-        writeln!(
-            f,
-            "      {:<30} {}",
-            "its encoder thread",
-            spread(&|t| encoder(&t.two))
-        )?;
-        writeln!(
-            f,
-            "Where the box's CPU goes, by thread (per hour of audio, best run of each)"
-        )?;
-        writeln!(
-            f,
-            "  {:<34} {:>9} {:>10}",
-            "thread", "one mount", "two mounts"
-        )?;
-        let mut names: Vec<&str> = Vec::new();
-        for (name, _, _) in self.one.threads.iter().chain(&self.two.threads) {
-            if !names.contains(&name.as_str()) {
-                names.push(name);
-            }
-        }
-        let cell = |run: &StreamRun, name: &str| {
-            run.threads.iter().find(|(n, _, _)| n == name).map_or_else(
-                String::new,
-                |(_, count, cpu)| {
-                    let count = if *count > 1 {
-                        format!(" (x{count})")
-                    } else {
-                        String::new()
-                    };
-                    format!("{:.2}{count}", hour(*cpu))
-                },
-            )
-        };
-        for name in names {
-            writeln!(
-                f,
-                "  {name:<34} {:>9} {:>10}",
-                cell(&self.one, name),
-                cell(&self.two, name)
-            )?;
-        }
-        let rest = |run: &StreamRun| {
-            let listed: Duration = run.threads.iter().map(|(_, _, cpu)| *cpu).sum();
-            hour(run.cpu.saturating_sub(listed))
-        };
-        writeln!(
-            f,
-            "  {:<34} {:>9.2} {:>10.2}",
-            "threads ended before (decoder)",
-            rest(&self.one),
-            rest(&self.two)
-        )?;
-        // Everything but the senders is shared by construction, so their
-        // own threads say what a mount costs without the whole process's
-        // turn-to-turn noise.
-        let senders = |run: &StreamRun| run.cpu_of("output icecast");
-        let added = hour(senders(&self.two)) - hour(senders(&self.one));
-        writeln!(
-            f,
-            "  the second mount's own sender thread: {added:.2} s/h, {:.1} % of one mount",
-            100.0 * added / hour(self.one.cpu).max(1e-9)
-        )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::output::encoder::Mp3Encoder;
-
-    /// An MPEG-1 Layer III frame header: kbit/s, Hz, channel mode.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    struct Frame {
-        kbps: u32,
-        rate: u32,
-        mode: u8,
-    }
-
-    /// Walks the MP3 frame by frame from its first sync word.
-    fn frames(mp3: &[u8]) -> Vec<Frame> {
-        const KBPS: [u32; 15] = [
-            0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-        ];
-        const RATES: [u32; 3] = [44_100, 48_000, 32_000];
-        let mut found = Vec::new();
-        let mut at = mp3
-            .windows(2)
-            .position(|w| w[0] == 0xFF && w[1] & 0xFE == 0xFA)
-            .unwrap_or(mp3.len());
-        while at + 4 <= mp3.len() {
-            let h = &mp3[at..at + 4];
-            assert!(h[0] == 0xFF && h[1] & 0xFE == 0xFA, "lost sync at {at}");
-            let kbps = KBPS[usize::from(h[2] >> 4)];
-            let rate = RATES[usize::from((h[2] >> 2) & 3)];
-            let padding = usize::from((h[2] >> 1) & 1);
-            found.push(Frame {
-                kbps,
-                rate,
-                mode: h[3] >> 6,
-            });
-            at += 144_000 * kbps as usize / rate as usize + padding;
-        }
-        found
-    }
-
-    fn programme(seconds: usize) -> Vec<f32> {
-        let mut audio = super::super::ProgrammeAudio::new(3);
-        (0..STREAM_RATE as usize * seconds)
-            .flat_map(|_| audio.next_frame())
-            .collect()
-    }
-
-    #[test]
-    fn lame_is_given_the_settings_of_the_box_encoder() {
-        let args = lame_arguments(&stream_settings()).unwrap().join(" ");
-        assert!(args.contains("-b 128 --cbr"), "{args}");
-        assert!(args.contains("-q 3"), "{args}");
-        // The library does no ReplayGain analysis and writes no tag.
-        assert!(args.contains("--noreplaygain"), "{args}");
-        assert!(args.contains(" -t"), "{args}");
-        let ffmpeg = ffmpeg_transcode_arguments(&stream_settings()).join(" ");
-        assert!(
-            ffmpeg.contains("-b:a 128k -compression_level 3"),
-            "{ffmpeg}"
-        );
-        assert!(ffmpeg.contains("-threads 1"), "{ffmpeg}");
-        // Bad input: a VBR stream, or one the encoder resamples, has no
-        // like-for-like lame command.
-        let mut vbr = stream_settings();
-        vbr.mode = BitrateMode::Vbr;
-        assert_eq!(lame_arguments(&vbr), None);
-        let mut resampled = stream_settings();
-        resampled.input_rate = 48_000;
-        assert_eq!(lame_arguments(&resampled), None);
-    }
-
-    #[test]
-    fn lame_and_the_box_encoder_make_the_same_kind_of_mp3() {
-        let pcm = programme(3);
-        let mut encoder = Mp3Encoder::new(stream_settings()).unwrap();
-        let mut ours = Vec::new();
-        for block in pcm.chunks(BLOCK_FRAMES * CHANNELS) {
-            encoder.encode(block, &mut ours).unwrap();
-        }
-        encoder.flush(&mut ours).unwrap();
-
-        let dir = std::env::temp_dir().join(format!("onair-lame-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let wav = dir.join("in.wav");
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: STREAM_RATE,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
-        for x in &pcm {
-            writer.write_sample((x * 32767.0) as i16).unwrap();
-        }
-        writer.finalize().unwrap();
-        let args = lame_arguments(&stream_settings()).unwrap();
-        lame_encode(Path::new("lame"), &args, &wav, &dir).unwrap();
-        // lame_encode removes its output; encode once more to read it.
-        let theirs_path = dir.join("theirs.mp3");
-        let status = Process::new("lame")
-            .args(&args)
-            .arg(&wav)
-            .arg(&theirs_path)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let theirs = std::fs::read(&theirs_path).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-
-        let (ours, theirs) = (frames(&ours), frames(&theirs));
-        let expected = Frame {
-            kbps: 128,
-            rate: 44_100,
-            mode: 1, // joint stereo
-        };
-        assert!(ours.iter().all(|f| *f == expected), "{:?}", &ours[..3]);
-        assert!(theirs.iter().all(|f| *f == expected), "{:?}", &theirs[..3]);
-        // 3 s is about 115 frames of 1152; the two differ by padding only.
-        assert!(ours.len().abs_diff(115) <= 3, "{}", ours.len());
-        assert!(ours.len().abs_diff(theirs.len()) <= 2);
-    }
-
-    fn run(mounts: usize, cpu_ms: u64) -> StreamRun {
-        let aired_frames = u64::from(STREAM_RATE) * 600;
-        let bytes = aired_frames * 16_000 / u64::from(STREAM_RATE);
-        StreamRun {
-            mounts,
-            cpu: Duration::from_millis(cpu_ms),
-            harness: Duration::ZERO,
-            server: None,
-            threads: vec![("output encoder".into(), 1, Duration::from_millis(cpu_ms))],
-            bytes_sent: vec![bytes; mounts],
-            lost_frames: 0,
-            aired_frames,
-            expected_frames: Some(aired_frames),
-            underruns: 0,
-        }
-    }
-
-    fn result(one: StreamRun, two: StreamRun, lame_ms: u64) -> StreamResult {
-        StreamResult {
-            one,
-            two,
-            lame: Duration::from_millis(lame_ms),
-            lame_command: "lame".into(),
-            ffmpeg: Duration::from_millis(lame_ms),
-            ffmpeg_command: "ffmpeg".into(),
-            turns: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn the_targets_decide_the_stream_verdict() {
-        assert!(result(run(1, 1100), run(2, 1150), 1000).passed());
-        // Over 1.1x lame fails.
-        let slow = result(run(1, 1110), run(2, 1111), 1000);
-        assert!(!slow.ratio_passed() && !slow.passed());
-        // A second mount adding 5 % or more fails.
-        let second = result(run(1, 1000), run(2, 1050), 1000);
-        assert!((second.second_mount_share() - 0.05).abs() < 1e-9);
-        assert!(!second.second_mount_passed() && !second.passed());
-        // Bad input: a run in which audio was lost, or a mount sent less
-        // than the programme, measured less work than airing it: it fails
-        // however cheap it looks.
-        let mut lost = run(2, 1000);
-        lost.lost_frames = 1152;
-        assert!(!result(run(1, 1000), lost, 1000).passed());
-        let mut short = run(2, 1000);
-        short.bytes_sent[1] /= 2;
-        assert!(!short.complete());
-        assert!(!result(run(1, 1000), short, 1000).passed());
-        let mut one_missing = run(2, 1000);
-        one_missing.bytes_sent.pop();
-        assert!(!one_missing.complete());
-    }
 }
