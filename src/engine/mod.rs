@@ -57,8 +57,9 @@ pub enum Command {
         id: ItemId,
         fade: u32,
     },
-    /// The last resort: played (looped by its decoder) whenever nothing has
-    /// been on air for `after` samples, until something else starts.
+    /// The standby (the station's emergency file, the last resort): played
+    /// (looped by its decoder) whenever nothing has been on air for `after`
+    /// samples, until something else starts.
     Standby {
         id: ItemId,
         source: Source,
