@@ -7,6 +7,9 @@
 //! Time inside the engine is a sample count ([`crate::clock::Timeline`] maps it
 //! to station time once). The mixer is paced either by the master output (a
 //! device that pulls, such as ALSA) or, without one, by the station clock.
+//! No thread polls: each sleeps until whoever makes its work rings it (see
+//! [`crate::pacing`]), and the director is rung through
+//! [`Engine::event_bell`] when there are events.
 
 pub mod decoder;
 pub mod meters;

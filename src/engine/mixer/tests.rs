@@ -106,6 +106,7 @@ impl Rig {
             anchor: start + TimeDelta::milliseconds(500),
         };
         let (first, mut consumer, first_stats) = tap("recorder", 4 * RATE as usize);
+        let recorder = Arc::clone(&first_stats);
         let mut taps = vec![first];
         let mut stats = vec![first_stats];
         for (i, frames) in extra_taps.iter().enumerate() {
@@ -122,6 +123,9 @@ impl Rig {
             let heard = Arc::clone(&heard);
             let listening = Arc::clone(&listening);
             std::thread::spawn(move || {
+                // Woken as an output's thread is: the mixer rings when its
+                // push brings the ring to a batch.
+                recorder.bells.drainer.answer(4 * BLOCK * CHANNELS);
                 let mut buf = vec![0.0; 8192];
                 loop {
                     let n = consumer.slots().min(buf.len());
@@ -131,7 +135,7 @@ impl Rig {
                     } else if !listening.load(Ordering::Acquire) {
                         return;
                     } else {
-                        std::thread::sleep(Duration::from_micros(200));
+                        Bell::wait(Duration::from_millis(2));
                     }
                 }
             })
@@ -638,7 +642,19 @@ fn the_mixer_thread_never_allocates() {
             [
                 level(&dir, &format!("a{round}.wav"), 12_000, 0.5),
                 level(&dir, &format!("b{round}.wav"), 6_000, 0.25),
-                level(&dir, &format!("c{round}.wav"), 48_000, 0.3),
+                // A ring much shorter than the file: the mixer wakes its
+                // decoder as it plays.
+                decoder::open(
+                    &wav(&dir, &format!("c{round}.wav"), 48_000, |_| 0.3),
+                    &OpenOptions {
+                        rate: RATE,
+                        offset: 0,
+                        looped: false,
+                        ring_frames: 2_400,
+                    },
+                )
+                .unwrap()
+                .0,
             ]
         })
         .collect();
