@@ -268,6 +268,75 @@ impl Output for TestDisk {
     }
 }
 
+/// Waits up to 5 s for `done`; returns how long it took.
+fn time_until(done: impl Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(5), "never happened");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn a_runner_wakes_for_a_batch_and_for_stop_not_after_a_nap() {
+    let journal = Arc::new(Mutex::new(Journal::default()));
+    let disk = TestDisk {
+        journal: journal.clone(),
+        stall: None,
+        failures_left: 0,
+    };
+    // A batch is a fiftieth of the ring: 96 frames.
+    let (producer, consumer) = rtrb::RingBuffer::new(4800 * CHANNELS);
+    let stats = Arc::new(OutputStats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = start_runner(
+        Box::new(disk),
+        consumer,
+        stats.clone(),
+        stop.clone(),
+        RETRY_AFTER,
+    )
+    .unwrap();
+    let mut tap = Tap {
+        name: "test disk".to_string(),
+        ring: producer,
+        stats: stats.clone(),
+    };
+    time_until(|| stats.bells.drainer.answered());
+    std::thread::sleep(Duration::from_millis(50));
+    // Less than a batch waits; the push that makes a batch wakes the
+    // runner at once, well before its safety nap would.
+    assert!(push(&mut tap, &tone(64, 0)));
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(journal.lock().unwrap().written, 0);
+    assert!(push(&mut tap, &tone(64, 64)));
+    let woke = time_until(|| journal.lock().unwrap().written == 128);
+    assert!(woke < pacing::SAFETY_NAP / 2, "woke after {woke:?}");
+
+    // Stopping wakes it too: what is left is written and the output finished.
+    assert!(push(&mut tap, &tone(32, 128)));
+    let mut outputs = Outputs {
+        running: vec![OutputThread {
+            name: "test disk".to_string(),
+            stats,
+            stop,
+            thread: Some(thread),
+        }],
+        encoders: Vec::new(),
+    };
+    let started = Instant::now();
+    outputs.stop_all().unwrap();
+    let stopped = started.elapsed();
+    assert!(
+        stopped < pacing::SAFETY_NAP / 2,
+        "stopped after {stopped:?}"
+    );
+    let journal = journal.lock().unwrap();
+    assert_eq!(journal.written, 160);
+    assert!(journal.finished);
+}
+
 #[test]
 fn a_stalled_output_never_blocks_the_producer() {
     let journal = Arc::new(Mutex::new(Journal::default()));
