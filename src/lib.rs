@@ -17,6 +17,8 @@
 //!   feeds every output; no locks, I/O or allocation per buffer.
 //! - [`output`]: where the mixed audio goes (ALSA, null, WAV), each on its own
 //!   thread behind a bounded ring.
+//! - [`pacing`]: when the audio threads wake (block, burst, batches) and the
+//!   bell that wakes them when there is work.
 //! - [`listen_back`]: the box listens to its own public streams as a listener
 //!   would and raises an alarm when listeners would hear nothing.
 //! - [`station`]: `onair run`: assembles the parts and stops them in order.
@@ -36,6 +38,7 @@ pub mod director;
 pub mod engine;
 pub mod listen_back;
 pub mod output;
+pub mod pacing;
 pub mod report;
 pub mod schedule;
 pub mod station;

@@ -18,6 +18,7 @@ use crate::director::{CommandQueue, Director, Wiring};
 use crate::engine::{self, EngineSettings};
 use crate::listen_back;
 use crate::output::{self, OutputContext};
+use crate::pacing;
 use crate::schedule::resolve_local;
 use crate::status::Status;
 use crate::web;
@@ -159,10 +160,10 @@ async fn on_air(
     let settings = EngineSettings {
         timeline,
         clock,
-        block_frames: (rate as usize / 100).max(64),
+        block_frames: pacing::block_frames(rate),
         lead: clock
-            .station(std::time::Duration::from_millis(20))
-            .max(TimeDelta::milliseconds(20))
+            .station(pacing::CLOCK_LEAD)
+            .max(TimeDelta::from_std(pacing::CLOCK_LEAD).unwrap_or_default())
             .max(device_latency),
     };
     let device_paced = opened.master.is_some();

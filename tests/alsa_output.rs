@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::DateTime;
 use onair::clock::{Clock, Timeline};
 use onair::config::OutputConfig;
-use onair::output::{self, CHANNELS, Opened, OutputContext, Tap};
+use onair::output::{self, CHANNELS, OpenOutputs, OutputContext, Tap};
 
 const SANDBOX: &str = "ONAIR_ALSA_SANDBOX";
 const RATE: u32 = 48_000;
@@ -186,7 +186,7 @@ fn a_tone_plays_through_named_and_default_devices_without_losing_a_sample() {
         "a_tone_plays_through_named_and_default_devices_without_losing_a_sample",
         |dir| {
             let configs = [OutputConfig::Null, alsa("onair_studio"), alsa("default")];
-            let Opened {
+            let OpenOutputs {
                 mut taps,
                 master,
                 outputs,
@@ -235,7 +235,7 @@ fn a_device_that_takes_only_integers_gets_the_tone_converted() {
         |dir| {
             // Named by the description ALSA shows, not its PCM name.
             let configs = [alsa("onair test 16-bit card")];
-            let Opened {
+            let OpenOutputs {
                 mut taps, outputs, ..
             } = output::open(&configs, &context()).unwrap();
             feed(&mut taps, RATE as usize);
@@ -294,7 +294,7 @@ fn an_unknown_device_is_refused_with_the_devices_there_are() {
 #[test]
 fn a_device_playing_in_real_time_paces_the_engine() {
     in_sandbox("a_device_playing_in_real_time_paces_the_engine", |dir| {
-        let Opened {
+        let OpenOutputs {
             mut taps,
             master,
             outputs,
@@ -339,7 +339,7 @@ fn a_failing_device_is_drained_in_real_time_and_reopened() {
         |dir| {
             // The card's pipe closes as soon as it is opened (it notes each
             // opening), as a card that is unplugged stops taking samples.
-            let Opened {
+            let OpenOutputs {
                 mut taps, outputs, ..
             } = output::open(&[alsa("onair_flaky")], &context()).unwrap();
             let started = Instant::now();

@@ -7,6 +7,9 @@
 //! Time inside the engine is a sample count ([`crate::clock::Timeline`] maps it
 //! to station time once). The mixer is paced either by the master output (a
 //! device that pulls, such as ALSA) or, without one, by the station clock.
+//! No thread polls: each sleeps until whoever makes its work rings it (see
+//! [`crate::pacing`]), and the director is rung through
+//! [`Engine::event_bell`] when there are events.
 
 pub mod decoder;
 pub mod meters;
@@ -57,8 +60,9 @@ pub enum Command {
         id: ItemId,
         fade: u32,
     },
-    /// The last resort: played (looped by its decoder) whenever nothing has
-    /// been on air for `after` samples, until something else starts.
+    /// The standby (the station's emergency file, the last resort): played
+    /// (looped by its decoder) whenever nothing has been on air for `after`
+    /// samples, until something else starts.
     Standby {
         id: ItemId,
         source: Source,

@@ -1,4 +1,4 @@
-//! The studio feed: an ALSA playback device, driven through cpal.
+//! The studio callback: an ALSA playback device, driven through cpal.
 //!
 //! The device's callback drains this output's ring; it is the master whose
 //! clock paces the engine, so the ring is short (tens of milliseconds) to keep
@@ -20,7 +20,8 @@ use cpal::{
     SupportedStreamConfigRange,
 };
 
-use super::{CHANNELS, ErrorLog, OutputContext, OutputError, OutputStats, Started};
+use super::{CHANNELS, ErrorLog, OutputContext, OutputError, OutputStats, StartedOutput};
+use crate::pacing::{self, Bell};
 
 /// The ring holds at least this much audio: enough to ride over a mixer
 /// held up by a busy two-core box, little enough that the studio hears the
@@ -118,14 +119,14 @@ fn find_device(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, String> 
 
 /// How the device will be fed.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Plan {
+struct DeviceSetup {
     format: SampleFormat,
     config: StreamConfig,
 }
 
 /// Picks stereo at the engine rate, in the best format the device takes,
 /// with a period of about [`PERIOD_MS`].
-fn choose(ranges: &[SupportedStreamConfigRange], rate: u32) -> Result<Plan, String> {
+fn choose(ranges: &[SupportedStreamConfigRange], rate: u32) -> Result<DeviceSetup, String> {
     let stereo: Vec<&SupportedStreamConfigRange> = ranges
         .iter()
         .filter(|r| r.channels() as usize == CHANNELS)
@@ -168,7 +169,7 @@ fn choose(ranges: &[SupportedStreamConfigRange], rate: u32) -> Result<Plan, Stri
                 }
                 SupportedBufferSize::Unknown => BufferSize::Default,
             };
-            return Ok(Plan {
+            return Ok(DeviceSetup {
                 format,
                 config: StreamConfig {
                     channels: CHANNELS as u16,
@@ -194,8 +195,8 @@ fn ring_frames(rate: u32, period: Option<u32>) -> usize {
     floor.max(3 * period.unwrap_or(0) as usize)
 }
 
-/// State shared by the device callbacks and this output's thread.
-struct Shared {
+/// State state by the device callbacks and this output's thread.
+struct DeviceState {
     stats: Arc<OutputStats>,
     stop: Arc<AtomicBool>,
     /// Samples left in the ring after the latest callback.
@@ -206,29 +207,33 @@ struct Shared {
     broken: AtomicBool,
     xruns: AtomicU64,
     errors: mpsc::SyncSender<cpal::Error>,
+    /// Wakes this output's thread: a report, or the ring handed back.
+    thread_bell: Bell,
 }
 
-impl Shared {
+impl DeviceState {
     fn report(&self, error: cpal::Error) {
         match error.kind() {
             cpal::ErrorKind::Xrun => {
                 self.xruns.fetch_add(1, Ordering::Relaxed);
+                self.thread_bell.ring();
                 return;
             }
             cpal::ErrorKind::RealtimeDenied => {}
             _ => self.broken.store(true, Ordering::Release),
         }
         let _ = self.errors.try_send(error);
+        self.thread_bell.ring();
     }
 }
 
 /// The device callback's state: the consumer end of the ring. When a stream
 /// ends (or fails to start), this is dropped and hands the ring back to the
 /// output's thread, which drains it until the device is back.
-struct Feed {
+struct DeviceCallback {
     ring: Option<rtrb::Consumer<f32>>,
     back: mpsc::Sender<rtrb::Consumer<f32>>,
-    shared: Arc<Shared>,
+    state: Arc<DeviceState>,
     /// Audio has arrived: silence before the engine's first block is not an underrun.
     primed: bool,
 }
@@ -236,7 +241,7 @@ struct Feed {
 /// The largest f32 below 1.0: full scale for every integer format without overflow.
 const JUST_BELOW_ONE: f32 = 1.0 - f32::EPSILON / 2.0;
 
-impl Feed {
+impl DeviceCallback {
     fn fill<T: SizedSample + FromSample<f32>>(&mut self, out: &mut [T]) {
         // A stream that reported a failure may still be called, as fast as a
         // broken device lets it; the programme stays in the ring for the
@@ -244,7 +249,7 @@ impl Feed {
         let Some(ring) = self
             .ring
             .as_mut()
-            .filter(|_| !self.shared.broken.load(Ordering::Relaxed))
+            .filter(|_| !self.state.broken.load(Ordering::Relaxed))
         else {
             out.fill(T::EQUILIBRIUM);
             return;
@@ -263,41 +268,52 @@ impl Feed {
             played = n;
         }
         out[played..].fill(T::EQUILIBRIUM);
-        let stats = &self.shared.stats;
+        let stats = &self.state.stats;
         stats
             .frames_out
             .fetch_add((played / CHANNELS) as u64, Ordering::Relaxed);
-        if played < wanted && self.primed && !self.shared.stop.load(Ordering::Relaxed) {
+        if played < wanted && self.primed && !self.state.stop.load(Ordering::Relaxed) {
             stats
                 .frames_underrun
                 .fetch_add(((wanted - played) / CHANNELS) as u64, Ordering::Relaxed);
         }
         self.primed |= played > 0;
-        self.shared.level.store(ring.slots(), Ordering::Relaxed);
-        self.shared.callbacks.fetch_add(1, Ordering::Release);
+        let left = ring.slots();
+        self.state.level.store(left, Ordering::Relaxed);
+        self.state.callbacks.fetch_add(1, Ordering::Release);
+        // The mixer sleeps until a burst's worth of room has opened.
+        stats
+            .bells
+            .mixer
+            .ring_if_crossed(ring.buffer().capacity() - left, played);
     }
 }
 
-impl Drop for Feed {
+impl Drop for DeviceCallback {
     fn drop(&mut self) {
         if let Some(ring) = self.ring.take() {
             let _ = self.back.send(ring);
+            self.state.thread_bell.ring();
         }
     }
 }
 
-fn build(device: &cpal::Device, plan: &Plan, feed: Feed) -> Result<cpal::Stream, cpal::Error> {
-    match plan.format {
-        SampleFormat::F32 => build_typed::<f32>(device, plan, feed),
-        SampleFormat::F64 => build_typed::<f64>(device, plan, feed),
-        SampleFormat::I32 => build_typed::<i32>(device, plan, feed),
-        SampleFormat::I24 => build_typed::<cpal::I24>(device, plan, feed),
-        SampleFormat::I16 => build_typed::<i16>(device, plan, feed),
-        SampleFormat::U32 => build_typed::<u32>(device, plan, feed),
-        SampleFormat::U24 => build_typed::<cpal::U24>(device, plan, feed),
-        SampleFormat::U16 => build_typed::<u16>(device, plan, feed),
-        SampleFormat::I8 => build_typed::<i8>(device, plan, feed),
-        SampleFormat::U8 => build_typed::<u8>(device, plan, feed),
+fn build(
+    device: &cpal::Device,
+    setup: &DeviceSetup,
+    callback: DeviceCallback,
+) -> Result<cpal::Stream, cpal::Error> {
+    match setup.format {
+        SampleFormat::F32 => build_typed::<f32>(device, setup, callback),
+        SampleFormat::F64 => build_typed::<f64>(device, setup, callback),
+        SampleFormat::I32 => build_typed::<i32>(device, setup, callback),
+        SampleFormat::I24 => build_typed::<cpal::I24>(device, setup, callback),
+        SampleFormat::I16 => build_typed::<i16>(device, setup, callback),
+        SampleFormat::U32 => build_typed::<u32>(device, setup, callback),
+        SampleFormat::U24 => build_typed::<cpal::U24>(device, setup, callback),
+        SampleFormat::U16 => build_typed::<u16>(device, setup, callback),
+        SampleFormat::I8 => build_typed::<i8>(device, setup, callback),
+        SampleFormat::U8 => build_typed::<u8>(device, setup, callback),
         other => Err(cpal::Error::with_message(
             cpal::ErrorKind::UnsupportedConfig,
             format!("sample format {other} is not one onair produces"),
@@ -307,14 +323,14 @@ fn build(device: &cpal::Device, plan: &Plan, feed: Feed) -> Result<cpal::Stream,
 
 fn build_typed<T: SizedSample + FromSample<f32>>(
     device: &cpal::Device,
-    plan: &Plan,
-    mut feed: Feed,
+    setup: &DeviceSetup,
+    mut callback: DeviceCallback,
 ) -> Result<cpal::Stream, cpal::Error> {
-    let shared = feed.shared.clone();
+    let state = callback.state.clone();
     let stream = device.build_output_stream::<T, _, _>(
-        plan.config,
-        move |data: &mut [T], _: &cpal::OutputCallbackInfo| feed.fill(data),
-        move |error| shared.report(error),
+        setup.config,
+        move |data: &mut [T], _: &cpal::OutputCallbackInfo| callback.fill(data),
+        move |error| state.report(error),
         None,
     )?;
     stream.play()?;
@@ -329,7 +345,7 @@ pub(super) fn start(
     ctx: &OutputContext,
     stats: Arc<OutputStats>,
     stop: Arc<AtomicBool>,
-) -> Result<Started, OutputError> {
+) -> Result<StartedOutput, OutputError> {
     let open_error = |message: String| OutputError::Open {
         name: name.to_string(),
         message,
@@ -345,11 +361,11 @@ pub(super) fn start(
             ))
         })?
         .collect();
-    let plan = choose(&ranges, ctx.rate)
+    let setup = choose(&ranges, ctx.rate)
         .map_err(|m| open_error(format!("ALSA device {device_name:?} {m}")))?;
 
     let (errors, error_rx) = mpsc::sync_channel(16);
-    let shared = Arc::new(Shared {
+    let state = Arc::new(DeviceState {
         stats,
         stop,
         level: AtomicUsize::new(0),
@@ -357,8 +373,11 @@ pub(super) fn start(
         broken: AtomicBool::new(false),
         xruns: AtomicU64::new(0),
         errors,
+        thread_bell: Bell::default(),
     });
-    let requested = match plan.config.buffer_size {
+    // The callback rings the mixer when room opens: the mixer sleeps on it.
+    state.stats.bells.will_ring_mixer();
+    let requested = match setup.config.buffer_size {
         BufferSize::Fixed(frames) => Some(frames),
         BufferSize::Default => None,
     };
@@ -366,13 +385,13 @@ pub(super) fn start(
     let (producer, stream, back_rx, back) = loop {
         let (producer, consumer) = rtrb::RingBuffer::new(frames * CHANNELS);
         let (back, back_rx) = mpsc::channel();
-        let feed = Feed {
+        let callback = DeviceCallback {
             ring: Some(consumer),
             back: back.clone(),
-            shared: shared.clone(),
+            state: state.clone(),
             primed: false,
         };
-        let stream = build(&device, &plan, feed).map_err(|e| {
+        let stream = build(&device, &setup, callback).map_err(|e| {
             open_error(format!(
                 "cannot play on ALSA device {device_name:?}: {e}; check that it is connected \
                  and not in use by another program"
@@ -392,15 +411,15 @@ pub(super) fn start(
         "output {name}: ALSA device {device_name:?} plays {} Hz {} with {} frame periods, \
          {} frame ring",
         ctx.rate,
-        plan.format,
+        setup.format,
         period.map_or("default".to_string(), |p| p.to_string()),
         frames
     );
-    let keeper = Keeper {
+    let device_thread = DeviceThread {
         name: name.to_string(),
         device,
-        plan,
-        shared,
+        setup,
+        state,
         error_rx,
         back,
         back_rx,
@@ -414,7 +433,7 @@ pub(super) fn start(
     };
     let thread = std::thread::Builder::new()
         .name(format!("output {name}"))
-        .spawn(move || keeper.run(stream))
+        .spawn(move || device_thread.run(stream))
         .map_err(|e| {
             open_error(format!(
                 "cannot start its thread: {e}; the system is out of resources"
@@ -425,11 +444,11 @@ pub(super) fn start(
 
 /// Looks after one device: logs its errors, reopens it when it fails, and
 /// stops it at shutdown once the ring has played out.
-struct Keeper {
+struct DeviceThread {
     name: String,
     device: cpal::Device,
-    plan: Plan,
-    shared: Arc<Shared>,
+    setup: DeviceSetup,
+    state: Arc<DeviceState>,
     error_rx: mpsc::Receiver<cpal::Error>,
     back: mpsc::Sender<rtrb::Consumer<f32>>,
     back_rx: mpsc::Receiver<rtrb::Consumer<f32>>,
@@ -452,12 +471,13 @@ enum State {
     },
 }
 
-impl Keeper {
+impl DeviceThread {
     fn run(mut self, stream: cpal::Stream) -> Result<(), OutputError> {
+        self.state.thread_bell.answer(1);
         let mut state = State::Playing(stream);
         let mut xruns_seen = 0;
         loop {
-            let stopping = self.shared.stop.load(Ordering::Acquire);
+            let stopping = self.state.stop.load(Ordering::Acquire);
             self.log_errors(&mut xruns_seen);
             state = match state {
                 State::Playing(stream) => {
@@ -468,8 +488,9 @@ impl Keeper {
                     }
                     // A callback thread that ended hands the ring back on its own.
                     let returned = self.back_rx.try_recv().ok();
-                    if returned.is_none() && !self.shared.broken.load(Ordering::Acquire) {
-                        std::thread::sleep(Duration::from_millis(20));
+                    if returned.is_none() && !self.state.broken.load(Ordering::Acquire) {
+                        // Rung by a report, the ring coming back, or stop.
+                        Bell::wait(pacing::SAFETY_NAP);
                         State::Playing(stream)
                     } else {
                         drop(stream);
@@ -477,7 +498,7 @@ impl Keeper {
                             Some(ring) => ring,
                             None => self.take_back()?,
                         };
-                        self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        self.state.stats.errors.fetch_add(1, Ordering::Relaxed);
                         self.failures.report(&format!(
                             "output {}: the ALSA device stopped; the programme is not heard \
                              there until it can be reopened",
@@ -502,7 +523,7 @@ impl Keeper {
                         if let Ok(chunk) = ring.read_chunk(left * CHANNELS) {
                             chunk.commit_all();
                         }
-                        self.shared
+                        self.state
                             .stats
                             .frames_out
                             .fetch_add(left as u64, Ordering::Relaxed);
@@ -510,7 +531,12 @@ impl Keeper {
                     }
                     let now = Instant::now();
                     let taken = drain.take(&mut ring, now, self.rate);
-                    self.shared
+                    // The mixer waits for room as it would for the card.
+                    self.state.stats.bells.mixer.ring_if_crossed(
+                        ring.buffer().capacity() - ring.slots(),
+                        taken as usize * CHANNELS,
+                    );
+                    self.state
                         .stats
                         .frames_out
                         .fetch_add(taken, Ordering::Relaxed);
@@ -530,22 +556,22 @@ impl Keeper {
     }
 
     fn reopen(&mut self, ring: rtrb::Consumer<f32>) -> Result<State, OutputError> {
-        self.shared.broken.store(false, Ordering::Release);
+        self.state.broken.store(false, Ordering::Release);
         while self.error_rx.try_recv().is_ok() {}
-        let feed = Feed {
+        let callback = DeviceCallback {
             ring: Some(ring),
             back: self.back.clone(),
-            shared: self.shared.clone(),
+            state: self.state.clone(),
             primed: true,
         };
-        match build(&self.device, &self.plan, feed) {
+        match build(&self.device, &self.setup, callback) {
             Ok(stream) => {
                 tracing::info!("output {}: the ALSA device plays again", self.name);
                 Ok(State::Playing(stream))
             }
             Err(e) => {
                 let ring = self.take_back()?;
-                self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.state.stats.errors.fetch_add(1, Ordering::Relaxed);
                 self.failures.report(&format!(
                     "output {}: cannot reopen the ALSA device: {e}; trying again every {} s",
                     self.name,
@@ -561,7 +587,7 @@ impl Keeper {
         }
     }
 
-    /// The ring comes back once the stream's callback is gone (its `Feed`
+    /// The ring comes back once the stream's callback is gone (its `DeviceCallback`
     /// is dropped). Without it the mixer would wait for ever, so losing it
     /// is the end of this output.
     fn take_back(&self) -> Result<rtrb::Consumer<f32>, OutputError> {
@@ -582,11 +608,11 @@ impl Keeper {
     /// the programme still in the device's buffer.
     fn play_out(&self) {
         let deadline = Instant::now() + self.latency + Duration::from_secs(1);
-        let callbacks = &self.shared.callbacks;
+        let callbacks = &self.state.callbacks;
         let mut emptied_at = None;
-        while Instant::now() < deadline && !self.shared.broken.load(Ordering::Acquire) {
+        while Instant::now() < deadline && !self.state.broken.load(Ordering::Acquire) {
             match emptied_at {
-                None if self.shared.level.load(Ordering::Relaxed) == 0 => {
+                None if self.state.level.load(Ordering::Relaxed) == 0 => {
                     emptied_at = Some(callbacks.load(Ordering::Acquire));
                 }
                 Some(at) if callbacks.load(Ordering::Acquire) >= at + PLAYED_OUT_AFTER => return,
@@ -602,13 +628,13 @@ impl Keeper {
                 tracing::warn!("output {}: {error}", self.name);
                 continue;
             }
-            self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+            self.state.stats.errors.fetch_add(1, Ordering::Relaxed);
             self.device_errors
                 .report(&format!("output {}: ALSA device error: {error}", self.name));
         }
-        let xruns = self.shared.xruns.load(Ordering::Relaxed);
+        let xruns = self.state.xruns.load(Ordering::Relaxed);
         if xruns > *xruns_seen {
-            self.shared
+            self.state
                 .stats
                 .errors
                 .fetch_add(xruns - *xruns_seen, Ordering::Relaxed);
@@ -657,143 +683,4 @@ impl PacedDrain {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn range(
-        channels: u16,
-        min: u32,
-        max: u32,
-        format: SampleFormat,
-    ) -> SupportedStreamConfigRange {
-        SupportedStreamConfigRange::new(
-            channels,
-            min,
-            max,
-            SupportedBufferSize::Range { min: 64, max: 8192 },
-            format,
-        )
-    }
-
-    #[test]
-    fn prefers_float_stereo_at_the_engine_rate() {
-        let ranges = [
-            range(2, 48_000, 48_000, SampleFormat::I16),
-            range(1, 48_000, 48_000, SampleFormat::F32),
-            range(2, 8_000, 192_000, SampleFormat::F32),
-            range(2, 48_000, 48_000, SampleFormat::I32),
-        ];
-        let plan = choose(&ranges, 48_000).unwrap();
-        assert_eq!(plan.format, SampleFormat::F32);
-        assert_eq!(plan.config.channels, 2);
-        assert_eq!(plan.config.sample_rate, 48_000);
-        assert_eq!(plan.config.buffer_size, BufferSize::Fixed(480));
-    }
-
-    #[test]
-    fn takes_an_integer_format_when_there_is_no_float() {
-        let ranges = [
-            range(2, 44_100, 48_000, SampleFormat::U8),
-            range(2, 44_100, 48_000, SampleFormat::I16),
-        ];
-        assert_eq!(choose(&ranges, 44_100).unwrap().format, SampleFormat::I16);
-    }
-
-    #[test]
-    fn explains_an_unsupported_rate_or_channel_count() {
-        // A card fixed at 44.1 kHz asked for 48 kHz.
-        let ranges = [range(2, 44_100, 44_100, SampleFormat::I16)];
-        let message = choose(&ranges, 48_000).unwrap_err();
-        assert!(message.contains("48000 Hz"), "{message}");
-        assert!(message.contains("44100 Hz"), "{message}");
-        assert!(message.contains("sample_rate"), "{message}");
-
-        // A mono-only device.
-        let ranges = [range(1, 48_000, 48_000, SampleFormat::F32)];
-        let message = choose(&ranges, 48_000).unwrap_err();
-        assert!(
-            message.contains("stereo") && message.contains("plughw"),
-            "{message}"
-        );
-
-        // Only DSD: nothing onair can produce.
-        let ranges = [range(2, 48_000, 48_000, SampleFormat::DsdU8)];
-        let message = choose(&ranges, 48_000).unwrap_err();
-        assert!(message.contains("sample formats"), "{message}");
-    }
-
-    #[test]
-    fn the_ring_covers_several_device_periods() {
-        assert_eq!(ring_frames(48_000, None), 4800);
-        assert_eq!(ring_frames(48_000, Some(480)), 4800);
-        assert_eq!(ring_frames(48_000, Some(2048)), 6144);
-    }
-
-    #[test]
-    fn a_missing_device_is_drained_at_its_own_pace() {
-        let (mut producer, mut consumer) = rtrb::RingBuffer::<f32>::new(48_000 * 2);
-        producer.push_entire_slice(&vec![0.1; 48_000 * 2]).unwrap();
-        let start = Instant::now();
-        let mut drain = PacedDrain::new(start);
-        // 100 ms later, 100 ms of audio is gone, not the whole ring.
-        assert_eq!(
-            drain.take(&mut consumer, start + Duration::from_millis(100), 48_000),
-            4800
-        );
-        assert_eq!(
-            drain.take(&mut consumer, start + Duration::from_millis(100), 48_000),
-            0
-        );
-        assert_eq!(consumer.slots(), (48_000 - 4800) * 2);
-        // The ring runs short: what is there goes, and the shortfall is not made up later.
-        assert_eq!(
-            drain.take(&mut consumer, start + Duration::from_millis(2000), 48_000),
-            43_200
-        );
-        producer.push_entire_slice(&vec![0.1; 48_000 * 2]).unwrap();
-        assert_eq!(
-            drain.take(&mut consumer, start + Duration::from_millis(2010), 48_000),
-            480
-        );
-    }
-
-    #[test]
-    fn a_feed_plays_silence_and_counts_the_shortfall_once_audio_has_started() {
-        let (mut producer, consumer) = rtrb::RingBuffer::<f32>::new(4096);
-        let (back, back_rx) = mpsc::channel();
-        let (errors, _error_rx) = mpsc::sync_channel(1);
-        let shared = Arc::new(Shared {
-            stats: Arc::new(OutputStats::default()),
-            stop: Arc::new(AtomicBool::new(false)),
-            level: AtomicUsize::new(0),
-            callbacks: AtomicU64::new(0),
-            broken: AtomicBool::new(false),
-            xruns: AtomicU64::new(0),
-            errors,
-        });
-        let mut feed = Feed {
-            ring: Some(consumer),
-            back,
-            shared: shared.clone(),
-            primed: false,
-        };
-        let mut out = [7i16; 8];
-        // Before the engine's first block: silence, not an underrun.
-        feed.fill(&mut out);
-        assert_eq!(out, [0; 8]);
-        assert_eq!(shared.stats.frames_underrun.load(Ordering::Relaxed), 0);
-        // Half a period of audio (one sample over full scale): the engine is
-        // starting. Then an empty ring: four frames of underrun.
-        producer.push_entire_slice(&[0.5, -0.5, 1.5, -1.0]).unwrap();
-        feed.fill(&mut out);
-        assert_eq!(out, [16384, -16384, 32767, -32768, 0, 0, 0, 0]);
-        assert_eq!(shared.stats.frames_out.load(Ordering::Relaxed), 2);
-        feed.fill(&mut out);
-        assert_eq!(shared.stats.frames_underrun.load(Ordering::Relaxed), 4);
-        // Dropping the feed (the stream ended) hands the ring back.
-        drop(feed);
-        let mut ring = back_rx.try_recv().unwrap();
-        producer.push(0.25).unwrap();
-        assert_eq!(ring.pop(), Ok(0.25));
-    }
-}
+mod tests;
