@@ -264,6 +264,7 @@ impl Director {
         self.arm_standby().await;
 
         let look_every = LOOK_EVERY.min(self.clock.real(LOOK_SPAN));
+        let bell = reports::EngineBell::of(&self.engine);
         let mut due = Deadlines::from(Instant::now());
         loop {
             let wake = due.next(self.drift.enabled());
@@ -272,6 +273,10 @@ impl Director {
                 Some(request) = self.commands.recv() => {
                     self.handle_events().await;
                     self.obey(request).await;
+                    due.look = Instant::now();
+                }
+                // What went on or off air is logged and shown at once.
+                _ = async { bell.as_ref()?.rung().await; Some(()) }, if bell.is_some() => {
                     due.look = Instant::now();
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {}

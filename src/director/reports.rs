@@ -1,11 +1,15 @@
 //! What the engine reports: items going on and off air, at the sample they
 //! did, written to the as-run log as they happen.
 
-use tracing::{error, info};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tracing::{error, info, warn};
 
 use super::Director;
 use crate::asrun::{Ended, NewEntry};
-use crate::engine::{Command, EndHow, Event, ItemId};
+use crate::engine::{Command, EndHow, Engine, Event, ItemId};
 
 impl Director {
     pub(super) async fn handle_events(&mut self) {
@@ -135,4 +139,61 @@ impl Director {
         }
         self.items.clear();
     }
+}
+
+/// The engine's event bell as the director waits on it: the mixer rings it
+/// in a block where it pushed events, so items going on and off air are
+/// logged the moment they do, with no timer in between.
+pub(super) struct EngineBell(AsyncFd<OwnedFd>);
+
+impl EngineBell {
+    /// `None` when the bell cannot be waited on; events are then read at
+    /// each look ahead instead.
+    pub(super) fn of(engine: &Engine) -> Option<Self> {
+        let refused = |e: &dyn std::fmt::Display| {
+            warn!("cannot wait on the engine's events ({e}): reading them at each look ahead");
+        };
+        let owned = match engine.event_bell().try_clone_to_owned() {
+            Ok(owned) => owned,
+            Err(e) => {
+                refused(&e);
+                return None;
+            }
+        };
+        // SAFETY: the descriptor is an `OwnedFd`, open until the `AsyncFd`
+        // that owns it is dropped, and always the same one.
+        match unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE) } {
+            Ok(bell) => Some(EngineBell(bell)),
+            Err(e) => {
+                refused(&e);
+                None
+            }
+        }
+    }
+
+    /// Waits until the mixer has pushed events, and rearms the bell.
+    pub(super) async fn rung(&self) {
+        let Ok(mut guard) = self.0.readable().await else {
+            return;
+        };
+        // Read until it would block: readiness is cleared only then, so a
+        // ring between two reads is never lost.
+        while let Ok(result) = guard.try_io(|bell| read_bell(bell.get_ref())) {
+            if let Err(e) = result {
+                warn!("the engine's event bell: {e}");
+                break;
+            }
+        }
+    }
+}
+
+fn read_bell(bell: &OwnedFd) -> std::io::Result<()> {
+    let mut count = [0u8; 8];
+    // SAFETY: the descriptor is open for the bell's lifetime, and the
+    // buffer is 8 writable bytes, as an eventfd read needs.
+    let read = unsafe { libc::read(bell.as_raw_fd(), count.as_mut_ptr().cast(), count.len()) };
+    if read < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
