@@ -22,6 +22,8 @@
 //! - [`station`]: `onair run`: assembles the parts and stops them in order.
 //! - [`timetable`]: `onair schedule`, today and tomorrow with bookings,
 //!   substitutes and pre-air check results.
+//! - [`cli`]: the maintenance subcommands (`log`, `report`, `status`,
+//!   `schedule`, `check-config`) and asking the running box over HTTP.
 //! - [`status`]: the published snapshot read by the web page and the CLI.
 //! - [`web`]: the local status page and JSON API.
 //! - [`when`]: times as a person types them (`--since -2h`, `today`).
@@ -31,6 +33,7 @@
 pub mod asrun;
 pub mod bench;
 pub mod calendar;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
