@@ -9,7 +9,9 @@
 //! - [`calendar`]: the station's iCalendar of slots, fetched on its own thread,
 //!   cached in the data folder, recurrences expanded.
 //! - [`director`]: owns the plan and the as-run log; tells the engine what to cue.
-//! - [`asrun`]: the as-run log (sled), written only by the director.
+//! - [`asrun`]: the as-run log (sled): its entries, one writer (the
+//!   director's) and any number of readers (web, `onair log`, reports), and
+//!   its printing as a table, CSV and JSON.
 //! - [`tracks`]: track lists (CUE sheets, CSV) beside programme files.
 //! - [`report`]: `onair report`, the as-run log or its tracks as CSV for
 //!   royalty and compliance reporting.
