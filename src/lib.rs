@@ -9,7 +9,9 @@
 //! - [`calendar`]: the station's iCalendar of slots, fetched on its own thread,
 //!   cached in the data folder, recurrences expanded.
 //! - [`director`]: owns the plan and the as-run log; tells the engine what to cue.
-//! - [`asrun`]: the as-run log (sled), written only by the director.
+//! - [`asrun`]: the as-run log (sled): its entries, one writer (the
+//!   director's) and any number of readers (web, `onair log`, reports), and
+//!   its printing as a table, CSV and JSON.
 //! - [`tracks`]: track lists (CUE sheets, CSV) beside programme files.
 //! - [`report`]: `onair report`, the as-run log or its tracks as CSV for
 //!   royalty and compliance reporting.
@@ -24,6 +26,8 @@
 //! - [`station`]: `onair run`: assembles the parts and stops them in order.
 //! - [`timetable`]: `onair schedule`, today and tomorrow with bookings,
 //!   substitutes and pre-air check results.
+//! - [`cli`]: the maintenance subcommands (`log`, `report`, `status`,
+//!   `schedule`, `check-config`) and asking the running box over HTTP.
 //! - [`status`]: the published snapshot read by the web page and the CLI.
 //! - [`web`]: the local status page and JSON API.
 //! - [`when`]: times as a person types them (`--since -2h`, `today`).
@@ -31,6 +35,7 @@
 
 pub mod asrun;
 pub mod calendar;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -1,15 +1,17 @@
 //! The one status snapshot of the box, published by the director on a tokio
 //! watch channel and read by the web page, the CLI and (later) the panel.
+//! The same types carry it both ways: the web serves a [`StatusAnswer`] and
+//! `onair status` reads it back into one.
 
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::asrun::Entry;
 
 /// What the box is doing, in the words on the front panel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// A scheduled programme is on air.
@@ -21,7 +23,7 @@ pub enum Mode {
     Silent,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OnAir {
     pub title: String,
     pub kind: crate::asrun::Kind,
@@ -36,7 +38,7 @@ pub struct OnAir {
 
 /// A booked slot that cannot air its own file, found by the pre-air check
 /// (or because the file is not there).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PreAirProblem {
     pub start: DateTime<Utc>,
     pub title: String,
@@ -45,14 +47,14 @@ pub struct PreAirProblem {
     pub substitute: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Next {
     pub title: String,
     pub start: DateTime<Utc>,
     pub file: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutputState {
     pub name: String,
     pub frames_out: u64,
@@ -69,13 +71,13 @@ pub struct OutputState {
     pub listen: Option<crate::listen_back::ListenState>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IgnoredFile {
     pub file: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Status {
     pub station: String,
     pub timezone: String,
@@ -105,4 +107,27 @@ pub struct Status {
     /// reporting from one that is merely quiet; `None` before the first.
     #[serde(skip)]
     pub published: Option<Instant>,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Filler => "filler",
+            Mode::Emergency => "emergency",
+            Mode::Silent => "silent",
+        }
+    }
+}
+
+/// The snapshot as `/api/status` serves it: a page polling it can tell a
+/// box that does not answer from one that answers with a snapshot its
+/// playout stopped updating.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusAnswer {
+    #[serde(flatten)]
+    pub status: Status,
+    /// How long ago (real time) the director took the snapshot; `None`
+    /// before its first.
+    pub age_ms: Option<u64>,
 }

@@ -9,8 +9,8 @@
 //!
 //! - this module: the entries' vocabulary, and the log's two sides: the
 //!   director's [`AsRunWriter`] and everyone's [`AsRunReader`];
-//! - [`sled`]: the log on disk;
-//! - [`print`]: entries as a table, CSV and JSON for `onair log` and the web.
+//! - `sled.rs`: the log on disk;
+//! - `print.rs`: entries as a table, CSV and JSON for `onair log` and the web.
 
 mod print;
 mod sled;

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{CalendarConfig, CalendarSource};
 
@@ -56,7 +56,7 @@ pub struct CalendarEvent {
 }
 
 /// Where the calendar in use came from and whether it is current.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CalendarState {
     /// The configured source, as shown to people.
     pub source: String,

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::CHANNELS;
 use super::encoder::Mp3Settings;
@@ -49,7 +49,7 @@ const ANSWER_CHECK_TIMEOUT: Duration = Duration::from_millis(700);
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 
 /// Where a stream stands, as the status page shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Connection {
     /// Not tried yet, or an attempt is under way.
@@ -109,7 +109,7 @@ impl Default for StreamLink {
 }
 
 /// A copy of a [`StreamLink`] for the status snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamState {
     #[serde(flatten)]
     pub connection: Connection,

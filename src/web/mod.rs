@@ -15,13 +15,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::watch;
 use tracing::error;
 
 use crate::asrun::{self, AsRunReader};
 use crate::clock::Clock;
-use crate::status::Status;
+use crate::status::{Status, StatusAnswer};
 use crate::when;
 
 #[derive(Clone)]
@@ -51,22 +51,13 @@ async fn page() -> Html<&'static str> {
     Html(include_str!("page.html"))
 }
 
-/// The snapshot as served: a page polling it can tell a box that does not
-/// answer from one that answers with a snapshot its playout stopped updating.
-#[derive(Serialize)]
-struct StatusAnswer<'a> {
-    #[serde(flatten)]
-    status: &'a Status,
-    age_ms: Option<u64>,
-}
-
 async fn status(Extract(state): Extract<State>) -> Response {
-    let snapshot = state.status.borrow().clone();
+    let status = state.status.borrow().clone();
     let answer = StatusAnswer {
-        age_ms: snapshot
+        age_ms: status
             .published
             .map(|at| at.elapsed().as_millis().try_into().unwrap_or(u64::MAX)),
-        status: &snapshot,
+        status,
     };
     json(serde_json::to_string(&answer).map_err(|e| e.to_string()))
 }
