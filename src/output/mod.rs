@@ -8,10 +8,14 @@
 //! ([`stream_group`]).
 
 pub mod alsa;
+pub mod chunk_queue;
 pub mod encoder;
 pub mod icecast;
 pub mod null;
+mod shout;
+mod stream_encoder;
 pub mod stream_group;
+pub mod stream_link;
 pub mod wav;
 
 use std::sync::Arc;
@@ -31,6 +35,15 @@ pub const CHANNELS: usize = 2;
 pub enum OutputError {
     #[error("output {name}: {message}")]
     Open { name: String, message: String },
+    /// A stream encoder failed (at start: its settings; later: LAME).
+    #[error("output {streams}: encoder {encoder}: {source}")]
+    Encoder {
+        /// The stream outputs it feeds.
+        streams: String,
+        /// `MP3 128 kbit/s CBR 48000 Hz`.
+        encoder: String,
+        source: encoder::EncoderError,
+    },
     #[error("output {name}: write failed: {source}")]
     Io {
         name: String,
@@ -241,8 +254,8 @@ struct Running {
     thread: Option<JoinHandle<Result<(), OutputError>>>,
 }
 
-impl From<stream_group::Stage> for Running {
-    fn from(stage: stream_group::Stage) -> Self {
+impl From<stream_group::StreamThread> for Running {
+    fn from(stage: stream_group::StreamThread) -> Self {
         Running {
             name: stage.name,
             stats: stage.stats,
