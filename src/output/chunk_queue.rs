@@ -11,10 +11,15 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// The least a new chunk buffer holds: a quarter of a second at 128
-/// kbit/s, more than one hand-out of the encoder (40-100 ms of programme)
-/// at any bitrate up to 320 kbit/s, so a reused buffer seldom has to grow.
+/// The least a chunk buffer holds: a quarter of a second at 128 kbit/s,
+/// more than one hand-out of the encoder (40-100 ms of programme) at any
+/// bitrate up to 320 kbit/s, so a reused buffer seldom has to grow.
 const MIN_CHUNK_BYTES: usize = 4096;
+
+/// Chunks a queue (and a pool) makes room for up front: a queue's 4 s of
+/// programme in the encoder's hand-outs of 40 ms and a few more, so that
+/// a sender falling behind does not make the encoder's thread allocate.
+pub const CHUNKS_QUEUED: usize = 128;
 
 /// One encoder output: whole MP3 frames, shared by every sender of a group.
 /// Cloning it shares the bytes; they go back to the encoder's pool when the
@@ -47,7 +52,7 @@ impl Mp3Chunk {
 /// sender holds is one only the pool holds. It grows only while every
 /// buffer is still queued or being sent (a sender that fell behind keeps
 /// up to its queue's worth).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ChunkPool {
     buffers: Vec<Arc<Vec<u8>>>,
     /// Where to look first: chunks are sent in the order they were made,
@@ -56,8 +61,14 @@ pub struct ChunkPool {
 }
 
 impl ChunkPool {
-    pub fn new() -> Self {
-        ChunkPool::default()
+    /// A pool with `count` buffers made up front.
+    pub fn with_buffers(count: usize) -> Self {
+        ChunkPool {
+            buffers: (0..count)
+                .map(|_| Arc::new(Vec::with_capacity(MIN_CHUNK_BYTES)))
+                .collect(),
+            next: 0,
+        }
     }
 
     /// A chunk carrying a copy of `mp3`, in a buffer no sender holds.
@@ -79,6 +90,7 @@ impl ChunkPool {
         bytes.extend_from_slice(mp3);
         let bytes = Arc::new(bytes);
         self.buffers.push(bytes.clone());
+        // Every other buffer was in use: the oldest will be free first.
         self.next = 0;
         Mp3Chunk { bytes, frames }
     }
@@ -121,11 +133,6 @@ struct Queued {
     closed: bool,
 }
 
-/// Room made up front in a queue for this many chunks: 4 s of programme
-/// in the encoder's hand-outs of 40 ms, so that a queue filling up does
-/// not allocate on the encoder's thread.
-const QUEUED_CHUNKS: usize = 128;
-
 impl ChunkQueue {
     /// A queue holding up to `capacity` frames of programme.
     pub fn new(capacity: u64) -> Result<Self, QueueError> {
@@ -135,7 +142,7 @@ impl ChunkQueue {
         Ok(ChunkQueue {
             capacity,
             inner: Mutex::new(Queued {
-                chunks: VecDeque::with_capacity(QUEUED_CHUNKS),
+                chunks: VecDeque::with_capacity(CHUNKS_QUEUED),
                 frames: 0,
                 closed: false,
             }),

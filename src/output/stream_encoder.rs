@@ -9,10 +9,15 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::chunk_queue::{ChunkPool, ChunkQueue};
+use super::chunk_queue::{CHUNKS_QUEUED, ChunkPool, ChunkQueue};
 use super::encoder::{EncoderError, Mp3Encoder};
 use super::stream_link::StreamLink;
 use super::{CHANNELS, Output, OutputError, OutputStats};
+
+/// Room made up front for the MP3 of one `write` of this many frames:
+/// twice the most a runner writes at once, so LAME's output buffer never
+/// has to grow while the box plays.
+const LARGEST_WRITE_FRAMES: usize = 32_768;
 
 /// The encoder's end of one sender.
 pub(super) struct SenderEnd {
@@ -51,8 +56,12 @@ impl StreamEncoder {
             encoder_name,
             streams,
             encoder,
-            mp3: Vec::new(),
-            pool: ChunkPool::new(),
+            mp3: Vec::with_capacity(mp3lame_encoder::max_required_buffer_size(
+                LARGEST_WRITE_FRAMES,
+            )),
+            // Every chunk a full queue holds, plus one being sent by each
+            // sender and the one being made.
+            pool: ChunkPool::with_buffers(CHUNKS_QUEUED + senders.len() + 1),
             pending_frames: 0,
             senders,
             group_stats,
