@@ -286,6 +286,40 @@ mod tests {
     }
 
     #[test]
+    fn an_encoder_that_refuses_its_settings_names_itself_its_streams_and_the_fix() {
+        // Bad input: 100 kbit/s is no MP3 bitrate.
+        let member = |mount: &str| StreamMember {
+            name: format!("icecast 127.0.0.1:8000{mount}"),
+            config: icecast(8000, mount, 100),
+            stats: Arc::new(OutputStats::default()),
+        };
+        let ctx = OutputContext {
+            rate: 48_000,
+            timeline: crate::clock::Timeline {
+                rate: 48_000,
+                anchor: chrono::Utc::now(),
+            },
+            clock: crate::clock::Clock::Wall,
+            timezone: chrono_tz::UTC,
+            station: "Test FM".to_string(),
+        };
+        let error = match start(vec![member("/a.mp3"), member("/b.mp3")], &ctx) {
+            Ok(_) => panic!("an encoder at 100 kbit/s was started"),
+            Err(e) => e,
+        };
+        assert!(matches!(error, OutputError::Encoder { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "output icecast 127.0.0.1:8000/a.mp3, icecast 127.0.0.1:8000/b.mp3: \
+                 encoder MP3 100 kbit/s CBR 48000 Hz: "
+            ),
+            "{message}"
+        );
+        assert!(message.contains("choose another bitrate"), "{message}");
+    }
+
+    #[test]
     fn streams_with_the_same_mp3_share_an_encoder() {
         let a = icecast(8000, "/a.mp3", 128);
         let b = icecast(8001, "/b.mp3", 128);

@@ -114,3 +114,28 @@ fn a_server_that_hangs_up_on_the_source_is_left_to_the_backoff() {
     let attempts = link.failed_attempts.load(Ordering::Relaxed);
     assert_eq!(attempts, 1, "{:?}", link.connection());
 }
+
+#[test]
+fn a_sender_without_chunks_still_retries_when_due_and_stops_when_its_queue_closes() {
+    // Bad input: a port nobody listens on, and an encoder that hands out
+    // nothing: the attempts come when the backoff says (0, 0.5 and 1.5 s),
+    // not when a chunk happens to arrive.
+    let (output, link) = output(free_port());
+    let queue = Arc::new(ChunkQueue::new(44_100).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (queue, stop) = (queue.clone(), stop.clone());
+        std::thread::spawn(move || output.run(&queue, &stop))
+    };
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(link.failed_attempts.load(Ordering::Relaxed), 3);
+
+    let closed = Instant::now();
+    queue.close();
+    sender.join().unwrap();
+    assert!(
+        closed.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        closed.elapsed()
+    );
+}
