@@ -107,37 +107,33 @@ impl Mp3Encoder {
                 )?,
             )
         };
+        let resampled = Vec::with_capacity(
+            resampler
+                .as_ref()
+                .map_or(0, |r| 2 * r.most_frames_out() * CHANNELS),
+        );
         Ok(Mp3Encoder {
             lame,
             resampler,
-            resampled: Vec::new(),
+            resampled,
         })
     }
 
     /// Encodes interleaved stereo samples and appends whatever MP3 frames
     /// are complete to `out`.
     pub fn encode(&mut self, samples: &[f32], out: &mut Vec<u8>) -> Result<(), EncoderError> {
-        let pcm = match &mut self.resampler {
-            Some(resampler) => {
-                self.resampled.clear();
-                resampler
-                    .push(samples, &mut self.resampled)
-                    .map_err(EncoderError::Encode)?;
-                self.resampled.as_slice()
-            }
-            None => samples,
+        let Some(resampler) = &mut self.resampler else {
+            return encode_pcm(&mut self.lame, samples, out);
         };
-        if pcm.is_empty() {
-            return Ok(());
+        // A resampler's piece at a time, so that its buffers never outgrow
+        // what they were made with, however much one write brings.
+        for piece in samples.chunks(RESAMPLE_CHUNK * CHANNELS) {
+            self.resampled.clear();
+            resampler
+                .push(piece, &mut self.resampled)
+                .map_err(EncoderError::Encode)?;
+            encode_pcm(&mut self.lame, &self.resampled, out)?;
         }
-        // LAME writes through the Vec's pointer up to its worst case, not
-        // up to the spare capacity it is given: room must be there first.
-        out.reserve(mp3lame_encoder::max_required_buffer_size(
-            pcm.len() / CHANNELS,
-        ));
-        self.lame
-            .encode_to_vec(InterleavedPcm(pcm), out)
-            .map_err(|e| EncoderError::Encode(e.to_string()))?;
         Ok(())
     }
 
@@ -149,6 +145,24 @@ impl Mp3Encoder {
             .map_err(|e| EncoderError::Encode(e.to_string()))?;
         Ok(())
     }
+}
+
+fn encode_pcm(
+    lame: &mut mp3lame_encoder::Encoder,
+    pcm: &[f32],
+    out: &mut Vec<u8>,
+) -> Result<(), EncoderError> {
+    if pcm.is_empty() {
+        return Ok(());
+    }
+    // LAME writes through the Vec's pointer up to its worst case, not up to
+    // the spare capacity it is given: room must be there first.
+    out.reserve(mp3lame_encoder::max_required_buffer_size(
+        pcm.len() / CHANNELS,
+    ));
+    lame.encode_to_vec(InterleavedPcm(pcm), out)
+        .map_err(|e| EncoderError::Encode(e.to_string()))?;
+    Ok(())
 }
 
 fn bitrate(kbps: u32) -> Option<Bitrate> {
@@ -216,6 +230,11 @@ impl StreamResampler {
                 .collect(),
             output,
         })
+    }
+
+    /// The most frames one pass of the resampler makes.
+    fn most_frames_out(&self) -> usize {
+        self.output[0].len()
     }
 
     fn push(&mut self, samples: &[f32], out: &mut Vec<f32>) -> Result<(), String> {

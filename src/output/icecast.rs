@@ -1,31 +1,34 @@
 //! The station's public stream: MP3 to an Icecast server through libshout.
 //!
 //! Each stream output is a sender on a thread of its own, fed whole MP3
-//! chunks by its stream group's encoder through a bounded queue (see
-//! [`super::stream_group`]). It never blocks there: libshout is used in
-//! non-blocking mode, so a server that is gone, slow or refusing costs at
-//! most a failed attempt, and the programme that arrives meanwhile is
-//! drained and counted. It reconnects forever with capped exponential backoff.
+//! chunks by its stream group's encoder through a bounded queue
+//! ([`ChunkQueue`]). It never blocks there: libshout (through our wrapper,
+//! `shout.rs`) is used in non-blocking mode, so a server that is gone, slow
+//! or refusing costs at most a failed attempt, and the programme that
+//! arrives meanwhile is drained and counted. It reconnects forever with
+//! capped exponential backoff.
 //!
-//! libshout is called through a thin wrapper of our own over `shout-sys`
-//! rather than the `shout` crate: that crate panics on libshout error codes
-//! it does not know, offers no non-blocking connect, and reports a wrong
-//! password and a busy mount alike with no way to tell them apart, where the
-//! station needs to show "refused" and "mount in use" differently.
+//! A sender sleeps until a chunk arrives or its connection has something
+//! due (the next attempt, a check whether the server answers again, a
+//! connection under way): while the box plays, that is once per hand-out
+//! of its encoder.
 
-use std::ffi::{CStr, CString};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 
 use super::CHANNELS;
+use super::chunk_queue::{ChunkQueue, Mp3Chunk};
 use super::encoder::Mp3Settings;
-use super::stream_group::{ChunkQueue, Mp3Chunk};
+use super::shout::{
+    SHOUT_FORMAT_MP3, SHOUT_PROTOCOL_HTTP, SHOUT_TLS_DISABLED, SHOUTERR_BUSY, SHOUTERR_CONNECTED,
+    SHOUTERR_NOCONNECT, SHOUTERR_NOLOGIN, SHOUTERR_RETRY, SHOUTERR_SOCKET, SHOUTERR_SUCCESS, Shout,
+};
+pub use super::stream_link::{Connection, StreamLink, StreamState};
 use crate::config::{IcecastConfig, MP3_SAMPLE_RATES};
 
 /// The first wait after a failure; it doubles up to the configured cap.
@@ -42,130 +45,16 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// interval, however long the backoff has grown.
 const ANSWER_CHECK_EVERY: Duration = Duration::from_secs(1);
 const ANSWER_CHECK_TIMEOUT: Duration = Duration::from_millis(700);
-/// How long a sender waits for the next chunk before it looks at its
-/// connection again. Chunks come every 40 ms while the box plays and each
-/// one moves the connection on too, so this only paces a sender whose
-/// encoder has nothing for it; every wake is CPU the Pi's audio needs.
-const IDLE_WAIT: Duration = Duration::from_millis(50);
-
-/// Where a stream stands, as the status page shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum Connection {
-    /// Not tried yet, or an attempt is under way.
-    Connecting,
-    Connected {
-        since: DateTime<Utc>,
-    },
-    /// The server could not be reached or the connection was lost.
-    Retrying {
-        reason: String,
-        next_attempt: DateTime<Utc>,
-    },
-    /// The server answered and refused the source: wrong user or password,
-    /// or a mount it does not allow. Tried again, as the server may be fixed.
-    Refused {
-        reason: String,
-        next_attempt: DateTime<Utc>,
-    },
-}
-
-/// What a stream output shares with the rest of the box: its state and
-/// counters (read by the status page) and the title it should carry (set by
-/// the director). Never touched by the mixer.
-#[derive(Debug)]
-pub struct StreamLink {
-    connection: Mutex<Connection>,
-    pub bytes_sent: AtomicU64,
-    /// Connections made after the first.
-    pub reconnects: AtomicU64,
-    /// Connection attempts that failed.
-    pub failed_attempts: AtomicU64,
-    /// Frames drained and thrown away while the stream was down.
-    pub frames_discarded: AtomicU64,
-    /// Frames whose MP3 was dropped, oldest first, because the sender's
-    /// queue was full (the sender fell behind its encoder).
-    pub frames_dropped_oldest: AtomicU64,
-    title: Mutex<Option<String>>,
-    title_changes: AtomicU64,
-    /// The encoder this stream takes its MP3 from, and how many streams share it.
-    encoder: OnceLock<(String, usize)>,
-}
-
-impl Default for StreamLink {
-    fn default() -> Self {
-        StreamLink {
-            connection: Mutex::new(Connection::Connecting),
-            bytes_sent: AtomicU64::new(0),
-            reconnects: AtomicU64::new(0),
-            failed_attempts: AtomicU64::new(0),
-            frames_discarded: AtomicU64::new(0),
-            frames_dropped_oldest: AtomicU64::new(0),
-            title: Mutex::new(None),
-            title_changes: AtomicU64::new(0),
-            encoder: OnceLock::new(),
-        }
-    }
-}
-
-/// A copy of a [`StreamLink`] for the status snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StreamState {
-    #[serde(flatten)]
-    pub connection: Connection,
-    pub bytes_sent: u64,
-    pub reconnects: u64,
-    pub failed_attempts: u64,
-    pub frames_discarded: u64,
-    pub frames_dropped_oldest: u64,
-    pub title: Option<String>,
-    /// The encoder this stream shares (`MP3 128 kbit/s CBR 44100 Hz`); one
-    /// encoder per distinct MP3, however many streams carry it.
-    pub encoder: Option<String>,
-    /// How many streams take their MP3 from that encoder.
-    pub encoder_shared_by: usize,
-}
-
-impl StreamLink {
-    /// The title listeners should see from now on (what is on air).
-    pub fn set_title(&self, title: &str) {
-        let mut current = self.title.lock().unwrap_or_else(|e| e.into_inner());
-        if current.as_deref() != Some(title) {
-            *current = Some(title.to_string());
-            self.title_changes.fetch_add(1, Ordering::Release);
-        }
-    }
-
-    pub fn connection(&self) -> Connection {
-        self.connection
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub fn state(&self) -> StreamState {
-        StreamState {
-            connection: self.connection(),
-            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
-            reconnects: self.reconnects.load(Ordering::Relaxed),
-            failed_attempts: self.failed_attempts.load(Ordering::Relaxed),
-            frames_discarded: self.frames_discarded.load(Ordering::Relaxed),
-            frames_dropped_oldest: self.frames_dropped_oldest.load(Ordering::Relaxed),
-            title: self.title.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-            encoder: self.encoder.get().map(|(name, _)| name.clone()),
-            encoder_shared_by: self.encoder.get().map_or(0, |(_, n)| *n),
-        }
-    }
-
-    /// Which encoder feeds this stream; set once, when its group starts.
-    pub fn set_encoder(&self, name: &str, shared_by: usize) {
-        let _ = self.encoder.set((name.to_string(), shared_by));
-    }
-
-    fn set_connection(&self, connection: Connection) {
-        *self.connection.lock().unwrap_or_else(|e| e.into_inner()) = connection;
-    }
-}
+/// While libshout connects (non-blocking), how often it is asked how far
+/// it got: a connection on a network answers within a few of these.
+const CONNECTING_LOOK_EVERY: Duration = Duration::from_millis(50);
+/// A check on the server that has not reported by its timeout and this
+/// margin is looked at again this often (a slow name lookup).
+const CHECK_LOOK_EVERY: Duration = Duration::from_millis(100);
+/// The longest a sender sleeps with nothing due: its encoder closes its
+/// queue when the box stops, and this only bounds how late a stop request
+/// is seen should that ever not happen.
+const LONGEST_SLEEP: Duration = Duration::from_secs(1);
 
 /// The stream's rate: the configured one, else the engine's when an MP3
 /// can carry it, else 44.1 kHz.
@@ -237,13 +126,29 @@ impl IcecastSender {
     pub fn run(mut self, queue: &ChunkQueue, stop: &AtomicBool) {
         loop {
             let stopping = stop.load(Ordering::Acquire);
-            match queue.pop(IDLE_WAIT) {
+            let now = Instant::now();
+            match queue.pop_until(self.next_look(now).min(now + LONGEST_SLEEP)) {
                 Some(chunk) => self.deliver(&chunk),
                 None if stopping || queue.is_finished() => break,
                 None => self.tick(),
             }
         }
         self.finish();
+    }
+
+    /// When the connection next has something to do without a chunk: an
+    /// attempt, a check on a server that stopped answering, a connection
+    /// under way. A stream that is up waits for its chunks.
+    fn next_look(&self, now: Instant) -> Instant {
+        match &self.link {
+            Some(Link::Waiting { retry_at, check }) => check
+                .as_ref()
+                .map_or(*retry_at, |check| check.next_look(now).min(*retry_at)),
+            Some(Link::Connecting { since, .. }) => {
+                (now + CONNECTING_LOOK_EVERY).min(*since + CONNECT_TIMEOUT)
+            }
+            Some(Link::Up { .. }) | None => now + LONGEST_SLEEP,
+        }
     }
 
     /// Moves the connection on (connecting, backoff) without sending.
@@ -259,7 +164,7 @@ impl IcecastSender {
             return;
         };
         let link = self.step(link);
-        let link = self.send(link, &chunk.bytes);
+        let link = self.send(link, chunk.bytes());
         if !matches!(link, Link::Up { .. }) {
             self.shared
                 .frames_discarded
@@ -527,16 +432,11 @@ impl IcecastSender {
 
     /// Sends the on-air title when it changed or the server is new to us.
     fn send_title(&mut self, shout: &Shout) {
-        let version = self.shared.title_changes.load(Ordering::Acquire);
+        let version = self.shared.title_version();
         if self.title_sent == Some(version) {
             return;
         }
-        let title = self
-            .shared
-            .title
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let title = self.shared.title();
         self.title_sent = Some(version);
         let Some(title) = title else { return };
         if let Err(e) = shout.set_title(&title) {
@@ -597,7 +497,8 @@ enum Failure {
 struct AnswerCheck {
     /// When the next check may start.
     next: Option<Instant>,
-    answer: Option<mpsc::Receiver<bool>>,
+    /// The check under way, and when it started.
+    answer: Option<(mpsc::Receiver<bool>, Instant)>,
     /// A check found nobody there.
     silent: bool,
 }
@@ -605,7 +506,7 @@ struct AnswerCheck {
 impl AnswerCheck {
     /// True once the server accepts a connection.
     fn poll(&mut self, host: &str, port: u16, now: Instant) -> bool {
-        if let Some(answer) = &self.answer {
+        if let Some((answer, _)) = &self.answer {
             match answer.try_recv() {
                 Ok(true) if self.silent => return true,
                 Ok(true) => self.answer = None,
@@ -619,9 +520,27 @@ impl AnswerCheck {
         }
         if self.next.is_none_or(|next| now >= next) {
             self.next = Some(now + ANSWER_CHECK_EVERY);
-            self.answer = Some(answers(host, port));
+            self.answer = Some((answers(host, port), now));
         }
         false
+    }
+
+    /// When [`Self::poll`] has something new: the answer of the check under
+    /// way once it must have come (its connect has a timeout; a slow name
+    /// lookup is looked at again shortly), else the start of the next check.
+    fn next_look(&self, now: Instant) -> Instant {
+        match (&self.answer, self.next) {
+            (Some((_, asked)), _) => {
+                let due = *asked + ANSWER_CHECK_TIMEOUT + CHECK_LOOK_EVERY;
+                if due > now {
+                    due
+                } else {
+                    now + CHECK_LOOK_EVERY
+                }
+            }
+            (None, Some(next)) => next,
+            (None, None) => now,
+        }
     }
 }
 
@@ -642,231 +561,5 @@ fn answers(host: &str, port: u16) -> mpsc::Receiver<bool> {
     answer
 }
 
-const SHOUTERR_SUCCESS: i32 = 0;
-const SHOUTERR_NOCONNECT: i32 = -2;
-const SHOUTERR_NOLOGIN: i32 = -3;
-const SHOUTERR_SOCKET: i32 = -4;
-const SHOUTERR_CONNECTED: i32 = -7;
-const SHOUTERR_BUSY: i32 = -10;
-const SHOUTERR_RETRY: i32 = -13;
-const SHOUT_FORMAT_MP3: u32 = 1;
-const SHOUT_PROTOCOL_HTTP: u32 = 0;
-const SHOUT_TLS_DISABLED: i32 = 0;
-
-static SHOUT_INIT: Once = Once::new();
-
-/// One libshout connection. It is only ever used by one thread at a time
-/// (the output's), which is all libshout asks; it is created there.
-struct Shout {
-    raw: *mut shout_sys::Shout,
-}
-
-// SAFETY: a shout_t holds no thread-bound state (no thread locals, no
-// thread-affine handles); it only must not be used from two threads at
-// once, which `Send` without `Sync` guarantees.
-unsafe impl Send for Shout {}
-
-type SetStr = unsafe extern "C" fn(*mut shout_sys::Shout, *const libc::c_char) -> libc::c_int;
-type SetPair = unsafe extern "C" fn(
-    *mut shout_sys::Shout,
-    *const libc::c_char,
-    *const libc::c_char,
-) -> libc::c_int;
-
-impl Shout {
-    fn new() -> Result<Self, String> {
-        SHOUT_INIT.call_once(|| unsafe { shout_sys::shout_init() });
-        let raw = unsafe { shout_sys::shout_new() };
-        if raw.is_null() {
-            return Err("libshout could not allocate a connection (out of memory)".to_string());
-        }
-        Ok(Shout { raw })
-    }
-
-    fn error_text(&self) -> String {
-        let text = unsafe { shout_sys::shout_get_error(self.raw) };
-        if text.is_null() {
-            return "unknown error".to_string();
-        }
-        unsafe { CStr::from_ptr(text) }
-            .to_string_lossy()
-            .into_owned()
-    }
-
-    fn set_str(&self, set: SetStr, value: &str) -> i32 {
-        match CString::new(value) {
-            Ok(value) => unsafe { set(self.raw, value.as_ptr()) },
-            Err(_) => -1,
-        }
-    }
-
-    fn set_pair(&self, set: SetPair, key: &str, value: Option<String>) -> i32 {
-        let Some(value) = value else {
-            return SHOUTERR_SUCCESS;
-        };
-        match (CString::new(key), CString::new(value)) {
-            (Ok(key), Ok(value)) => unsafe { set(self.raw, key.as_ptr(), value.as_ptr()) },
-            _ => -1,
-        }
-    }
-
-    /// The stream title, in UTF-8 and said so: without the charset the
-    /// server reads it as Latin-1 and listeners see it garbled.
-    fn set_title(&self, title: &str) -> Result<(), String> {
-        let title = CString::new(title.replace('\0', ""))
-            .map_err(|_| "the title holds a NUL byte".to_string())?;
-        let metadata = unsafe { shout_sys::shout_metadata_new() };
-        if metadata.is_null() {
-            return Err("out of memory".to_string());
-        }
-        let code = unsafe {
-            let song = shout_sys::shout_metadata_add(metadata, c"song".as_ptr(), title.as_ptr());
-            let charset =
-                shout_sys::shout_metadata_add(metadata, c"charset".as_ptr(), c"UTF-8".as_ptr());
-            let sent = if song == SHOUTERR_SUCCESS && charset == SHOUTERR_SUCCESS {
-                shout_sys::shout_set_metadata(self.raw, metadata)
-            } else {
-                -1
-            };
-            shout_sys::shout_metadata_free(metadata);
-            sent
-        };
-        if code == SHOUTERR_SUCCESS {
-            Ok(())
-        } else {
-            Err(self.error_text())
-        }
-    }
-}
-
-impl Drop for Shout {
-    fn drop(&mut self) {
-        unsafe {
-            shout_sys::shout_close(self.raw);
-            shout_sys::shout_free(self.raw);
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use std::net::TcpListener;
-
-    use super::*;
-    use crate::config::BitrateMode;
-
-    fn output(port: u16) -> (IcecastSender, Arc<StreamLink>) {
-        let config = IcecastConfig::local(port, "/live.mp3", 128);
-        let settings = Mp3Settings {
-            input_rate: 44_100,
-            stream_rate: 44_100,
-            bitrate: 128,
-            mode: BitrateMode::Cbr,
-        };
-        let link = Arc::new(StreamLink::default());
-        let output = IcecastSender::new("stream", &config, settings, link.clone());
-        (output, link)
-    }
-
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap()
-    }
-
-    /// Hands the sender a chunk every 10 ms for `time`, as its encoder would.
-    fn run(output: &mut IcecastSender, time: Duration) {
-        let chunk = Mp3Chunk {
-            bytes: Arc::from(vec![0u8; 418].as_slice()),
-            frames: 441,
-        };
-        let until = Instant::now() + time;
-        while Instant::now() < until {
-            output.deliver(&chunk);
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    #[test]
-    fn a_server_that_answers_again_is_tried_at_once_however_long_the_backoff() {
-        // Bad input: a port nobody listens on, after enough failures that
-        // the next attempt is the full 30 s away.
-        let port = free_port();
-        let (mut output, link) = output(port);
-        output.failures = 10;
-        run(&mut output, Duration::from_millis(300));
-        assert_eq!(link.failed_attempts.load(Ordering::Relaxed), 1);
-        let Connection::Retrying {
-            reason,
-            next_attempt,
-        } = link.connection()
-        else {
-            panic!("expected retrying, got {:?}", link.connection());
-        };
-        assert!(reason.contains("cannot reach"), "{reason}");
-        assert!(
-            next_attempt > Utc::now() + Duration::from_secs(25),
-            "{next_attempt}"
-        );
-
-        // Still nobody there: no attempt, only the cheap checks.
-        run(&mut output, Duration::from_millis(2500));
-        assert_eq!(link.failed_attempts.load(Ordering::Relaxed), 1);
-
-        // Something answers on the port: an attempt is made within about a
-        // second (it is no Icecast server, so it hangs up or times out).
-        let server = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        server.set_nonblocking(true).unwrap();
-        let came = Instant::now();
-        let mut accepted = None;
-        while accepted.is_none() && came.elapsed() < Duration::from_secs(3) {
-            run(&mut output, Duration::from_millis(20));
-            // The check's own connect is accepted and closed first; the
-            // source's connection is the one that sends a request.
-            while let Ok((mut socket, _)) = server.accept() {
-                use std::io::Read;
-                socket.set_nonblocking(false).unwrap();
-                socket
-                    .set_read_timeout(Some(Duration::from_millis(200)))
-                    .unwrap();
-                let mut request = [0u8; 64];
-                if socket.read(&mut request).is_ok_and(|n| n > 0) {
-                    accepted = Some((came.elapsed(), request));
-                }
-            }
-        }
-        let (took, request) = accepted.expect("no connection attempt within 3 s");
-        assert!(took < Duration::from_millis(1600), "took {took:?}");
-        assert!(
-            String::from_utf8_lossy(&request).contains("/live.mp3"),
-            "{:?}",
-            String::from_utf8_lossy(&request)
-        );
-    }
-
-    #[test]
-    fn a_server_that_hangs_up_on_the_source_is_left_to_the_backoff() {
-        // Bad input: a server that answers but refuses (here: hangs up on
-        // every request). Its port always answers, so checking on it must
-        // not turn the backoff into one attempt a second.
-        let server = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = server.local_addr().unwrap().port();
-        server.set_nonblocking(true).unwrap();
-        let closer = std::thread::spawn(move || {
-            let until = Instant::now() + Duration::from_secs(4);
-            while Instant::now() < until {
-                if let Ok((socket, _)) = server.accept() {
-                    drop(socket);
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        let (mut output, link) = output(port);
-        output.failures = 10;
-        run(&mut output, Duration::from_millis(3500));
-        closer.join().unwrap();
-        let attempts = link.failed_attempts.load(Ordering::Relaxed);
-        assert_eq!(attempts, 1, "{:?}", link.connection());
-    }
-}
+mod tests;

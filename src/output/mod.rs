@@ -8,10 +8,14 @@
 //! ([`stream_group`]).
 
 pub mod alsa;
+pub mod chunk_queue;
 pub mod encoder;
 pub mod icecast;
 pub mod null;
+mod shout;
+mod stream_encoder;
 pub mod stream_group;
+pub mod stream_link;
 pub mod wav;
 
 use std::sync::Arc;
@@ -37,6 +41,15 @@ pub enum OutputError {
          (please report this as a bug)"
     )]
     ThreadPanicked { name: String },
+    /// A stream encoder failed (at start: its settings; later: LAME).
+    #[error("output {streams}: encoder {encoder}: {source}")]
+    Encoder {
+        /// The stream outputs it feeds.
+        streams: String,
+        /// `MP3 128 kbit/s CBR 48000 Hz`.
+        encoder: String,
+        source: encoder::EncoderError,
+    },
     #[error("output {name}: write failed: {source}")]
     Io {
         name: String,
@@ -297,8 +310,8 @@ struct OutputThread {
     thread: Option<JoinHandle<Result<(), OutputError>>>,
 }
 
-impl From<stream_group::Stage> for OutputThread {
-    fn from(stage: stream_group::Stage) -> Self {
+impl From<stream_group::StreamThread> for OutputThread {
+    fn from(stage: stream_group::StreamThread) -> Self {
         OutputThread {
             name: stage.name,
             stats: stage.stats,
