@@ -113,9 +113,8 @@ impl StreamGroup {
 pub(super) fn join(stream_thread: StreamThread) -> Result<(), OutputError> {
     stream_thread.stop.store(true, Ordering::Release);
     stream_thread.thread.join().unwrap_or_else(|_| {
-        Err(OutputError::Open {
+        Err(OutputError::ThreadPanicked {
             name: stream_thread.name,
-            message: "its thread panicked (please report this as a bug)".to_string(),
         })
     })
 }
