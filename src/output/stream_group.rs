@@ -112,11 +112,11 @@ impl StreamGroup {
 
 pub(super) fn join(stream_thread: StreamThread) -> Result<(), OutputError> {
     stream_thread.stop.store(true, Ordering::Release);
-    stream_thread.thread.join().unwrap_or_else(|_| {
-        Err(OutputError::ThreadPanicked {
-            name: stream_thread.name,
-        })
-    })
+    let name = stream_thread.name;
+    stream_thread
+        .thread
+        .join()
+        .unwrap_or(Err(OutputError::ThreadPanicked { name }))
 }
 
 /// Starts one stream group per distinct MP3 among `members`: each encoder
