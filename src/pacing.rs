@@ -43,10 +43,12 @@ pub fn burst_blocks(block_frames: usize, rate: u32) -> usize {
 pub const CLOCK_LEAD: Duration = Duration::from_millis(20);
 
 /// A runner (file or stream output) writes once this share of its ring has
-/// gathered: 40 ms of audio at real time, where the ring holds 2 s. A file
+/// gathered: 100 ms of audio at real time, where the ring holds 2 s. A file
 /// or a stream gains nothing from being written block by block, and one
-/// write per batch is one wake-up per batch.
-pub const RUNNER_BATCH_PARTS: usize = 50;
+/// write per batch is one wake-up per batch: of the runner, and for a
+/// stream of each of its mounts' senders, which get the batch's MP3 as one
+/// hand-out. Listeners' players buffer seconds; 100 ms late is nothing.
+pub const RUNNER_BATCH_PARTS: usize = 20;
 
 /// Once its ring is full, a decoder sleeps until this share of it has been
 /// played (half). Decoding half a ring in one go costs measurably less CPU

@@ -51,7 +51,7 @@ unsafe impl GlobalAlloc for Counting {
 static COUNTING: Counting = Counting;
 
 const RATE: u32 = 48_000;
-/// What the runner hands the encoder at a time at speed 1: 40 ms.
+/// What the mixer pushes at a time at speed 1: one 40 ms burst.
 const BLOCK: usize = 1920;
 
 fn stream(port: u16, mount: &str) -> OutputConfig {
@@ -144,18 +144,21 @@ fn the_encoders_thread_allocates_nothing_while_it_hands_out_chunks() {
     let tap = &mut opened.taps[0];
     let blocks: Vec<Vec<f32>> = (0..4).map(|n| tone(n * BLOCK)).collect();
 
-    // One block at a time, each taken by the runner before the next, as
-    // the box's pace gives them.
+    // One block at a time, as the box's pace gives them; the runner takes
+    // them a batch at a time, each batch before more is pushed.
+    let batch =
+        (tap.ring.buffer().capacity() / onair::pacing::RUNNER_BATCH_PARTS / CHANNELS) as u64;
     let mut pushed = 0u64;
     let mut feed = |count: usize, tap: &mut output::Tap| {
         for n in 0..count {
             let block = &blocks[n % blocks.len()];
-            while tap.ring.push_entire_slice(block).is_err() {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            // As the mixer does: the runner is rung when a batch is in.
+            tap.push_block(block);
             pushed += (block.len() / CHANNELS) as u64;
             let until = Instant::now() + Duration::from_millis(500);
-            while tap.stats.frames_out.load(Ordering::Relaxed) < pushed && Instant::now() < until {
+            while pushed - tap.stats.frames_out.load(Ordering::Relaxed) >= batch
+                && Instant::now() < until
+            {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
@@ -168,8 +171,10 @@ fn the_encoders_thread_allocates_nothing_while_it_hands_out_chunks() {
     WATCHED.store(-1, Ordering::Relaxed);
     let allocations = ALLOCATIONS.load(Ordering::Relaxed);
 
-    let taken = tap.stats.frames_out.load(Ordering::Relaxed);
+    let tap_stats = std::sync::Arc::clone(&tap.stats);
     opened.outputs.shutdown().unwrap();
+    // What was left short of a batch is written at the stop.
+    let taken = tap_stats.frames_out.load(Ordering::Relaxed);
     assert_eq!(taken, 150 * BLOCK as u64, "the runner took every block");
     // The chunks did reach the senders meanwhile (which discarded them).
     let discarded = stats[0].1.stream.as_ref().unwrap().state().frames_discarded;

@@ -152,7 +152,12 @@ impl Store {
                 Err(e) => return Err(open_error(format!("{}: {e}", lock_path.display()))),
             }
         }
-        let config = sled::Config::new().path(&dir).cache_capacity(CACHE_BYTES);
+        // Every write is flushed before it returns, so sled's own flusher,
+        // which would wake the box twice a second, has nothing to add.
+        let config = sled::Config::new()
+            .path(&dir)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(None);
         let waited = Instant::now();
         let db = loop {
             match config.open() {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 const MIN_CHUNK_BYTES: usize = 4096;
 
 /// Chunks a queue (and a pool) makes room for up front: a queue's 4 s of
-/// programme in the encoder's hand-outs of 40 ms and a few more, so that
+/// programme in the encoder's hand-outs (40-100 ms) and a few more, so that
 /// a sender falling behind does not make the encoder's thread allocate.
 pub const CHUNKS_QUEUED: usize = 128;
 

@@ -286,7 +286,7 @@ fn a_runner_wakes_for_a_batch_and_for_stop_not_after_a_nap() {
         stall: None,
         failures_left: 0,
     };
-    // A batch is a fiftieth of the ring: 96 frames.
+    let batch = 4800 / pacing::RUNNER_BATCH_PARTS;
     let (producer, consumer) = rtrb::RingBuffer::new(4800 * CHANNELS);
     let stats = Arc::new(OutputStats::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -307,15 +307,15 @@ fn a_runner_wakes_for_a_batch_and_for_stop_not_after_a_nap() {
     std::thread::sleep(Duration::from_millis(50));
     // Less than a batch waits; the push that makes a batch wakes the
     // runner at once, well before its safety nap would.
-    assert!(push(&mut tap, &tone(64, 0)));
+    assert!(push(&mut tap, &tone(batch - 16, 0)));
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(journal.lock().unwrap().written, 0);
-    assert!(push(&mut tap, &tone(64, 64)));
-    let woke = time_until(|| journal.lock().unwrap().written == 128);
+    assert!(push(&mut tap, &tone(32, batch - 16)));
+    let woke = time_until(|| journal.lock().unwrap().written == batch as u64 + 16);
     assert!(woke < pacing::SAFETY_NAP / 2, "woke after {woke:?}");
 
     // Stopping wakes it too: what is left is written and the output finished.
-    assert!(push(&mut tap, &tone(32, 128)));
+    assert!(push(&mut tap, &tone(32, batch + 16)));
     let mut outputs = Outputs {
         running: vec![OutputThread {
             name: "test disk".to_string(),
@@ -333,7 +333,7 @@ fn a_runner_wakes_for_a_batch_and_for_stop_not_after_a_nap() {
         "stopped after {stopped:?}"
     );
     let journal = journal.lock().unwrap();
-    assert_eq!(journal.written, 160);
+    assert_eq!(journal.written, batch as u64 + 48);
     assert!(journal.finished);
 }
 
