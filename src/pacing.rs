@@ -25,11 +25,19 @@ pub fn block_frames(rate: u32) -> usize {
 /// Audio the mixer makes per wake-up, in milliseconds: several blocks in
 /// one go. The mixer renders up to `lead + burst` ahead of the clock and
 /// sleeps until only `lead` is left, so it is never more than this much
-/// further ahead than the lead. The director cues at least 100 ms of
-/// station time past the engine's position (`director::margin`):
-/// lead (20 ms) + burst must stay well under that for every start to be
-/// sample-exact.
-pub const BURST_MS: u32 = 40;
+/// further ahead than the lead. Every wake costs the Pi a context switch
+/// and cold caches, whatever the work; ten a second is cheap. Lead plus
+/// burst stays well under [`CUE_MARGIN`], so that every start is still
+/// sample-exact. A sound card's ring (100 ms) wakes the mixer at half of
+/// it at most.
+pub const BURST_MS: u32 = 100;
+
+/// How far past the engine's position the director places anything it
+/// decides now (a start, an end, a skip): in real time, at least this much
+/// station time. The engine is at most `lead + burst` ahead of the clock
+/// (120 ms), a sound card's ring 100 ms: what is decided arrives before the
+/// engine gets there. Scheduled cues are placed seconds ahead regardless.
+pub const CUE_MARGIN: Duration = Duration::from_millis(250);
 
 /// The burst in blocks (at least one).
 pub fn burst_blocks(block_frames: usize, rate: u32) -> usize {
@@ -43,12 +51,14 @@ pub fn burst_blocks(block_frames: usize, rate: u32) -> usize {
 pub const CLOCK_LEAD: Duration = Duration::from_millis(20);
 
 /// A runner (file or stream output) writes once this share of its ring has
-/// gathered: 100 ms of audio at real time, where the ring holds 2 s. A file
+/// gathered: 250 ms of audio at real time, where the ring holds 2 s. A file
 /// or a stream gains nothing from being written block by block, and one
 /// write per batch is one wake-up per batch: of the runner, and for a
 /// stream of each of its mounts' senders, which get the batch's MP3 as one
-/// hand-out. Listeners' players buffer seconds; 100 ms late is nothing.
-pub const RUNNER_BATCH_PARTS: usize = 20;
+/// hand-out. An encoder that works a quarter of a second at a time keeps
+/// its tables in cache through the batch. Listeners' players buffer
+/// seconds; a quarter of a second later is nothing to them.
+pub const RUNNER_BATCH_PARTS: usize = 8;
 
 /// Once its ring is full, a decoder sleeps until this share of it has been
 /// played (half). Decoding half a ring in one go costs measurably less CPU
@@ -179,10 +189,9 @@ mod tests {
 
     #[test]
     fn the_burst_and_the_lead_stay_well_inside_the_directors_margin() {
-        // director::margin is at least 100 ms of station time.
-        assert!(CLOCK_LEAD.as_millis() + u128::from(BURST_MS) <= 70);
+        assert!(2 * (CLOCK_LEAD.as_millis() + u128::from(BURST_MS)) <= CUE_MARGIN.as_millis());
         assert_eq!(block_frames(48_000), 480);
-        assert_eq!(burst_blocks(480, 48_000), 4);
+        assert_eq!(burst_blocks(480, 48_000), 10);
         assert_eq!(burst_blocks(16_384, 48_000), 1);
     }
 }

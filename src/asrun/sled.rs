@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -119,6 +120,12 @@ pub(super) struct Store {
     dir: PathBuf,
     /// The next id; held while writing so that ids follow the order of writes.
     writer: Mutex<u64>,
+    /// Entries written (or closed) through this store so far.
+    writes: AtomicU64,
+    /// The last `recent` answer, with the write count and length it was
+    /// read for: the status asks several times a second, and only the
+    /// director's writes change the answer.
+    recent: Mutex<Option<(u64, usize, Vec<Entry>)>>,
     _lock: File,
 }
 
@@ -178,6 +185,8 @@ impl Store {
             db,
             dir,
             writer: Mutex::new(next_id),
+            writes: AtomicU64::new(0),
+            recent: Mutex::new(None),
             _lock: lock,
         })
     }
@@ -221,6 +230,7 @@ impl Store {
         self.db
             .apply_batch(batch)
             .map_err(|e| self.write_error(e))?;
+        self.writes.fetch_add(1, Ordering::AcqRel);
         self.db.flush().map_err(|e| self.write_error(e))?;
         Ok(())
     }
@@ -239,6 +249,7 @@ impl Store {
         self.db
             .apply_batch(batch)
             .map_err(|e| self.write_error(e))?;
+        self.writes.fetch_add(1, Ordering::AcqRel);
         // The id is taken once the batch is in, even if the flush fails.
         *next += 1;
         self.db.flush().map_err(|e| self.write_error(e))?;
@@ -512,6 +523,23 @@ impl Store {
     }
 
     pub(super) fn recent(&self, n: usize) -> Result<Vec<Entry>, AsRunError> {
+        // Writes are counted once applied, and the count is taken before
+        // reading: a write during the read leaves the answer marked older
+        // than it may be (read again next time), never newer.
+        let writes = self.writes.load(Ordering::Acquire);
+        let mut cached = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, length, entries)) = cached.as_ref()
+            && *at == writes
+            && *length == n
+        {
+            return Ok(entries.clone());
+        }
+        let entries = self.read_recent(n)?;
+        *cached = Some((writes, n, entries.clone()));
+        Ok(entries)
+    }
+
+    fn read_recent(&self, n: usize) -> Result<Vec<Entry>, AsRunError> {
         let mut entries = Vec::with_capacity(n.min(1024));
         for item in self.db.scan_prefix([ENTRY]).rev().take(n) {
             let (_, bytes) = item.map_err(|e| self.read_error(e))?;

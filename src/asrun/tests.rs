@@ -917,3 +917,42 @@ fn survives_being_killed() {
     assert!(begun.len() > 20, "the writer hardly wrote: {}", begun.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn recent_entries_follow_every_write_though_kept_between_them() {
+    let dir = scratch("recent-kept");
+    let log = SledWriter::open(&dir).unwrap();
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    let show = log
+        .begin(NewEntry {
+            start: t("2026-03-29T10:00:00Z"),
+            kind: Kind::Scheduled,
+            title: "Morning Show".into(),
+            file: "/p/20260329_1000_morning-show.mp3".into(),
+            offset_ms: 0,
+            scheduled: Some(t("2026-03-29T10:00:00Z")),
+        })
+        .unwrap();
+    let first = log.recent(10).unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].end, None);
+    // Asked again with nothing written: the same answer.
+    assert_eq!(log.recent(10).unwrap(), first);
+    // A close and a new entry are seen at once, through the reader too.
+    log.finish(show, t("2026-03-29T11:00:00Z"), Ended::Natural, None)
+        .unwrap();
+    let closed = log.recent(10).unwrap();
+    assert_eq!(closed[0].ended, Some(Ended::Natural));
+    log.heartbeat(t("2026-03-29T11:00:01Z")).unwrap();
+    log.stream_event(StreamEvent {
+        at: t("2026-03-29T11:00:02Z"),
+        output: "icecast 127.0.0.1:8000/live.mp3".into(),
+        up: false,
+        reason: Some("refused".into()),
+    })
+    .unwrap();
+    assert_eq!(log.recent(10).unwrap().len(), 2);
+    assert_eq!(log.reader().recent(1).unwrap()[0].kind, Kind::Stream);
+    // A different length is read for what it asks.
+    assert_eq!(log.recent(1).unwrap().len(), 1);
+}

@@ -36,6 +36,7 @@ use crate::config::Config;
 use crate::engine::{Engine, ItemId, SourceWatch};
 use crate::listen_back::ListenLink;
 use crate::output::OutputStats;
+use crate::pacing;
 use crate::schedule::{FillerDeck, FolderWatch, Slot};
 use crate::status::{self, Status};
 use arrange::{Arranged, SlotKey};
@@ -52,11 +53,13 @@ pub use commands::{Command, CommandError, CommandQueue, Controls, Done, channel}
 /// seconds of being dropped in, and a crash loses at most a second of the
 /// log's view of what was on air.
 const RESCAN_EVERY: Duration = Duration::from_secs(1);
-/// The look ahead: cues within the horizon, tracks begun, streams up or
-/// down, the status snapshot. On a fast simulated clock it is at most
+/// The look ahead: cues within the horizon (seconds ahead), tracks begun,
+/// streams up or down, the status snapshot (twice a second is plenty for
+/// a page a person reads; what goes on or off air wakes the director at
+/// once through the engine's bell). On a fast simulated clock it is at most
 /// `LOOK_SPAN` of station time apart, so that what a test sees in the
 /// status and the log keeps up with the programme.
-const LOOK_EVERY: Duration = Duration::from_millis(250);
+const LOOK_EVERY: Duration = Duration::from_millis(500);
 const LOOK_SPAN: TimeDelta = TimeDelta::seconds(1);
 /// Readings of a sound card's drift, averaged over a second.
 const DRIFT_EVERY: Duration = Duration::from_millis(50);
@@ -378,10 +381,11 @@ impl Director {
     }
 
     /// How far ahead of the engine a cue must be made to be sure to arrive in time.
+    /// On a fast simulated clock the engine's lead, real time, is long in
+    /// station time: the margin is then half as much again as the lead.
     fn margin(&self) -> TimeDelta {
-        self.clock
-            .station(Duration::from_millis(30))
-            .max(TimeDelta::milliseconds(100))
+        let margin = TimeDelta::from_std(pacing::CUE_MARGIN).unwrap_or(TimeDelta::seconds(1));
+        self.clock.station(pacing::CLOCK_LEAD * 3 / 2).max(margin)
     }
 
     fn horizon(&self) -> TimeDelta {

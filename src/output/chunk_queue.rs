@@ -11,15 +11,18 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// The least a chunk buffer holds: a quarter of a second at 128 kbit/s,
-/// more than one hand-out of the encoder (40-100 ms of programme) at any
-/// bitrate up to 320 kbit/s, so a reused buffer seldom has to grow.
-const MIN_CHUNK_BYTES: usize = 4096;
+/// The least a chunk buffer holds: one hand-out of the encoder (a runner's
+/// batch, a quarter of a second) at 320 kbit/s is 10 KB, plus the MP3
+/// frames LAME still held from the batch before; so a reused buffer never
+/// has to grow at any bitrate.
+const MIN_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Chunks a queue (and a pool) makes room for up front: a queue's 4 s of
-/// programme in the encoder's hand-outs (40-100 ms) and a few more, so that
-/// a sender falling behind does not make the encoder's thread allocate.
-pub const CHUNKS_QUEUED: usize = 128;
+/// programme in the encoder's quarter-second hand-outs is 16, twice that
+/// when a batch reaches the encoder in two writes (where the runner's ring
+/// wraps), and as much again in hand, so that a sender falling behind does
+/// not make the encoder's thread allocate.
+pub const CHUNKS_QUEUED: usize = 64;
 
 /// One encoder output: whole MP3 frames, shared by every sender of a group.
 /// Cloning it shares the bytes; they go back to the encoder's pool when the
