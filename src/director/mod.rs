@@ -1,12 +1,14 @@
 //! The director: owns the plan, the as-run log and the engine's cue list.
 //!
-//! It is the only writer of the as-run log. Every few milliseconds it reads
-//! the engine's events (what started and ended, at which sample), logs them,
-//! and arranges what comes next far enough ahead that the engine always has
-//! its next item cued: scheduled programmes at their exact start, filler
-//! chained gaplessly in between and faded out at the next start, the
-//! emergency file when there is no filler. After a crash it reads the log
-//! and joins the programme that should be on air at the right offset.
+//! It is the only writer of the as-run log (it holds the one writer). It
+//! sleeps until one of its deadlines, a command (live, auto, skip) or the
+//! engine's event bell wakes it; then it logs what the engine reports (what
+//! started and ended, at which sample) and arranges what comes next far
+//! enough ahead that the engine always has its next item cued: scheduled
+//! programmes at their exact start, filler chained gaplessly in between and
+//! faded out at the next start, the emergency file when there is no filler.
+//! After a crash it reads the log and joins the programme that should be on
+//! air at the right offset.
 
 pub mod arrange;
 mod bookings;
