@@ -23,6 +23,10 @@
 //!   bell that wakes them when there is work.
 //! - [`listen_back`]: the box listens to its own public streams as a listener
 //!   would and raises an alarm when listeners would hear nothing.
+//! - [`hw`]: the front panel's buttons and lamps behind the embedded-hal
+//!   traits: the Pi's GPIO, or simulated pins pressed from the page.
+//! - [`panel`]: the front-panel display, a pure render of the status into a
+//!   128x64 frame sent to the OLED and served as `/panel.png`.
 //! - [`station`]: `onair run`: assembles the parts and stops them in order.
 //! - [`timetable`]: `onair schedule`, today and tomorrow with bookings,
 //!   substitutes and pre-air check results.
@@ -41,9 +45,11 @@ pub mod config;
 pub mod demo;
 pub mod director;
 pub mod engine;
+pub mod hw;
 pub mod listen_back;
 pub mod output;
 pub mod pacing;
+pub mod panel;
 pub mod report;
 pub mod schedule;
 pub mod station;

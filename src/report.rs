@@ -249,6 +249,7 @@ mod tests {
             replaces: None,
             problem: None,
             heard: None,
+            by: None,
         }
     }
 

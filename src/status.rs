@@ -16,6 +16,8 @@ use crate::asrun::Entry;
 pub enum Mode {
     /// A scheduled programme is on air.
     Auto,
+    /// The studio's live input is on air; automation waits underneath.
+    Live,
     Filler,
     Emergency,
     /// Nothing can play: no programme, no filler, no emergency file.
@@ -102,6 +104,16 @@ pub struct Status {
     /// Simulated seconds per real second when the box runs a simulated
     /// clock (demo, tests); `None` on the wall clock.
     pub simulated_speed: Option<f64>,
+    /// The studio's live input; `None` when the box has none configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveInput>,
+    /// What needs a person now (dead air, a silent studio, a live input
+    /// that is gone), oldest first. They light the ALARM lamp.
+    #[serde(default)]
+    pub alarms: Vec<Alarm>,
+    /// The front panel's lamps as this snapshot lights them.
+    #[serde(default)]
+    pub lamps: Lamps,
     /// When the director took the snapshot (real time). The web server
     /// reports its age, so a page can tell a box whose playout has stopped
     /// reporting from one that is merely quiet; `None` before the first.
@@ -109,10 +121,89 @@ pub struct Status {
     pub published: Option<Instant>,
 }
 
+/// The studio's live input as the director sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LiveInput {
+    /// The capture device, as named in `live.device`.
+    pub device: String,
+    /// Whether the device is open and delivering audio.
+    pub available: bool,
+    /// Why it is not, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// Peak level of the input's last block, dBFS, left and right: metered
+    /// while automation is on air too, so the studio sees it before taking over.
+    pub level_db: [f32; 2],
+    /// Since when the studio is on air (`None`: automation is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// Who put it on air (`panel`, `page`, `token NAME`, `uid 1000`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// Something wrong that a person should hear about now.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Alarm {
+    pub kind: AlarmKind,
+    /// Station time when it was raised.
+    pub since: DateTime<Utc>,
+    /// What is wrong and what the box did about it, in a sentence.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmKind {
+    /// The programme output is silent while automation should be playing.
+    DeadAir,
+    /// The studio went quiet while live; automation took over again.
+    LiveSilence,
+    /// The live input cannot be opened or has stopped delivering audio.
+    LiveInput,
+    /// Listeners of a stream would hear nothing (the listen-back).
+    Stream,
+}
+
+impl AlarmKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmKind::DeadAir => "dead_air",
+            AlarmKind::LiveSilence => "live_silence",
+            AlarmKind::LiveInput => "live_input",
+            AlarmKind::Stream => "stream",
+        }
+    }
+}
+
+/// The front panel's tally lamps.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Lamps {
+    /// Something is on air (automation, live, filler or emergency).
+    pub on_air: bool,
+    /// The studio is on air.
+    pub live: bool,
+    /// At least one alarm is raised.
+    pub alarm: bool,
+}
+
+impl Lamps {
+    /// The lamps a snapshot lights: the one rule the LEDs, the panel and
+    /// the page all follow.
+    pub fn of(status: &Status) -> Lamps {
+        Lamps {
+            on_air: status.mode != Mode::Silent,
+            live: status.mode == Mode::Live,
+            alarm: !status.alarms.is_empty(),
+        }
+    }
+}
+
 impl Mode {
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Auto => "auto",
+            Mode::Live => "live",
             Mode::Filler => "filler",
             Mode::Emergency => "emergency",
             Mode::Silent => "silent",

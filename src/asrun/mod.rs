@@ -56,6 +56,14 @@ pub enum Kind {
     /// start = end, the output in `file`, what was heard in `heard`, why
     /// in `reason`, titled `<heard>: <output>` (`silent: icecast …`).
     Listen,
+    /// The studio's live input on air: from the takeover to the return to
+    /// automation. Who switched is in `by` (and who switched back in
+    /// `reason`); the file is the capture device.
+    Live,
+    /// Not a sound: an alarm raised or cleared (dead air, a silent studio,
+    /// a live input gone). An event: start = end, titled `alarm: …` or
+    /// `cleared: …`, its kind in `file`.
+    Alarm,
 }
 
 /// How a sound came off air.
@@ -74,6 +82,14 @@ pub enum Ended {
     Interrupted,
     /// The box was shut down in an orderly way while it was on air.
     Stopped,
+    /// Faded out because the studio took over (`reason` says who).
+    Live,
+    /// Never aired: its start fell while the studio was live, and
+    /// automation came back too long after it (`live.cancel_after_minutes`).
+    Cancelled,
+    /// Taken off air because it was silent (dead air); the emergency
+    /// audio followed.
+    DeadAir,
 }
 
 impl Kind {
@@ -87,6 +103,8 @@ impl Kind {
             Kind::Track => "track",
             Kind::Substitute => "substitute",
             Kind::Listen => "listen",
+            Kind::Live => "live",
+            Kind::Alarm => "alarm",
         }
     }
 }
@@ -100,6 +118,9 @@ impl Ended {
             Ended::Failed => "failed",
             Ended::Interrupted => "interrupted",
             Ended::Stopped => "stopped",
+            Ended::Live => "live",
+            Ended::Cancelled => "cancelled",
+            Ended::DeadAir => "dead_air",
         }
     }
 }
@@ -154,6 +175,10 @@ pub struct Entry {
     /// `no_data`, `silent`; `ok` when the alarm cleared).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heard: Option<ListenAlarm>,
+    /// A live entry's: who put the studio on air (`panel`, `page`,
+    /// `token NAME`, `uid 1000`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl Entry {
@@ -175,6 +200,7 @@ impl Entry {
             replaces: None,
             problem: None,
             heard: None,
+            by: None,
         }
     }
 
@@ -243,7 +269,10 @@ impl Entry {
     /// filler or emergency audio, not a track inside a programme nor a
     /// stream or listen-back event.
     pub fn is_item(&self) -> bool {
-        !matches!(self.kind, Kind::Track | Kind::Stream | Kind::Listen)
+        !matches!(
+            self.kind,
+            Kind::Track | Kind::Stream | Kind::Listen | Kind::Alarm
+        )
     }
 }
 

@@ -658,6 +658,7 @@ fn sample(tz_entries: &[(&str, Option<&str>)]) -> Vec<Entry> {
             replaces: None,
             problem: None,
             heard: None,
+            by: None,
         })
         .collect()
 }

@@ -27,6 +27,33 @@ pub enum Command {
     Skip,
 }
 
+/// Who gave a command: kept in the as-run log beside what it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// A front-panel button.
+    Panel,
+    /// A person logged in to the web page.
+    Page,
+    /// A script with the named bearer token.
+    Token(String),
+    /// `onair live|auto|skip` on the box, over its control socket, by this user id.
+    Local { uid: u32 },
+    /// The box itself: the studio went silent, or dead air.
+    Silence,
+}
+
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Who::Panel => f.write_str("panel"),
+            Who::Page => f.write_str("page"),
+            Who::Token(name) => write!(f, "token {name}"),
+            Who::Local { uid } => write!(f, "uid {uid}"),
+            Who::Silence => f.write_str("silence"),
+        }
+    }
+}
+
 /// How the director carried out a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Done {
@@ -52,6 +79,7 @@ pub enum CommandError {
 /// One command with the way back for its answer.
 pub(super) struct Request {
     command: Command,
+    by: Who,
     answer: oneshot::Sender<Result<Done, CommandError>>,
 }
 
@@ -73,11 +101,15 @@ pub fn channel() -> (Controls, CommandQueue) {
 }
 
 impl Controls {
-    /// Asks the director and waits for its answer.
-    pub async fn send(&self, command: Command) -> Result<Done, CommandError> {
+    /// Asks the director, on behalf of `by`, and waits for its answer.
+    pub async fn send(&self, command: Command, by: Who) -> Result<Done, CommandError> {
         let (answer, answered) = oneshot::channel();
         self.queue
-            .try_send(Request { command, answer })
+            .try_send(Request {
+                command,
+                by,
+                answer,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => CommandError::Busy,
                 mpsc::error::TrySendError::Closed(_) => CommandError::NotRunning,
@@ -94,7 +126,10 @@ impl Director {
             // only honest answer is no, with automation left on air.
             Command::Live | Command::Auto => Err(CommandError::NoLiveInput),
         };
-        info!("command {:?}: {result:?}", request.command);
+        info!(
+            "command {:?} by {}: {result:?}",
+            request.command, request.by
+        );
         // The asker may have given up waiting; the command stands.
         let _ = request.answer.send(result);
     }

@@ -42,7 +42,7 @@ use crate::pacing;
 use crate::schedule::{FillerDeck, FolderWatch, Slot};
 use crate::status::{self, Status};
 use arrange::{Arranged, SlotKey};
-pub use commands::{Command, CommandError, CommandQueue, Controls, Done, channel};
+pub use commands::{Command, CommandError, CommandQueue, Controls, Done, Who, channel};
 
 /// The director's deadlines (real time). It does its work when one is due
 /// and sleeps in between, since every wake of the runtime is CPU the Pi

@@ -173,7 +173,7 @@ impl Director {
                 ));
             }
         }
-        let snapshot = Status {
+        let mut snapshot = Status {
             station: self.config.station.name.clone(),
             timezone: self.config.station.timezone.name().to_string(),
             now: Some(now),
@@ -226,8 +226,12 @@ impl Director {
                 Clock::Wall => None,
                 Clock::Simulated { speed, .. } => Some(speed),
             },
+            live: None,
+            alarms: Vec::new(),
+            lamps: status::Lamps::default(),
             published: Some(Instant::now()),
         };
+        snapshot.lamps = status::Lamps::of(&snapshot);
         self.status.send_replace(snapshot);
     }
 }

@@ -25,11 +25,20 @@ pub fn slot_states(entries: &[Entry]) -> (HashSet<SlotKey>, HashSet<SlotKey>) {
             file: PathBuf::from(&e.file),
         };
         match e.ended {
-            Some(Ended::Natural | Ended::Faded | Ended::Skipped | Ended::Failed) => {
+            Some(
+                Ended::Natural
+                | Ended::Faded
+                | Ended::Skipped
+                | Ended::Failed
+                | Ended::Cancelled
+                | Ended::DeadAir,
+            ) => {
                 interrupted.remove(&key);
                 done.insert(key);
             }
-            Some(Ended::Interrupted | Ended::Stopped) | None => {
+            // Faded under the studio: automation takes it up again at its
+            // offset, as after a restart.
+            Some(Ended::Interrupted | Ended::Stopped | Ended::Live) | None => {
                 if !done.contains(&key) {
                     interrupted.insert(key);
                 }
@@ -67,6 +76,7 @@ mod tests {
             replaces: None,
             problem: None,
             heard: None,
+            by: None,
         }
     }
 

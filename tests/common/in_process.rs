@@ -7,7 +7,7 @@
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use onair::director::{Command, CommandError, Controls, Done};
+use onair::director::{Command, CommandError, Controls, Done, Who};
 use tokio::sync::oneshot;
 
 use super::Station;
@@ -52,9 +52,12 @@ impl InProcess {
             .build()
             .unwrap_or_else(|e| panic!("cannot start a runtime to send a command: {e}"));
         runtime.block_on(async {
-            tokio::time::timeout(Duration::from_secs(10), self.controls.send(command))
-                .await
-                .unwrap_or_else(|_| panic!("the director did not answer {command:?} within 10 s"))
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                self.controls.send(command, Who::Panel),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("the director did not answer {command:?} within 10 s"))
         })
     }
 

@@ -1,0 +1,98 @@
+//! The front panel's hardware: the LIVE, AUTO and SKIP buttons and the ON
+//! AIR, LIVE and ALARM lamps. The seam is the embedded-hal 1.0 traits, so
+//! the same panel logic runs on the Pi's GPIO, on simulated pins and on a
+//! test double.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A front-panel button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Button {
+    Live,
+    Auto,
+    Skip,
+}
+
+impl Button {
+    pub const ALL: [Button; 3] = [Button::Live, Button::Auto, Button::Skip];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Button::Live => "live",
+            Button::Auto => "auto",
+            Button::Skip => "skip",
+        }
+    }
+}
+
+impl fmt::Display for Button {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Button {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "live" => Ok(Button::Live),
+            "auto" => Ok(Button::Auto),
+            "skip" => Ok(Button::Skip),
+            _ => Err(format!("{s:?} is not a button; use live, auto or skip")),
+        }
+    }
+}
+
+/// A front-panel tally lamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lamp {
+    OnAir,
+    Live,
+    Alarm,
+}
+
+impl Lamp {
+    pub const ALL: [Lamp; 3] = [Lamp::OnAir, Lamp::Live, Lamp::Alarm];
+}
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How long a press from the page or `onair press` holds a simulated
+/// button down: well over any debounce time, well under a long press.
+pub const SIM_PRESS: std::time::Duration = std::time::Duration::from_millis(120);
+
+/// The simulated buttons' levels, pressed from the page and `onair press`
+/// on a box without GPIO. The panel reads them through the same debounce
+/// as real pins.
+#[derive(Debug, Clone, Default)]
+pub struct SimButtons {
+    held: Arc<[AtomicBool; 3]>,
+}
+
+impl SimButtons {
+    fn index(button: Button) -> usize {
+        match button {
+            Button::Live => 0,
+            Button::Auto => 1,
+            Button::Skip => 2,
+        }
+    }
+
+    pub fn set(&self, button: Button, held: bool) {
+        self.held[Self::index(button)].store(held, Ordering::Release);
+    }
+
+    pub fn is_held(&self, button: Button) -> bool {
+        self.held[Self::index(button)].load(Ordering::Acquire)
+    }
+
+    /// Holds the button down for [`SIM_PRESS`], then lets it go.
+    pub async fn press(&self, button: Button) {
+        self.set(button, true);
+        tokio::time::sleep(SIM_PRESS).await;
+        self.set(button, false);
+    }
+}
