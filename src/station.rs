@@ -14,8 +14,8 @@ use tracing::info;
 use crate::asrun::{AsRunReader, AsRunWriter, SledWriter};
 use crate::clock::{Clock, Timeline};
 use crate::config::Config;
-use crate::director::{CommandQueue, Director, Wiring};
-use crate::engine::{self, EngineSettings};
+use crate::director::{CommandQueue, Director, LiveWiring, Wiring};
+use crate::engine::{self, EngineSettings, LiveInput};
 use crate::listen_back;
 use crate::output::{self, OutputContext};
 use crate::pacing;
@@ -165,9 +165,28 @@ async fn on_air(
             .station(pacing::CLOCK_LEAD)
             .max(TimeDelta::from_std(pacing::CLOCK_LEAD).unwrap_or_default())
             .max(device_latency),
+        silence_db: config.silence.threshold_db,
     };
     let device_paced = opened.master.is_some();
-    let engine = engine::start(settings, opened.taps, opened.master)?;
+    // A studio input that cannot be opened leaves the box on automation,
+    // with an alarm, rather than off air.
+    let mut live_input = None;
+    let live = config.live.as_ref().map(|live| LiveWiring {
+        device: live.device.clone(),
+        input: match LiveInput::open(&live.device, rate) {
+            Ok(input) => {
+                let health = Arc::clone(&input.health);
+                live_input = Some(input);
+                Ok(health)
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                Err(e.to_string())
+            }
+        },
+    });
+    let feed = live_input.as_mut().and_then(LiveInput::feed);
+    let engine = engine::start_with_live(settings, opened.taps, opened.master, feed)?;
     let listen_back = listen_back::start(&config.listen_back, engine.meters.clone(), rate, clock)?;
 
     info!(
@@ -186,11 +205,13 @@ async fn on_air(
         status: status_tx,
         device_paced,
         commands,
+        live,
     });
     let engine = director.run(stop).await;
     info!("stopping");
     listen_back.stop();
     engine.shutdown();
+    drop(live_input);
     if let Err(e) = opened.outputs.shutdown() {
         tracing::error!("{e}");
     }

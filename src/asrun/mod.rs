@@ -265,6 +265,34 @@ impl Entry {
         entry
     }
 
+    fn of_live(l: LiveEntry) -> Entry {
+        let mut entry = Entry::from_new(NewEntry {
+            start: l.start,
+            kind: Kind::Live,
+            title: l.title,
+            file: l.device,
+            offset_ms: 0,
+            scheduled: None,
+        });
+        entry.by = Some(l.by);
+        entry
+    }
+
+    /// An event has no length: it ends where it starts.
+    fn of_alarm(a: AlarmEvent) -> Entry {
+        let mut entry = Entry::from_new(NewEntry {
+            start: a.at,
+            kind: Kind::Alarm,
+            title: format!("{}: {}", if a.raised { "alarm" } else { "cleared" }, a.kind),
+            file: a.kind,
+            offset_ms: 0,
+            scheduled: None,
+        });
+        entry.end = Some(a.at);
+        entry.reason = Some(a.message);
+        entry
+    }
+
     /// Whether this entry is a sound that stands for itself: a programme,
     /// filler or emergency audio, not a track inside a programme nor a
     /// stream or listen-back event.
@@ -351,6 +379,29 @@ pub struct ListenEvent {
     pub heard: ListenAlarm,
     /// The alarm's reason, as the listen-back gives it.
     pub reason: Option<String>,
+}
+
+/// The studio going on air, as the director sees it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct LiveEntry {
+    pub start: DateTime<Utc>,
+    /// `live.title`.
+    pub title: String,
+    /// The capture device.
+    pub device: String,
+    /// Who switched (`panel`, `page`, `token NAME`, `uid N`).
+    pub by: String,
+}
+
+/// An alarm raised or cleared, as the director sees it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AlarmEvent {
+    pub at: DateTime<Utc>,
+    /// The alarm's kind (`dead_air`, `live_silence`, `live_input`).
+    pub kind: String,
+    pub raised: bool,
+    /// What was wrong, or what cleared it.
+    pub message: String,
 }
 
 /// What the director knows when a sound goes on air.
@@ -455,6 +506,14 @@ pub trait AsRunWriter: AsRunReader {
     fn stream_event(&self, e: StreamEvent) -> Result<u64, AsRunError>;
     /// Records the listen-back raising or clearing an alarm for a stream.
     fn listen_event(&self, e: ListenEvent) -> Result<u64, AsRunError>;
+    /// Records the studio going on air ([`Kind::Live`]); ended with
+    /// [`AsRunWriter::finish`] when automation is back.
+    fn begin_live(&self, l: LiveEntry) -> Result<u64, AsRunError>;
+    /// Records an alarm raised or cleared ([`Kind::Alarm`]).
+    fn alarm_event(&self, a: AlarmEvent) -> Result<u64, AsRunError>;
+    /// Records a programme that never aired because the studio was live
+    /// past its start (start = end, ended = cancelled).
+    fn cancelled(&self, e: NewEntry, reason: String) -> Result<u64, AsRunError>;
     /// Notes that the box is alive at `now` (about once a second), so that
     /// after a crash the log knows until when the last sound was on air.
     fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), AsRunError>;

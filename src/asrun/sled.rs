@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{
-    AsRunError, AsRunReader, AsRunWriter, Ended, Entry, ListenEvent, NewEntry, NewTrack,
-    StreamEvent, Substitution,
+    AlarmEvent, AsRunError, AsRunReader, AsRunWriter, Ended, Entry, ListenEvent, LiveEntry,
+    NewEntry, NewTrack, StreamEvent, Substitution,
 };
 
 /// Key prefixes in the one sled tree. An entry and its indexes are written in
@@ -420,6 +420,20 @@ impl AsRunWriter for SledWriter {
 
     fn listen_event(&self, e: ListenEvent) -> Result<u64, AsRunError> {
         self.store.insert(Entry::of_listen_event(e), false)
+    }
+
+    fn begin_live(&self, l: LiveEntry) -> Result<u64, AsRunError> {
+        self.store.insert(Entry::of_live(l), true)
+    }
+
+    fn alarm_event(&self, a: AlarmEvent) -> Result<u64, AsRunError> {
+        self.store.insert(Entry::of_alarm(a), false)
+    }
+
+    fn cancelled(&self, e: NewEntry, reason: String) -> Result<u64, AsRunError> {
+        let mut entry = Entry::from_new(e).failed_to_start(reason);
+        entry.ended = Some(Ended::Cancelled);
+        self.store.insert(entry, false)
     }
 
     fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), AsRunError> {

@@ -9,9 +9,11 @@
 //!   into their types.
 //! - `outputs`: the `[[output]]` tables, and the outputs a simulated clock
 //!   cannot drive.
+//! - `live`: `[live]` (the studio's input) and `[silence]` (its thresholds).
 //! - `machine`: what `onair check-config` warns about on this machine
 //!   (folders and files missing or unusable).
 
+mod live;
 mod machine;
 mod outputs;
 mod reader;
@@ -46,6 +48,34 @@ pub struct Config {
     /// The station's calendar of slots; `None` when the box plays from
     /// the programme files alone.
     pub calendar: Option<CalendarConfig>,
+    /// The studio's live input; `None`: the box has none, and LIVE is refused.
+    pub live: Option<Live>,
+    /// When the studio, or the programme, counts as silent.
+    pub silence: Silence,
+}
+
+/// `[live]`: the studio's input and how it takes over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    /// The ALSA capture device (`arecord -L`), or `default`.
+    pub device: String,
+    /// The crossfade between automation and the studio, both ways.
+    pub fade_ms: u32,
+    /// A programme whose start fell while the studio was live is started
+    /// late when automation returns within this many minutes of its
+    /// start, and cancelled after that.
+    pub cancel_after_minutes: u32,
+    /// The stream title while the studio is on air.
+    pub title: String,
+}
+
+/// `[silence]`: quiet below `threshold_db` for `after_seconds` is silence
+/// (the studio gone quiet, or dead air); `recovery_seconds` of sound clears it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Silence {
+    pub threshold_db: f32,
+    pub after_seconds: u32,
+    pub recovery_seconds: u32,
 }
 
 /// `[calendar]`: where the calendar of slots comes from and how often it is read.

@@ -25,7 +25,7 @@ const FADE_MS: std::ops::RangeInclusive<i64> = 0..=30_000;
 const MAX_SPEED: f64 = 1000.0;
 
 const TOP_KEYS: &[&str] = &[
-    "station", "library", "clock", "audio", "data", "output", "web", "calendar",
+    "station", "library", "clock", "audio", "data", "output", "web", "calendar", "live", "silence",
 ];
 const CALENDAR_KEYS: &[&str] = &["source", "refresh_minutes", "check_ahead_minutes"];
 const DEFAULT_REFRESH_MINUTES: u32 = 15;
@@ -50,6 +50,13 @@ impl TableReader {
         let (outputs, listen_back) = self.outputs(root);
         let web = self.web(root);
         let calendar = self.calendar(root);
+        let live = self.live(
+            root,
+            station
+                .as_ref()
+                .map_or("onair", |s: &super::Station| &s.name),
+        );
+        let silence = self.silence(root);
 
         if let Some(clock) = &clock {
             self.outputs_for_clock(root, &outputs, clock);
@@ -66,6 +73,8 @@ impl TableReader {
             listen_back,
             web,
             calendar,
+            live,
+            silence,
         })
     }
 

@@ -59,6 +59,10 @@ impl std::fmt::Display for Who {
 pub enum Done {
     /// This item was taken off air (its title).
     Skipped(String),
+    /// The studio is on air.
+    Live,
+    /// Automation is on air.
+    Auto,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +74,10 @@ pub enum CommandError {
          stays on air"
     )]
     NoLiveInput,
+    #[error("the studio cannot take over: {0}; automation stays on air")]
+    LiveInputUnavailable(String),
+    #[error("automation is already on air")]
+    NotLive,
     #[error("the director is not running (the box is starting or stopping); try again")]
     NotRunning,
     #[error("the director has {QUEUE} commands waiting; try again in a moment")]
@@ -120,11 +128,11 @@ impl Controls {
 
 impl Director {
     pub(super) async fn obey(&mut self, request: Request) {
+        let by = request.by.clone();
         let result = match request.command {
             Command::Skip => self.skip().await,
-            // Taking over needs a live input in the engine; without one the
-            // only honest answer is no, with automation left on air.
-            Command::Live | Command::Auto => Err(CommandError::NoLiveInput),
+            Command::Live => self.go_live(by).await,
+            Command::Auto => self.back_to_auto(by).await,
         };
         info!(
             "command {:?} by {}: {result:?}",

@@ -26,6 +26,15 @@ impl Director {
         } else {
             self.engine_time() + self.margin()
         };
+        // While the studio is on air nothing is cued; after dead air,
+        // nothing before the hold ends.
+        if self.on_live.is_some() || self.dead_air_hold == Some(None) {
+            return;
+        }
+        let earliest = match self.dead_air_hold {
+            Some(Some(until)) => earliest.max(until),
+            _ => earliest,
+        };
         let horizon = earliest + self.horizon();
         self.silences
             .retain(|s| s.end.is_some_and(|e| e > earliest));
@@ -127,7 +136,13 @@ impl Director {
         let slot = self.slots[index].clone();
         let key = SlotKey::of(&slot);
         let p = &slot.programme;
-        let start = p.start + offset;
+        // A programme whose start fell while the studio was live starts
+        // from its beginning, now.
+        let (start, offset) = if self.late.remove(&key) {
+            (self.engine_time() + self.margin(), TimeDelta::zero())
+        } else {
+            (p.start + offset, offset)
+        };
         let joined = offset > TimeDelta::seconds(1);
         let substitution = slot.substitute.as_ref().map(|s| Substitution {
             replaces: s.replaces.clone(),

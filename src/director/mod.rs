@@ -10,6 +10,7 @@
 //! After a crash it reads the log and joins the programme that should be on
 //! air at the right offset.
 
+mod alarms;
 pub mod arrange;
 mod bookings;
 mod boundaries;
@@ -17,6 +18,7 @@ mod commands;
 mod cueing;
 mod drift;
 mod library;
+mod live;
 pub mod preair;
 mod publish;
 mod reports;
@@ -43,6 +45,7 @@ use crate::schedule::{FillerDeck, FolderWatch, Slot};
 use crate::status::{self, Status};
 use arrange::{Arranged, SlotKey};
 pub use commands::{Command, CommandError, CommandQueue, Controls, Done, Who, channel};
+pub use live::LiveWiring;
 
 /// The director's deadlines (real time). It does its work when one is due
 /// and sleeps in between, since every wake of the runtime is CPU the Pi
@@ -104,6 +107,16 @@ pub struct Wiring {
     pub device_paced: bool,
     /// Where commands from the panel, the web and the CLI arrive.
     pub commands: CommandQueue,
+    /// The studio's input; `None` when the box has none.
+    pub live: Option<LiveWiring>,
+}
+
+/// Why an item was taken off air other than by the schedule.
+enum TakenOff {
+    /// The studio took over (who switched).
+    Live(String),
+    /// It was silent.
+    DeadAir,
 }
 
 /// One item handed to the engine.
@@ -183,6 +196,17 @@ pub struct Director {
     commands: tokio::sync::mpsc::Receiver<commands::Request>,
     /// Per listen-back check, the last state written to the log.
     listen_logged: Vec<crate::listen_back::ListenAlarm>,
+    live_input: Option<LiveWiring>,
+    /// The studio on air, since when and by whom.
+    on_live: Option<live::OnLive>,
+    /// Items taken off air by the studio or for dead air, until their end is logged.
+    taken_off: HashMap<ItemId, TakenOff>,
+    /// Slots to start late, from their beginning (their start fell while the studio was live).
+    late: HashSet<SlotKey>,
+    alarms: Vec<status::Alarm>,
+    /// After dead air, the emergency audio holds until this programme start
+    /// (`Some(None)`: until AUTO, there being no next programme).
+    dead_air_hold: Option<Option<DateTime<Utc>>>,
 }
 
 impl Director {
@@ -197,6 +221,7 @@ impl Director {
             status,
             device_paced,
             commands,
+            live,
         } = parts;
         let fade = delta_to_samples(
             TimeDelta::milliseconds(config.audio.fade_ms as i64),
@@ -254,6 +279,12 @@ impl Director {
             track_history: Vec::new(),
             commands: commands.queue,
             listen_logged: Vec::new(),
+            live_input: live,
+            on_live: None,
+            taken_off: HashMap::new(),
+            late: HashSet::new(),
+            alarms: Vec::new(),
+            dead_air_hold: None,
         }
     }
 
@@ -267,6 +298,12 @@ impl Director {
         self.rescan_programmes();
         self.rescan_filler();
         self.arm_standby().await;
+        if let Some(Err(why)) = self.live_input.as_ref().map(|l| l.input.clone()) {
+            self.raise(
+                status::AlarmKind::LiveInput,
+                format!("live input unavailable: {why}"),
+            );
+        }
 
         let look_every = LOOK_EVERY.min(self.clock.real(LOOK_SPAN));
         let bell = reports::EngineBell::of(&self.engine);
@@ -314,6 +351,7 @@ impl Director {
             if now >= due.look {
                 due.look = now + look_every;
                 self.follow_tracks();
+                self.watch_silence().await;
                 self.arrange().await;
                 self.log_streams();
                 self.log_listen_back();

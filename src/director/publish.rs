@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
+
 use tracing::error;
 
 use super::Director;
@@ -98,19 +100,50 @@ impl Director {
         }
     }
 
-    pub(super) fn publish(&self) {
-        let now = self.on_air_time();
-        let on_air = self
-            .items
+    fn on_air_item(&self, now: DateTime<Utc>) -> Option<&super::Cued> {
+        self.items
             .values()
             .filter(|i| i.started && i.start <= now)
-            .max_by_key(|i| i.start);
-        let mode = match on_air.map(|i| i.kind) {
+            .max_by_key(|i| i.start)
+    }
+
+    /// What the box is doing, in the front panel's words.
+    pub(super) fn mode(&self) -> Mode {
+        if self.on_live.is_some() {
+            return Mode::Live;
+        }
+        match self.on_air_item(self.on_air_time()).map(|i| i.kind) {
             Some(Kind::Filler) => Mode::Filler,
             Some(Kind::Emergency) => Mode::Emergency,
             Some(_) => Mode::Auto,
             None => Mode::Silent,
+        }
+    }
+
+    fn live_state(&self) -> Option<status::LiveInput> {
+        let wiring = self.live_input.as_ref()?;
+        let (available, problem, level_db) = match &wiring.input {
+            Ok(health) => {
+                let failure = health.failure();
+                let (l, r) = health.peak();
+                (failure.is_none(), failure, [db(l), db(r)])
+            }
+            Err(why) => (false, Some(why.clone()), [-120.0, -120.0]),
         };
+        Some(status::LiveInput {
+            device: wiring.device.clone(),
+            available,
+            problem,
+            level_db,
+            since: self.on_live.as_ref().map(|l| l.since),
+            by: self.on_live.as_ref().map(|l| l.by.to_string()),
+        })
+    }
+
+    pub(super) fn publish(&self) {
+        let now = self.on_air_time();
+        let on_air = self.on_air_item(now);
+        let mode = self.mode();
         let next = self
             .slots
             .iter()
@@ -121,13 +154,7 @@ impl Director {
                 file: s.programme.path.display().to_string(),
             });
         let meters = &self.engine.meters;
-        let level = |peak: f32| {
-            if peak > 0.0 {
-                20.0 * peak.log10()
-            } else {
-                -120.0
-            }
-        };
+        let level = db;
         let (l, r) = meters.peak();
         let recent = self.log.recent(10).unwrap_or_default();
         let mut warnings = self.warnings.clone();
@@ -226,12 +253,21 @@ impl Director {
                 Clock::Wall => None,
                 Clock::Simulated { speed, .. } => Some(speed),
             },
-            live: None,
-            alarms: Vec::new(),
+            live: self.live_state(),
+            alarms: self.alarms.clone(),
             lamps: status::Lamps::default(),
             published: Some(Instant::now()),
         };
         snapshot.lamps = status::Lamps::of(&snapshot);
         self.status.send_replace(snapshot);
+    }
+}
+
+/// A peak (0.0 to 1.0) in dBFS, −120 standing for digital silence.
+fn db(peak: f32) -> f32 {
+    if peak > 0.0 {
+        20.0 * peak.log10()
+    } else {
+        -120.0
     }
 }

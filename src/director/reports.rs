@@ -7,7 +7,7 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tracing::{error, info, warn};
 
-use super::Director;
+use super::{Director, TakenOff};
 use crate::asrun::{Ended, NewEntry};
 use crate::engine::{Command, EndHow, Engine, Event, ItemId};
 
@@ -92,8 +92,11 @@ impl Director {
         if Some(id) == self.standby {
             self.standby = None;
         }
+        let taken_off = self.taken_off.remove(&id);
+        // A programme the studio took off is taken up again at AUTO.
         if let Some(key) = &item.slot
             && how != EndHow::Cancelled
+            && !matches!(taken_off, Some(TakenOff::Live(_)))
         {
             self.done.insert(key.clone());
         }
@@ -101,12 +104,19 @@ impl Director {
             return;
         };
         let failure = item.watch.failure();
-        let (ended, reason) = match (how, failure) {
-            (_, Some(reason)) => (Ended::Failed, Some(reason)),
-            (EndHow::Natural, None) => (Ended::Natural, None),
-            (EndHow::Faded, None) => (Ended::Faded, None),
-            (EndHow::Cut, None) => (Ended::Faded, Some("cut at the next start".to_string())),
-            (EndHow::Stopped | EndHow::Cancelled, None) => (Ended::Skipped, None),
+        let (ended, reason) = match (how, failure, taken_off) {
+            (_, Some(reason), _) => (Ended::Failed, Some(reason)),
+            (_, None, Some(TakenOff::Live(by))) => {
+                (Ended::Live, Some(format!("the studio took over, by {by}")))
+            }
+            (_, None, Some(TakenOff::DeadAir)) => (
+                Ended::DeadAir,
+                Some("silent: the emergency audio took over".to_string()),
+            ),
+            (EndHow::Natural, None, None) => (Ended::Natural, None),
+            (EndHow::Faded, None, None) => (Ended::Faded, None),
+            (EndHow::Cut, None, None) => (Ended::Faded, Some("cut at the next start".to_string())),
+            (EndHow::Stopped | EndHow::Cancelled, None, None) => (Ended::Skipped, None),
         };
         let end = self.time_of(at);
         if let Some(track_id) = item.tracks.as_ref().and_then(|t| t.open)

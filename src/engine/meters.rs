@@ -17,6 +17,8 @@ pub struct Meters {
     peak_right: AtomicU32,
     silence: AtomicU64,
     underruns: AtomicU64,
+    /// Quiet and sound on the programme output (dead air).
+    pub programme: super::silence::QuietRuns,
     #[cfg(test)]
     pub(crate) allocations: AtomicU64,
 }

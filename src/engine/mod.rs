@@ -12,14 +12,17 @@
 //! [`Engine::event_bell`] when there are events.
 
 pub mod decoder;
+pub mod live;
 pub mod meters;
 pub mod mixer;
+pub mod silence;
 #[cfg(test)]
 pub(crate) mod test_audio;
 
 pub use decoder::{DecodeError, OpenOptions, Source, SourceInfo, SourceWatch};
+pub use live::{LiveError, LiveFeed, LiveHealth, LiveInput};
 pub use meters::Meters;
-pub use mixer::{Engine, EngineError, EngineSettings, start};
+pub use mixer::{Engine, EngineError, EngineSettings, start, start_with_live};
 
 /// The director's name for one thing put on air (an as-run log entry).
 pub type ItemId = u64;
@@ -67,6 +70,18 @@ pub enum Command {
         id: ItemId,
         source: Source,
         after: u32,
+    },
+    /// The studio takes over: the live fader moves to the live input over
+    /// `fade` samples from now. Automation is not touched: the director
+    /// takes it off.
+    Live {
+        fade: u32,
+    },
+    /// Back to automation: the live fader starts back at sample `at` (where
+    /// the director has cued what is due) and takes `fade` samples.
+    Auto {
+        at: u64,
+        fade: u32,
     },
     Shutdown,
 }

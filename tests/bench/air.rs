@@ -163,6 +163,7 @@ pub fn start_paced_by(
         },
         block_frames,
         lead: TimeDelta::zero(),
+        silence_db: -40.0,
     };
     Ok(engine::start(settings, taps, Some(master))?)
 }

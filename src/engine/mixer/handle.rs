@@ -9,9 +9,11 @@ use std::thread::JoinHandle;
 
 use chrono::TimeDelta;
 
+use super::super::live::LiveFeed;
 use super::super::meters::Meters;
+use super::super::silence::SilenceWatch;
 use super::super::{Command, Event};
-use super::{COMMAND_CAPACITY, CUT_FADE_MS, EVENT_CAPACITY, Mixer, PENDING_EVENTS};
+use super::{COMMAND_CAPACITY, CUT_FADE_MS, EVENT_CAPACITY, LiveBus, Mixer, PENDING_EVENTS};
 use crate::clock::{Clock, Timeline};
 use crate::output::{CHANNELS, Tap};
 use crate::pacing;
@@ -57,6 +59,9 @@ pub struct EngineSettings {
     /// How far ahead of the station clock the engine runs when the clock
     /// paces it: the outputs' buffering, so that what is heard is on time.
     pub lead: TimeDelta,
+    /// RMS level (dBFS) below which the programme output and the live
+    /// input count as quiet.
+    pub silence_db: f32,
 }
 
 /// The running engine, as the director holds it.
@@ -108,6 +113,16 @@ pub fn start(
     taps: Vec<Tap>,
     master: Option<usize>,
 ) -> Result<Engine, EngineError> {
+    start_with_live(settings, taps, master, None)
+}
+
+/// [`start`], with the studio's live input behind the live fader.
+pub fn start_with_live(
+    settings: EngineSettings,
+    taps: Vec<Tap>,
+    master: Option<usize>,
+    live: Option<LiveFeed>,
+) -> Result<Engine, EngineError> {
     let block = settings.block_frames;
     if !BLOCK_RANGE.contains(&block) {
         return Err(EngineError::Block(block));
@@ -139,6 +154,15 @@ pub fn start(
     let stop = Arc::new(AtomicBool::new(false));
     let event_bell = Arc::new(event_fd().map_err(EngineError::EventBell)?);
     let burst = pacing::burst_blocks(block, settings.timeline.rate);
+    let rate = settings.timeline.rate;
+    let live = live.map(|feed| {
+        LiveBus::new(
+            feed,
+            block,
+            burst * block,
+            SilenceWatch::new(settings.silence_db, rate),
+        )
+    });
     let mixer = Mixer {
         timeline: settings.timeline,
         clock: settings.clock,
@@ -157,6 +181,8 @@ pub fn start(
         burst_span: crate::clock::samples_to_delta((burst * block) as i64, settings.timeline.rate),
         slots: std::array::from_fn(|_| None),
         standby: None,
+        live,
+        programme_watch: SilenceWatch::new(settings.silence_db, rate),
         mix: vec![0.0; block * CHANNELS],
         position: 0,
         silent_since: Some(0),

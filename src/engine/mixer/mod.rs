@@ -24,9 +24,12 @@ use crate::pacing::{self, Bell};
 
 mod cue;
 mod handle;
+mod live_bus;
 
+use super::silence::SilenceWatch;
 use cue::{Cue, When, render_item};
-pub use handle::{Engine, EngineError, EngineSettings, start};
+pub use handle::{Engine, EngineError, EngineSettings, start, start_with_live};
+use live_bus::LiveBus;
 
 /// Items that can be cued or playing at once. A schedule needs two or
 /// three (the programme, the next one, a filler); the rest is headroom.
@@ -79,6 +82,10 @@ struct Mixer {
     burst_span: TimeDelta,
     slots: [Option<Cue>; SLOTS],
     standby: Option<Standby>,
+    /// The studio's input and its fader, when the box has one.
+    live: Option<LiveBus>,
+    /// Dead air: quiet on the programme output, after the live fader.
+    programme_watch: SilenceWatch,
     /// The block being made, interleaved stereo.
     mix: Vec<f32>,
     /// Engine frame of the block's first frame.
@@ -109,6 +116,8 @@ impl Mixer {
             }
             self.render_block();
             self.send_block();
+            self.programme_watch
+                .feed(&self.mix, self.position, &self.meters.programme);
             self.meters
                 .record_block(&self.mix, self.position + self.block as u64, self.on_air());
             self.flush_events();
@@ -208,6 +217,16 @@ impl Mixer {
                 Command::Standby { id, source, after } => {
                     if let Some(old) = self.standby.replace(Standby { id, source, after }) {
                         self.emit(Event::Retired(old.source));
+                    }
+                }
+                Command::Live { fade } => {
+                    if let Some(bus) = self.live.as_mut() {
+                        bus.go_live(fade);
+                    }
+                }
+                Command::Auto { at, fade } => {
+                    if let Some(bus) = self.live.as_mut() {
+                        bus.back_at(at, fade);
                     }
                 }
                 Command::Shutdown => return false,
@@ -347,12 +366,18 @@ impl Mixer {
             }
         }
 
-        if self.anything_playing() {
+        // While the studio is on air automation is quiet on purpose: the
+        // standby waits until it is not.
+        let live = self.live.as_ref().is_some_and(LiveBus::engaged);
+        if self.anything_playing() || live {
             self.silent_since = None;
         } else if self.silent_since.is_none() {
-            self.silent_since = Some(self.last_end);
+            self.silent_since = Some(self.last_end.max(start));
         }
         self.start_standby(end);
+        if let Some(bus) = self.live.as_mut() {
+            bus.mix(&mut self.mix, start);
+        }
     }
 
     fn known_except(&self, id: ItemId, except: usize) -> bool {

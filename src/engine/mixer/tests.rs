@@ -250,6 +250,7 @@ fn start_engine(timeline: Timeline, clock: Clock, taps: Vec<Tap>, master: Option
             clock,
             block_frames: BLOCK,
             lead: TimeDelta::zero(),
+            silence_db: -40.0,
         },
         taps,
         master,
@@ -616,6 +617,7 @@ fn settings_that_cannot_work_are_refused() {
         clock: Clock::Wall,
         block_frames,
         lead: TimeDelta::zero(),
+        silence_db: -40.0,
     };
     assert!(matches!(
         start(settings(0), vec![], None),
