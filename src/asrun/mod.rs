@@ -89,6 +89,7 @@ pub enum Ended {
     Cancelled,
     /// Taken off air because it was silent (dead air); the emergency
     /// audio followed.
+    #[serde(rename = "dead_air")]
     DeadAir,
 }
 

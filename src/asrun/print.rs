@@ -54,6 +54,8 @@ struct Row<'a> {
     problem: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     heard: Option<ListenAlarm>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a str>,
 }
 
 fn rows(entries: &[Entry], tz: Tz) -> impl Iterator<Item = Row<'_>> {
@@ -73,6 +75,7 @@ fn rows(entries: &[Entry], tz: Tz) -> impl Iterator<Item = Row<'_>> {
         replaces: e.replaces.as_deref(),
         problem: e.problem.as_deref(),
         heard: e.heard,
+        by: e.by.as_deref(),
     })
 }
 
@@ -88,10 +91,10 @@ pub fn to_json(entries: &[Entry], tz: Tz) -> String {
 }
 
 /// The fields of an as-run entry in `onair log --json` and `--csv`, in order.
-/// The last five are for tracks (`artist`, `programme`), substitutes
-/// (`replaces`, `problem`) and listen-back events (`heard`), empty for
-/// other entries.
-pub const COLUMNS: [&str; 15] = [
+/// The last six are for tracks (`artist`, `programme`), substitutes
+/// (`replaces`, `problem`), listen-back events (`heard`) and the studio
+/// going live (`by`, who switched), empty for other entries.
+pub const COLUMNS: [&str; 16] = [
     "id",
     "start",
     "end",
@@ -107,6 +110,7 @@ pub const COLUMNS: [&str; 15] = [
     "replaces",
     "problem",
     "heard",
+    "by",
 ];
 
 /// The entries as CSV with a header line, the same columns as [`to_json`];
@@ -132,6 +136,7 @@ pub fn to_csv(entries: &[Entry], tz: Tz) -> String {
             row.replaces.unwrap_or_default().to_string(),
             row.problem.unwrap_or_default().to_string(),
             row.heard.map(heard_name).unwrap_or_default().to_string(),
+            row.by.unwrap_or_default().to_string(),
         ]);
     }
     let bytes = out.into_inner().unwrap_or_default();

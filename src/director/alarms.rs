@@ -81,7 +81,9 @@ impl Director {
         let automation = matches!(mode, Mode::Auto | Mode::Filler);
         if automation && programme.quiet >= after && !self.alarmed(AlarmKind::DeadAir) {
             self.dead_air().await;
-        } else if automation && programme.sound >= recovery {
+        } else if automation && programme.sound.min(self.on_air_for(position)) >= recovery {
+            // Counted from when automation came back: the emergency
+            // audio's sound does not clear dead air.
             self.clear(AlarmKind::DeadAir, "the programme has sound again");
         }
         if let Some(until) = self.dead_air_hold.flatten()
@@ -136,6 +138,16 @@ impl Director {
             self.send(crate::engine::Command::Stop { id, fade: 0 });
             self.taken_off.insert(id, super::TakenOff::DeadAir);
         }
+    }
+
+    /// Frames the item heard now has been on air.
+    fn on_air_for(&self, position: u64) -> u64 {
+        let now = self.on_air_time();
+        self.items
+            .values()
+            .filter(|i| i.started && i.start <= now)
+            .max_by_key(|i| i.start)
+            .map_or(0, |i| position.saturating_sub(self.sample(i.start)))
     }
 
     fn live_health(&self) -> Option<std::sync::Arc<crate::engine::LiveHealth>> {

@@ -22,6 +22,10 @@ pub enum Kind {
     Substitute,
     /// The listen-back raising or clearing an alarm for a stream (start = end).
     Listen,
+    /// The studio on air.
+    Live,
+    /// An alarm raised or cleared (start = end).
+    Alarm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -33,6 +37,10 @@ pub enum Ended {
     Failed,
     Interrupted,
     Stopped,
+    Live,
+    Cancelled,
+    #[serde(rename = "dead_air")]
+    DeadAir,
 }
 
 /// One as-run entry. `id` and `scheduled` are kept as JSON: the tests only
@@ -61,6 +69,9 @@ pub struct AsRun {
     /// A listen-back event's: `absent`, `no_data`, `silent` or `ok`.
     #[serde(default)]
     pub heard: Option<String>,
+    /// A live entry's: who switched.
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 fn words(text: &str) -> String {

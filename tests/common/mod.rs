@@ -252,6 +252,11 @@ impl Station {
             .to_utc()
     }
 
+    /// Names a tone that is not in one of the station's files (the studio's).
+    pub fn label_tone(&mut self, freq: u32, label: &str) {
+        self.label(freq, label.to_string());
+    }
+
     fn label(&mut self, freq: u32, label: String) {
         if let Some(old) = self.labels.insert(freq, label.clone())
             && old != label
