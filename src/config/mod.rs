@@ -9,11 +9,13 @@
 //!   into their types.
 //! - `outputs`: the `[[output]]` tables, and the outputs a simulated clock
 //!   cannot drive.
+//! - `panel`: `[panel]`, the front panel's pins and display.
 //! - `machine`: what `onair check-config` warns about on this machine
 //!   (folders and files missing or unusable).
 
 mod machine;
 mod outputs;
+mod panel;
 mod reader;
 mod sections;
 
@@ -26,6 +28,7 @@ use chrono_tz::Tz;
 use toml::Table;
 
 pub use outputs::{MP3_BITRATES, MP3_SAMPLE_RATES};
+pub use panel::{DisplayConfig, DisplayKind, Lines, PanelConfig, PanelPins, Pull};
 use reader::TableReader;
 use sections::DEFAULT_CHECK_AHEAD_MINUTES;
 
@@ -46,6 +49,8 @@ pub struct Config {
     /// The station's calendar of slots; `None` when the box plays from
     /// the programme files alone.
     pub calendar: Option<CalendarConfig>,
+    /// The front panel's buttons, lamps and display.
+    pub panel: PanelConfig,
 }
 
 /// `[calendar]`: where the calendar of slots comes from and how often it is read.

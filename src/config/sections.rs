@@ -1,5 +1,5 @@
 //! The station's sections (`[station]`, `[library]`, `[clock]`, `[audio]`,
-//! `[data]`, `[web]`, `[calendar]`) read into their types, and the whole file
+//! `[data]`, `[web]`, `[calendar]`; `[panel]` is in `panel`) read into their types, and the whole file
 //! into a [`Config`].
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -25,7 +25,7 @@ const FADE_MS: std::ops::RangeInclusive<i64> = 0..=30_000;
 const MAX_SPEED: f64 = 1000.0;
 
 const TOP_KEYS: &[&str] = &[
-    "station", "library", "clock", "audio", "data", "output", "web", "calendar",
+    "station", "library", "clock", "audio", "data", "output", "web", "calendar", "panel",
 ];
 const CALENDAR_KEYS: &[&str] = &["source", "refresh_minutes", "check_ahead_minutes"];
 const DEFAULT_REFRESH_MINUTES: u32 = 15;
@@ -50,6 +50,7 @@ impl TableReader {
         let (outputs, listen_back) = self.outputs(root);
         let web = self.web(root);
         let calendar = self.calendar(root);
+        let panel = self.panel(root);
 
         if let Some(clock) = &clock {
             self.outputs_for_clock(root, &outputs, clock);
@@ -66,6 +67,7 @@ impl TableReader {
             listen_back,
             web,
             calendar,
+            panel,
         })
     }
 
