@@ -1,5 +1,5 @@
-//! `onair run`: puts the parts together — clock, as-run log, outputs,
-//! engine, listen-back, director, web — and takes them down in order on
+//! `onair run`: puts the parts together — clock, as-run log, front panel,
+//! outputs, engine, listen-back, director, web — and takes them down in order on
 //! SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
@@ -14,8 +14,9 @@ use tracing::info;
 use crate::asrun::{AsRunReader, AsRunWriter, SledWriter};
 use crate::clock::{Clock, Timeline};
 use crate::config::Config;
-use crate::director::{CommandQueue, Director, LiveWiring, Wiring};
+use crate::director::{CommandQueue, Controls, Director, LiveWiring, Wiring};
 use crate::engine::{self, EngineSettings, LiveInput};
+use crate::hw::FrontPanel;
 use crate::listen_back;
 use crate::output::{self, OutputContext};
 use crate::pacing;
@@ -62,17 +63,17 @@ pub async fn run(config: Config) -> Result<()> {
     // starting (systemd stopping it early) becomes an orderly stop as soon
     // as it is up, instead of killing it half-started.
     let stop = shutdown_signal()?;
-    // The box itself has no source of commands yet: the queue stays open
-    // and quiet while it runs.
-    let (_controls, commands) = crate::director::channel();
-    run_with(config, commands, stop).await
+    // The front panel gives commands; the web and the control socket will.
+    let (controls, commands) = crate::director::channel();
+    run_with(config, controls, commands, stop).await
 }
 
-/// `onair run` with the director's commands from `commands` and a stop
-/// when `stop` resolves instead of SIGTERM: the box as a program that
-/// embeds it (or a test) drives it.
+/// `onair run` with the director's commands from `commands` (the front
+/// panel sends on `controls`) and a stop when `stop` resolves instead of
+/// SIGTERM: the box as a program that embeds it (or a test) drives it.
 pub async fn run_with(
     config: Config,
+    controls: Controls,
     commands: CommandQueue,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
@@ -105,6 +106,9 @@ pub async fn run_with(
         timezone: config.station.timezone.name().to_string(),
         ..Status::default()
     });
+    // The panel's lamps go off before any audio starts, and stay off until
+    // the director's status lights them; dropped at the end: off again.
+    let _panel = front_panel(&config, controls, status_rx.clone());
     let address: SocketAddr = listener.local_addr()?;
     let state = web::State {
         status: status_rx,
@@ -216,6 +220,18 @@ async fn on_air(
         tracing::error!("{e}");
     }
     Ok(())
+}
+
+/// The front panel, or none when its pins cannot be had: the box plays on
+/// without its buttons rather than not at all.
+fn front_panel(
+    config: &Config,
+    controls: Controls,
+    status: watch::Receiver<Status>,
+) -> Option<FrontPanel> {
+    FrontPanel::start(&config.panel, controls, status)
+        .inspect_err(|e| tracing::error!("the front panel's buttons and lamps are off: {e}"))
+        .ok()
 }
 
 fn write_web_address(path: &Path, address: SocketAddr) -> Result<()> {

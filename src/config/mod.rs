@@ -10,12 +10,14 @@
 //! - `outputs`: the `[[output]]` tables, and the outputs a simulated clock
 //!   cannot drive.
 //! - `live`: `[live]` (the studio's input) and `[silence]` (its thresholds).
+//! - `panel`: `[panel]`, the front panel's pins and display.
 //! - `machine`: what `onair check-config` warns about on this machine
 //!   (folders and files missing or unusable).
 
 mod live;
 mod machine;
 mod outputs;
+mod panel;
 mod reader;
 mod sections;
 
@@ -28,6 +30,7 @@ use chrono_tz::Tz;
 use toml::Table;
 
 pub use outputs::{MP3_BITRATES, MP3_SAMPLE_RATES};
+pub use panel::{DisplayConfig, DisplayKind, Lines, PanelConfig, PanelPins, Pull};
 use reader::TableReader;
 use sections::DEFAULT_CHECK_AHEAD_MINUTES;
 
@@ -52,6 +55,8 @@ pub struct Config {
     pub live: Option<Live>,
     /// When the studio, or the programme, counts as silent.
     pub silence: Silence,
+    /// The front panel's buttons, lamps and display.
+    pub panel: PanelConfig,
 }
 
 /// `[live]`: the studio's input and how it takes over.

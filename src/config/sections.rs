@@ -1,5 +1,5 @@
 //! The station's sections (`[station]`, `[library]`, `[clock]`, `[audio]`,
-//! `[data]`, `[web]`, `[calendar]`) read into their types, and the whole file
+//! `[data]`, `[web]`, `[calendar]`; `[panel]` is in `panel`) read into their types, and the whole file
 //! into a [`Config`].
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -26,6 +26,7 @@ const MAX_SPEED: f64 = 1000.0;
 
 const TOP_KEYS: &[&str] = &[
     "station", "library", "clock", "audio", "data", "output", "web", "calendar", "live", "silence",
+    "panel",
 ];
 const CALENDAR_KEYS: &[&str] = &["source", "refresh_minutes", "check_ahead_minutes"];
 const DEFAULT_REFRESH_MINUTES: u32 = 15;
@@ -57,6 +58,7 @@ impl TableReader {
                 .map_or("onair", |s: &super::Station| &s.name),
         );
         let silence = self.silence(root);
+        let panel = self.panel(root);
 
         if let Some(clock) = &clock {
             self.outputs_for_clock(root, &outputs, clock);
@@ -75,6 +77,7 @@ impl TableReader {
             calendar,
             live,
             silence,
+            panel,
         })
     }
 

@@ -775,3 +775,181 @@ fn check_reports_missing_folders_and_files() {
     assert!(warnings[0].problem.contains("is a file"), "{}", warnings[0]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_box_without_a_panel_section_has_simulated_buttons_and_no_display() {
+    let config = Config::parse("[station]\ntimezone = \"UTC\"\n", Path::new("a.toml")).unwrap();
+    assert_eq!(config.panel, PanelConfig::default());
+    assert_eq!(config.panel.pins, PanelPins::Simulated);
+    assert_eq!(config.panel.display.kind, DisplayKind::None);
+    assert_eq!(config.panel.debounce_ms, 30);
+    assert!(config.panel.active_low);
+    // The demo too.
+    let demo = Config::parse(DEMO_CONFIG, Path::new("/home/dev/demo/onair.toml")).unwrap();
+    assert_eq!(demo.panel.pins, PanelPins::Simulated);
+}
+
+#[test]
+fn the_shipped_box_has_gpio_buttons_lamps_and_an_oled() {
+    let text = include_str!("../../config/onair.toml");
+    let panel = Config::parse(text, Path::new("/etc/onair/onair.toml"))
+        .unwrap()
+        .panel;
+    assert_eq!(panel.pins, PanelPins::Gpio);
+    assert_eq!(panel.lines.live_button, "GPIO5");
+    assert_eq!(panel.lines.alarm_lamp, "GPIO21");
+    assert_eq!(panel.pull, Pull::Up);
+    assert!(panel.active_low && !panel.lamp_active_low);
+    assert_eq!(
+        panel.display,
+        DisplayConfig {
+            kind: DisplayKind::Ssd1306,
+            bus: "/dev/i2c-1".into(),
+            address: 0x3C,
+        }
+    );
+}
+
+#[test]
+fn panel_settings_are_read() {
+    let text = r#"
+[station]
+timezone = "UTC"
+[panel]
+pins = "gpio"
+live_button = "GPIO17"
+skip_button = "GPIO27"
+alarm_lamp = "GPIO26"
+active_low = false
+lamp_active_low = true
+pull = "down"
+debounce_ms = 20
+display = "sh1106"
+display_bus = "/dev/i2c-3"
+display_address = "0x3D"
+"#;
+    let panel = Config::parse(text, Path::new("a.toml")).unwrap().panel;
+    assert_eq!(panel.pins, PanelPins::Gpio);
+    assert_eq!(
+        (
+            panel.lines.live_button.as_str(),
+            panel.lines.auto_button.as_str(),
+            panel.lines.skip_button.as_str(),
+            panel.lines.alarm_lamp.as_str(),
+        ),
+        ("GPIO17", "GPIO6", "GPIO27", "GPIO26"),
+        "keys left out keep the board's pins"
+    );
+    assert!(!panel.active_low && panel.lamp_active_low);
+    assert_eq!(panel.pull, Pull::Down);
+    assert_eq!(panel.debounce_ms, 20);
+    assert_eq!(
+        panel.display,
+        DisplayConfig {
+            kind: DisplayKind::Sh1106,
+            bus: "/dev/i2c-3".into(),
+            address: 0x3D,
+        }
+    );
+    // With GPIO, a display is expected unless turned off; in hex as TOML writes it.
+    let text = "[station]\ntimezone = \"UTC\"\n[panel]\npins = \"gpio\"\ndisplay_address = 0x3c\n";
+    let display = Config::parse(text, Path::new("a.toml"))
+        .unwrap()
+        .panel
+        .display;
+    assert_eq!(
+        (display.kind, display.address),
+        (DisplayKind::Ssd1306, 0x3C)
+    );
+}
+
+#[test]
+fn panel_problems_name_the_key_the_value_and_the_fix() {
+    // Bad input: every [panel] key with a value it cannot take.
+    let text = r#"
+[station]
+timezone = "UTC"
+[panel]
+pins = "gpi"
+live_button = "/dev/gpiochip0 17"
+auto_button = 6
+skip_button = "GPIO16"
+active_low = "yes"
+pull = "pullup"
+debounce_ms = 1000
+display = "oled"
+display_bus = "i2c-1"
+display_address = 0x78
+dispaly = "none"
+"#;
+    let found = problems(text);
+    assert_eq!(
+        find(&found, "panel.pins").to_string(),
+        "panel.pins = \"gpi\": expected one of gpio, simulated: \"gpio\" (the Pi's GPIO lines, \
+         named below) or \"simulated\" (buttons pressed from the page, for a machine without GPIO)"
+    );
+    assert!(
+        find(&found, "panel.live_button")
+            .expected
+            .contains("such as \"GPIO17\""),
+        "{found:#?}"
+    );
+    assert!(
+        find(&found, "panel.auto_button")
+            .expected
+            .contains("not an integer")
+    );
+    let twice = find(&found, "panel.skip_button");
+    assert_eq!(twice.value, "\"GPIO16\"");
+    assert!(twice.expected.contains("also panel.on_air_lamp"), "{twice}");
+    assert!(
+        find(&found, "panel.active_low")
+            .expected
+            .contains("true or false (without quotes), not a string")
+    );
+    assert!(
+        find(&found, "panel.pull")
+            .expected
+            .starts_with("expected one of up, down, none")
+    );
+    assert!(
+        find(&found, "panel.debounce_ms")
+            .expected
+            .contains("from 5 to 100")
+    );
+    assert!(
+        find(&found, "panel.display")
+            .expected
+            .contains("\"sh1106\" (most 1.3 inch modules)")
+    );
+    assert!(
+        find(&found, "panel.display_bus")
+            .expected
+            .contains("\"/dev/i2c-1\"")
+    );
+    let address = find(&found, "panel.display_address");
+    assert_eq!(address.value, "120");
+    assert!(address.expected.contains("from 0x08 to 0x77"), "{address}");
+    assert!(
+        address
+            .expected
+            .contains("0x78 looks like an 8-bit address, which is 0x3C"),
+        "{address}"
+    );
+    assert!(
+        find(&found, "panel.dispaly")
+            .expected
+            .contains("did you mean `display`?")
+    );
+    assert_eq!(found.len(), 11, "{found:#?}");
+
+    // Bad input: an address that is not a number, a section that is not one.
+    let found = problems("[station]\ntimezone = \"UTC\"\n[panel]\ndisplay_address = \"big\"\n");
+    assert!(
+        find(&found, "panel.display_address")
+            .expected
+            .contains("0x3C on most modules")
+    );
+    let found = problems("panel = \"gpio\"\n[station]\ntimezone = \"UTC\"\n");
+    assert!(find(&found, "panel").expected.contains("[panel] section"));
+}

@@ -2,6 +2,24 @@
 //! AIR, LIVE and ALARM lamps. The seam is the embedded-hal 1.0 traits, so
 //! the same panel logic runs on the Pi's GPIO, on simulated pins and on a
 //! test double.
+//!
+//! - [`debounce`]: one button's debouncing and arming, pure (a held button
+//!   at boot never triggers; one command per press).
+//! - `front_panel`: the panel's logic, generic over the pins: presses out,
+//!   lamps driven from the status, every lamp off at start and at the end.
+//! - [`gpio`]: the Pi's pins, the kernel's GPIO lines found by name.
+//! - [`sim`]: simulated pins, pressed from the page, lamps shown on it.
+//! - `task`: [`FrontPanel`], the panel running on a thread of its own,
+//!   sending its presses to the director.
+
+pub mod debounce;
+mod front_panel;
+pub mod gpio;
+pub mod sim;
+mod task;
+
+pub use front_panel::Panel;
+pub use task::{FrontPanel, POLL, StartError, Wiring, command_of};
 
 use std::fmt;
 use std::str::FromStr;
@@ -96,3 +114,6 @@ impl SimButtons {
         self.set(button, false);
     }
 }
+
+#[cfg(test)]
+mod tests;
