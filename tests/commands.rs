@@ -493,7 +493,8 @@ fn log_prints_json_csv_and_a_table_filtered_by_time_also_while_the_box_runs() {
             "programme",
             "replaces",
             "problem",
-            "heard"
+            "heard",
+            "by"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader

@@ -725,7 +725,8 @@ fn csv_has_the_same_columns_and_quotes_titles() {
             "programme",
             "replaces",
             "problem",
-            "heard"
+            "heard",
+            "by"
         ]
     );
     let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();

@@ -18,7 +18,6 @@ use tracing::{error, info, warn};
 use super::Director;
 use super::commands::Who;
 use crate::asrun::AlarmEvent;
-use crate::engine::ItemId;
 use crate::status::{Alarm, AlarmKind, Mode};
 
 /// What the engine's runs say, in frames, at the engine's position.
@@ -97,15 +96,11 @@ impl Director {
     /// emergency audio, it holds until the next programme's start.
     async fn dead_air(&mut self) {
         let seconds = self.config.silence.after_seconds;
-        let on_air: Vec<ItemId> = self
+        let titles: Vec<String> = self
             .items
             .iter()
             .filter(|(id, item)| item.started && Some(**id) != self.standby)
-            .map(|(&id, _)| id)
-            .collect();
-        let titles: Vec<String> = on_air
-            .iter()
-            .filter_map(|id| self.items.get(id).map(|i| format!("\"{}\"", i.title)))
+            .map(|(_, item)| format!("\"{}\"", item.title))
             .collect();
         let emergency = self.standby.is_some();
         self.raise(
@@ -134,19 +129,12 @@ impl Director {
             self.dead_air_hold = Some(next);
         }
         self.rearrange();
-        for id in on_air {
-            self.send(crate::engine::Command::Stop { id, fade: 0 });
-            self.taken_off.insert(id, super::TakenOff::DeadAir);
-        }
+        self.take_off_air(0, super::TakenOff::DeadAir);
     }
 
     /// Frames the item heard now has been on air.
     fn on_air_for(&self, position: u64) -> u64 {
-        let now = self.on_air_time();
-        self.items
-            .values()
-            .filter(|i| i.started && i.start <= now)
-            .max_by_key(|i| i.start)
+        self.on_air_item(self.on_air_time())
             .map_or(0, |i| position.saturating_sub(self.sample(i.start)))
     }
 

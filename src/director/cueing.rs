@@ -371,6 +371,21 @@ impl Director {
         }
     }
 
+    /// Takes what is on air off with `fade` (the standby excepted), to be
+    /// logged as taken off for `why` when the engine reports its end.
+    pub(super) fn take_off_air(&mut self, fade: u32, why: super::TakenOff) {
+        let on_air: Vec<ItemId> = self
+            .items
+            .iter()
+            .filter(|(id, item)| item.started && Some(**id) != self.standby)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in on_air {
+            self.send(Command::Stop { id, fade });
+            self.taken_off.insert(id, why.clone());
+        }
+    }
+
     /// The slots changed: everything not yet on air is taken back and
     /// arranged again; what is on air gets the new next start as its end.
     pub(super) fn rearrange(&mut self) {

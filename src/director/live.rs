@@ -18,7 +18,7 @@ use super::arrange::SlotKey;
 use super::commands::{CommandError, Done, Who};
 use crate::asrun::{Kind, LiveEntry, NewEntry};
 use crate::clock::delta_to_samples;
-use crate::engine::{Command as EngineCommand, ItemId, LiveHealth};
+use crate::engine::{Command as EngineCommand, LiveHealth};
 use crate::status::AlarmKind;
 
 /// The studio's input as the director holds it.
@@ -75,17 +75,7 @@ impl Director {
         // What is not on air yet is taken back; what is, fades under the
         // studio and is logged as taken off by it.
         self.rearrange();
-        let on_air: Vec<ItemId> = self
-            .items
-            .iter()
-            .filter(|(id, item)| item.started && Some(**id) != self.standby)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in on_air {
-            self.send(EngineCommand::Stop { id, fade });
-            self.taken_off
-                .insert(id, super::TakenOff::Live(by.to_string()));
-        }
+        self.take_off_air(fade, super::TakenOff::Live(by.to_string()));
         let since = self.engine_time();
         let (title, device) = match (&self.config.live, &self.live_input) {
             (Some(live), Some(wiring)) => (live.title.clone(), wiring.device.clone()),

@@ -112,6 +112,7 @@ pub struct Wiring {
 }
 
 /// Why an item was taken off air other than by the schedule.
+#[derive(Clone)]
 enum TakenOff {
     /// The studio took over (who switched).
     Live(String),

@@ -100,7 +100,8 @@ impl Director {
         }
     }
 
-    fn on_air_item(&self, now: DateTime<Utc>) -> Option<&super::Cued> {
+    /// The item heard at `now`: the latest to start of those on air.
+    pub(super) fn on_air_item(&self, now: DateTime<Utc>) -> Option<&super::Cued> {
         self.items
             .values()
             .filter(|i| i.started && i.start <= now)
