@@ -306,7 +306,9 @@ fn a_stream_silent_under_playing_programme_raises_the_alarm_and_silence_on_air_d
             "/live.mp3",
             &format!("listen_url = \"{}\"\n", icecast.listen_url("/other.mp3")),
         ));
-    // Joined 10 s in: 20 s of silence on air, then the tone.
+    // Joined 10 s in: 20 s of silence on air, then the tone. The box's
+    // dead-air watch is set past that, so the quiet stays on air.
+    s.section("[silence]\nafter_seconds = 60\n");
     s.programme_steps(
         "2026-03-02 00:59",
         "quiet-start",
