@@ -19,6 +19,7 @@ use crate::engine::{self, EngineSettings};
 use crate::listen_back;
 use crate::output::{self, OutputContext};
 use crate::pacing;
+use crate::panel;
 use crate::schedule::resolve_local;
 use crate::status::Status;
 use crate::web;
@@ -105,6 +106,16 @@ pub async fn run_with(
         timezone: config.station.timezone.name().to_string(),
         ..Status::default()
     });
+    // --- panel display (issue 10): the screen renders the status several
+    // times a second, publishes each frame (`screen.frames()`, for the
+    // web's `/panel.png`) and flushes it to the OLED; stopped (and the
+    // display blanked) after playout stops.
+    // MERGE(hw): the display settings come from `config.panel`'s
+    // `display`, `display_bus` and `display_address`.
+    // MERGE(web): `web::State { panel: screen.frames(), .. }`.
+    let display = panel::DisplayConfig::default();
+    let screen = panel::screen::start(&display, status_rx.clone(), clock)?;
+    // --- end panel display
     let address: SocketAddr = listener.local_addr()?;
     let state = web::State {
         status: status_rx,
@@ -117,6 +128,7 @@ pub async fn run_with(
     write_web_address(&address_file, address)?;
     info!("status page on http://{address}/");
     let result = on_air(config, clock, log, status_tx, commands, stop).await;
+    screen.stop();
     let _ = std::fs::remove_file(&address_file);
     result
 }
