@@ -20,6 +20,7 @@ use crate::hw::FrontPanel;
 use crate::listen_back;
 use crate::output::{self, OutputContext};
 use crate::pacing;
+use crate::panel;
 use crate::schedule::resolve_local;
 use crate::status::Status;
 use crate::web;
@@ -109,6 +110,9 @@ pub async fn run_with(
     // The panel's lamps go off before any audio starts, and stay off until
     // the director's status lights them; dropped at the end: off again.
     let _panel = front_panel(&config, controls, status_rx.clone());
+    // The display shows the status from now on; a display that is missing
+    // or fails is a warning, never a reason not to play.
+    let screen = panel::screen::start(&config.panel.display, status_rx.clone(), clock)?;
     let address: SocketAddr = listener.local_addr()?;
     let state = web::State {
         status: status_rx,
@@ -121,6 +125,7 @@ pub async fn run_with(
     write_web_address(&address_file, address)?;
     info!("status page on http://{address}/");
     let result = on_air(config, clock, log, status_tx, commands, stop).await;
+    screen.stop();
     let _ = std::fs::remove_file(&address_file);
     result
 }

@@ -75,11 +75,7 @@ impl Default for PanelConfig {
             lamp_active_low: false,
             pull: Pull::Up,
             debounce_ms: DEFAULT_DEBOUNCE_MS,
-            display: DisplayConfig {
-                kind: DisplayKind::None,
-                bus: PathBuf::from(DEFAULT_DISPLAY_BUS),
-                address: DEFAULT_DISPLAY_ADDRESS,
-            },
+            display: DisplayConfig::default(),
         }
     }
 }
@@ -143,6 +139,17 @@ pub struct DisplayConfig {
     pub bus: PathBuf,
     /// The 7-bit address: 0x3C on most modules, 0x3D on some.
     pub address: u8,
+}
+
+impl Default for DisplayConfig {
+    /// No display; where one is configured, the usual bus and address.
+    fn default() -> Self {
+        DisplayConfig {
+            kind: DisplayKind::None,
+            bus: PathBuf::from(DEFAULT_DISPLAY_BUS),
+            address: DEFAULT_DISPLAY_ADDRESS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 use embedded_graphics::Pixel;
 use embedded_graphics::pixelcolor::BinaryColor;
 use embedded_graphics::prelude::{DrawTarget, OriginDimensions, Size};
+use embedded_graphics::primitives::Rectangle;
 
 pub const WIDTH: usize = 128;
 pub const HEIGHT: usize = 64;
@@ -58,6 +59,26 @@ impl Frame {
         }
     }
 
+    /// All pixels off.
+    pub fn clear(&mut self) {
+        self.bytes = [0; BYTES];
+    }
+
+    /// One page: 8 rows, a byte per column, as the display holds it.
+    pub fn page(&self, page: usize) -> &[u8] {
+        &self.bytes[page * WIDTH..(page + 1) * WIDTH]
+    }
+
+    /// How many pixels are lit inside `area` (clipped to the frame).
+    pub fn lit_in(&self, area: &Rectangle) -> usize {
+        pixels_of(area).filter(|&(x, y)| self.pixel(x, y)).count()
+    }
+
+    /// Whether every pixel inside `area` is the same in both frames.
+    pub fn same_in(&self, other: &Frame, area: &Rectangle) -> bool {
+        pixels_of(area).all(|(x, y)| self.pixel(x, y) == other.pixel(x, y))
+    }
+
     /// The frame as a 128x64 greyscale PNG, lit pixels white.
     pub fn png(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(1024);
@@ -80,6 +101,15 @@ impl Frame {
         drop(writer);
         out
     }
+}
+
+/// The frame's pixels inside `area`, as (x, y).
+fn pixels_of(area: &Rectangle) -> impl Iterator<Item = (usize, usize)> {
+    let x0 = area.top_left.x.clamp(0, WIDTH as i32) as usize;
+    let y0 = area.top_left.y.clamp(0, HEIGHT as i32) as usize;
+    let x1 = (area.top_left.x + area.size.width as i32).clamp(0, WIDTH as i32) as usize;
+    let y1 = (area.top_left.y + area.size.height as i32).clamp(0, HEIGHT as i32) as usize;
+    (y0..y1).flat_map(move |y| (x0..x1).map(move |x| (x, y)))
 }
 
 impl OriginDimensions for Frame {

@@ -1,6 +1,16 @@
 //! The front-panel display: a pure render of the status snapshot into a
-//! 1-bit 128x64 [`Frame`], sent to the OLED and served as `/panel.png`.
+//! 1-bit 128x64 [`Frame`] ([`render`]), sent to the OLED ([`oled`]) and
+//! served as `/panel.png`; the [`screen`] task does both several times a
+//! second.
 
 mod frame;
+pub mod oled;
+pub mod render;
+pub mod screen;
+mod text;
 
 pub use frame::{BYTES, Frame, HEIGHT, PAGES, WIDTH};
+pub use screen::{DisplayConfig, DisplayKind, Screen};
+
+#[cfg(test)]
+mod tests;

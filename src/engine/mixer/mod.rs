@@ -603,5 +603,7 @@ impl Mixer {
     }
 }
 
+/// Its counting allocator is the test binary's: other tests (the panel's)
+/// read it too.
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -25,7 +25,7 @@ fn count() {
     let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
 }
 
-pub(super) fn allocations_on_this_thread() -> u64 {
+pub(crate) fn allocations_on_this_thread() -> u64 {
     ALLOCATIONS.try_with(Cell::get).unwrap_or(0)
 }
 
