@@ -38,6 +38,7 @@
 //! - [`demo`]: a generated demo station for a developer machine.
 
 pub mod asrun;
+pub mod auth;
 pub mod calendar;
 pub mod cli;
 pub mod clock;

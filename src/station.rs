@@ -14,7 +14,7 @@ use tracing::info;
 use crate::asrun::{AsRunReader, AsRunWriter, SledWriter};
 use crate::clock::{Clock, Timeline};
 use crate::config::Config;
-use crate::director::{CommandQueue, Director, Wiring};
+use crate::director::{CommandQueue, Controls, Director, Wiring};
 use crate::engine::{self, EngineSettings};
 use crate::listen_back;
 use crate::output::{self, OutputContext};
@@ -62,17 +62,17 @@ pub async fn run(config: Config) -> Result<()> {
     // starting (systemd stopping it early) becomes an orderly stop as soon
     // as it is up, instead of killing it half-started.
     let stop = shutdown_signal()?;
-    // The box itself has no source of commands yet: the queue stays open
-    // and quiet while it runs.
-    let (_controls, commands) = crate::director::channel();
-    run_with(config, commands, stop).await
+    let (controls, commands) = crate::director::channel();
+    run_with(config, controls, commands, stop).await
 }
 
-/// `onair run` with the director's commands from `commands` and a stop
+/// `onair run` with the director's commands from `commands` (the web
+/// server and the control socket send theirs with `controls`) and a stop
 /// when `stop` resolves instead of SIGTERM: the box as a program that
 /// embeds it (or a test) drives it.
 pub async fn run_with(
     config: Config,
+    controls: Controls,
     commands: CommandQueue,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
@@ -106,18 +106,37 @@ pub async fn run_with(
         ..Status::default()
     });
     let address: SocketAddr = listener.local_addr()?;
+    let socket_path = config.web.control_socket.clone();
+    let socket = web::local::bind(&socket_path)?;
+    // web: until the display's screen task publishes frames, the mirror
+    // shows a blank one (the display helper replaces this channel).
+    let (_panel_tx, panel) = watch::channel(crate::panel::Frame::default());
     let state = web::State {
         status: status_rx,
         log: Arc::new(log.reader()) as Arc<dyn AsRunReader>,
         timezone: config.station.timezone,
         clock,
+        panel,
+        controls,
+        // web: the front panel's `sim_buttons()` once the hw part lands.
+        buttons: None,
+        access: Arc::new(web::Access::new(
+            data,
+            std::time::Duration::from_secs(u64::from(config.web.session_idle_hours) * 3600),
+            config.web.read_requires_login,
+        )),
     };
-    tokio::spawn(web::serve(listener, state));
+    tokio::spawn(web::serve(listener, state.clone()));
+    tokio::spawn(web::local::serve(socket, state));
     let address_file = web_address_file(&config);
     write_web_address(&address_file, address)?;
-    info!("status page on http://{address}/");
+    info!(
+        "status page on http://{address}/, control socket {}",
+        socket_path.display()
+    );
     let result = on_air(config, clock, log, status_tx, commands, stop).await;
     let _ = std::fs::remove_file(&address_file);
+    let _ = std::fs::remove_file(&socket_path);
     result
 }
 

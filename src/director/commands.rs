@@ -61,6 +61,14 @@ pub enum Done {
     Skipped(String),
 }
 
+impl std::fmt::Display for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Done::Skipped(title) => write!(f, "skipped \"{title}\""),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
     #[error("nothing is on air to skip")]

@@ -26,14 +26,20 @@ impl Station {
             .unwrap_or_else(|e| panic!("the test's configuration is refused: {e}"));
         let (controls, commands) = onair::director::channel();
         let (stop, stopped) = oneshot::channel::<()>();
+        let sender = controls.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            runtime.block_on(onair::station::run_with(config, commands, async move {
-                let _ = stopped.await;
-            }))
+            runtime.block_on(onair::station::run_with(
+                config,
+                sender,
+                commands,
+                async move {
+                    let _ = stopped.await;
+                },
+            ))
         });
         self.wait_for_clock();
         InProcess {

@@ -8,6 +8,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod asrun;
+pub mod browser;
 pub mod bwf;
 pub mod expect;
 pub mod goertzel;
