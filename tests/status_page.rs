@@ -6,7 +6,6 @@ mod common;
 #[path = "common/icecast.rs"]
 mod server;
 
-use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

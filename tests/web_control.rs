@@ -246,6 +246,8 @@ fn no_password_no_token_no_session_and_no_other_site_may_control_the_box() {
         401,
         "after logout",
     );
+    // The skipped programme's fade ends before the box stops.
+    s.wait_until(s.now() + secs(3));
     s.terminate();
     let log = s.log_json();
     log.expect_ended(log.one("long-talk"), &[Ended::Skipped]);
@@ -331,6 +333,7 @@ fn onair_skip_on_the_box_works_over_the_control_socket_and_names_the_user() {
     );
     // SAFETY: getuid(2) cannot fail.
     let uid = unsafe { libc::getuid() };
+    s.wait_until(s.now() + secs(3));
     s.terminate();
     assert!(
         s.box_logs().contains(&format!("by uid {uid}")),

@@ -30,7 +30,7 @@ fn no_file_is_no_secrets_and_an_update_writes_a_private_file() {
         Some("$argon2id$fake")
     );
     // A failed change writes nothing.
-    let failed = update(&data, |s| {
+    let failed: Result<()> = update(&data, |s| {
         s.password = None;
         anyhow::bail!("no")
     });

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use super::*;
 use crate::asrun::SledReader;
 use crate::auth::{self, TokenRecord, password, tokens};
+use crate::hw::Button;
 
 struct Server {
     address: SocketAddr,
