@@ -807,7 +807,11 @@ fn web_control_keys_default_to_a_socket_in_the_data_folder_and_open_reading() {
         "[station]\ntimezone = \"Europe/Paris\"\n[web]\ncontrol_socket = \"\"\nread_requires_login = \"yes\"\nsession_idle_hours = 0\n",
     );
     assert_eq!(found.len(), 3, "{found:#?}");
-    assert!(find(&found, "web.control_socket").expected.contains("non-empty"));
+    assert!(
+        find(&found, "web.control_socket")
+            .expected
+            .contains("non-empty")
+    );
     let login = find(&found, "web.read_requires_login");
     assert_eq!(login.value, "\"yes\"");
     assert!(login.expected.starts_with("expected true"), "{login}");

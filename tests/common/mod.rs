@@ -212,13 +212,20 @@ impl Station {
     }
 
     /// The address of the running box's web server, from the file it
-    /// writes into its data folder for `onair log`.
+    /// writes into its data folder for `onair log` (waited for: the box
+    /// writes it a moment after its clock).
     pub fn web_address(&self) -> String {
         let path = self.data_dir().join("web-address");
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-            .trim()
-            .to_string()
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            match std::fs::read_to_string(&path) {
+                Ok(text) if !text.trim().is_empty() => return text.trim().to_string(),
+                Err(e) if Instant::now() > deadline => {
+                    panic!("cannot read {}: {e}", path.display())
+                }
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
     }
 
     /// Writes the configuration and puts the library in place as `start`
