@@ -97,6 +97,9 @@ fn expect_refused(answer: &Response, status: u16, what: &str) {
     }
 }
 
+/// A request that must be refused: what it is, its headers, the status.
+type Refusal<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
+
 fn login(address: &str, password: &str) -> Response {
     http::request(
         address,
@@ -158,7 +161,7 @@ fn no_password_no_token_no_session_and_no_other_site_may_control_the_box() {
         .unwrap()
         .to_string();
 
-    let refusals: [(&str, Vec<(&str, &str)>, u16); 6] = [
+    let refusals: [Refusal; 6] = [
         ("no credentials", vec![], 401),
         (
             "a wrong token",

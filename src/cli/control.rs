@@ -27,7 +27,7 @@ pub fn press(config: &Config, button: Button) -> Result<()> {
 }
 
 fn post(socket: &Path, target: &str) -> Result<()> {
-    let (status, body) = ask(socket, target)?;
+    let (status, body) = ask(socket, "POST", target)?;
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
     let text = |key: &str| answer.get(key).and_then(|v| v.as_str()).map(str::to_string);
     if (200..300).contains(&status) {
@@ -42,7 +42,7 @@ fn post(socket: &Path, target: &str) -> Result<()> {
 }
 
 /// One HTTP request over the socket; the status code and the body.
-fn ask(socket: &Path, target: &str) -> Result<(u16, String)> {
+pub fn ask(socket: &Path, method: &str, target: &str) -> Result<(u16, String)> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::NotFound => format!(
@@ -67,7 +67,7 @@ fn ask(socket: &Path, target: &str) -> Result<(u16, String)> {
     stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
     write!(
         stream,
-        "POST {target} HTTP/1.1\r\nHost: onair\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {target} HTTP/1.1\r\nHost: onair\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .context("cannot send the command to the box")?;
     let mut raw = Vec::new();

@@ -5,7 +5,8 @@
 //!
 //! The same HTTP as the web server, without its login:
 //! `POST /api/live|auto|skip`, `POST /api/press/{button}`,
-//! `GET /api/status`.
+//! `GET /api/status`, `GET /api/log` (for `onair status` and `onair log`
+//! on a box whose page needs a login to read, `web.read_requires_login`).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -13,7 +14,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use axum::Router;
 use axum::extract::connect_info::Connected;
-use axum::extract::{ConnectInfo, Path as UrlPath, State as Extract};
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, State as Extract};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -22,7 +23,7 @@ use tokio::net::UnixListener;
 use tracing::error;
 
 use super::control::{give, press_for};
-use super::{State, access::error, json, status_json};
+use super::{LogQuery, State, access::error, json, log_answer, status_json};
 use crate::director::{Command, Who};
 
 /// Who is on the other end of a connection, as the kernel says.
@@ -84,6 +85,7 @@ pub fn router(state: State) -> Router {
         .route("/api/skip", post(skip))
         .route("/api/press/{button}", post(press))
         .route("/api/status", get(status))
+        .route("/api/log", get(log))
         .with_state(state)
 }
 
@@ -94,20 +96,22 @@ pub async fn serve(listener: UnixListener, state: State) {
     }
 }
 
-fn who(peer: Peer) -> Result<Who, Response> {
-    peer.uid.map(|uid| Who::Local { uid }).ok_or_else(|| {
-        error(
-            StatusCode::FORBIDDEN,
-            "the box cannot tell who is asking on its control socket",
-            None,
-        )
-    })
+fn who(peer: Peer) -> Option<Who> {
+    peer.uid.map(|uid| Who::Local { uid })
+}
+
+fn unknown_peer() -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        "the box cannot tell who is asking on its control socket",
+        None,
+    )
 }
 
 async fn command(state: State, peer: Peer, command: Command) -> Response {
     match who(peer) {
-        Ok(by) => give(&state, command, by).await,
-        Err(refused) => refused,
+        Some(by) => give(&state, command, by).await,
+        None => unknown_peer(),
     }
 }
 
@@ -129,11 +133,18 @@ async fn press(
     UrlPath(button): UrlPath<String>,
 ) -> Response {
     match who(peer) {
-        Ok(by) => press_for(&state, &button, &by).await,
-        Err(refused) => refused,
+        Some(by) => press_for(&state, &button, &by).await,
+        None => unknown_peer(),
     }
 }
 
 async fn status(Extract(state): Extract<State>) -> Response {
     json(status_json(&state))
+}
+
+async fn log(
+    Extract(state): Extract<State>,
+    query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    log_answer(&state, query).await
 }

@@ -154,7 +154,7 @@ async fn status(Extract(state): Extract<State>, headers: HeaderMap) -> Response 
 }
 
 #[derive(Deserialize)]
-struct LogQuery {
+pub(crate) struct LogQuery {
     since: Option<String>,
     until: Option<String>,
 }
@@ -167,6 +167,14 @@ async fn log(
     if let Err(refusal) = state.access.reader(&headers) {
         return refusal.into_response();
     }
+    log_answer(&state, query).await
+}
+
+/// The as-run log for `/api/log`, once the asker may read it.
+pub(crate) async fn log_answer(
+    state: &State,
+    query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let Ok(Query(query)) = query else {
         return bad_request("expected ?since=TIME&until=TIME (both optional)".into());
     };
