@@ -460,6 +460,8 @@ listen = "127.0.0.1:0"
         let stdout = log
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot share {}: {e}", log_path.display()));
+        // Left by a killed box; the new one writes it once it serves.
+        let _ = std::fs::remove_file(self.data_dir().join("web-address"));
         let child = Command::new(env!("CARGO_BIN_EXE_onair"))
             .arg("run")
             .arg("--config")
@@ -473,6 +475,9 @@ listen = "127.0.0.1:0"
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", env!("CARGO_BIN_EXE_onair")));
         self.child = Some(child);
         self.wait_for_clock();
+        // After a kill the clock file is already there: the box is up (its
+        // signals handled) only once it has written its web address anew.
+        self.web_address();
     }
 
     /// Waits until the box has written its simulated clock, and keeps it.
