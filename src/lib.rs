@@ -31,13 +31,17 @@
 //! - [`timetable`]: `onair schedule`, today and tomorrow with bookings,
 //!   substitutes and pre-air check results.
 //! - [`cli`]: the maintenance subcommands (`log`, `report`, `status`,
-//!   `schedule`, `check-config`) and asking the running box over HTTP.
+//!   `schedule`, `check-config`, `passwd`, `token`, `live|auto|skip|press`)
+//!   and asking the running box over HTTP or its control socket.
 //! - [`status`]: the published snapshot read by the web page and the CLI.
-//! - [`web`]: the local status page and JSON API.
+//! - [`web`]: the status page, its JSON API and live feed, the panel
+//!   mirror, and control (login, tokens, the local control socket).
+//! - [`auth`]: the control password and bearer tokens in the secrets file.
 //! - [`when`]: times as a person types them (`--since -2h`, `today`).
 //! - [`demo`]: a generated demo station for a developer machine.
 
 pub mod asrun;
+pub mod auth;
 pub mod calendar;
 pub mod cli;
 pub mod clock;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use onair::cli;
 use onair::config::Config;
+use onair::hw::Button;
 use onair::{demo, station};
 
 #[derive(Parser)]
@@ -94,10 +95,66 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// The studio takes over: ask the running box (over its control socket
+    /// on this machine; no password needed) and print its answer.
+    Live {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Back to automation from the studio, over the control socket.
+    Auto {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Take what is on air off now (faded); what is due next follows.
+    Skip {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Press a simulated front-panel button (live, auto or skip) on a box
+    /// without real ones.
+    Press {
+        button: Button,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Set the password for control from the web page: asked twice on the
+    /// terminal, or read as one line from standard input. There is none
+    /// until this is run, and the page cannot control the box till then.
+    Passwd {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Bearer tokens for scripts (`Authorization: Bearer TOKEN`).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Check a configuration file and print every problem. Exits 1 if the box
     /// would refuse it; warnings (missing folders or files, with which the box
     /// still starts) are printed and exit 0.
     CheckConfig { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token and print it, once: only its SHA-256 is kept.
+    Add {
+        name: String,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// The tokens' names and when each was made.
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Stop a token from working.
+    Revoke {
+        name: String,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -130,6 +187,30 @@ fn main() -> ExitCode {
             output,
         } => load(&config)
             .and_then(|c| cli::log::write_report(&c, &from, &to, tracks, output.as_deref())),
+        Command::Live { config } => {
+            load(&config).and_then(|c| cli::control::command(&c, Button::Live))
+        }
+        Command::Auto { config } => {
+            load(&config).and_then(|c| cli::control::command(&c, Button::Auto))
+        }
+        Command::Skip { config } => {
+            load(&config).and_then(|c| cli::control::command(&c, Button::Skip))
+        }
+        Command::Press { button, config } => {
+            load(&config).and_then(|c| cli::control::press(&c, button))
+        }
+        Command::Passwd { config } => load(&config).and_then(|c| cli::secrets::passwd(&c)),
+        Command::Token { command } => match command {
+            TokenCommand::Add { name, config } => {
+                load(&config).and_then(|c| cli::secrets::token_add(&c, &name))
+            }
+            TokenCommand::List { config } => {
+                load(&config).and_then(|c| cli::secrets::token_list(&c))
+            }
+            TokenCommand::Revoke { name, config } => {
+                load(&config).and_then(|c| cli::secrets::token_revoke(&c, &name))
+            }
+        },
         Command::CheckConfig { file } => return cli::check_config::check_config(&file),
     };
     match result {

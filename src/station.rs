@@ -64,14 +64,15 @@ pub async fn run(config: Config) -> Result<()> {
     // starting (systemd stopping it early) becomes an orderly stop as soon
     // as it is up, instead of killing it half-started.
     let stop = shutdown_signal()?;
-    // The front panel gives commands; the web and the control socket will.
+    // The front panel, the web server and the control socket give commands.
     let (controls, commands) = crate::director::channel();
     run_with(config, controls, commands, stop).await
 }
 
 /// `onair run` with the director's commands from `commands` (the front
-/// panel sends on `controls`) and a stop when `stop` resolves instead of
-/// SIGTERM: the box as a program that embeds it (or a test) drives it.
+/// panel, the web server and the control socket send theirs with
+/// `controls`) and a stop when `stop` resolves instead of SIGTERM: the box
+/// as a program that embeds it (or a test) drives it.
 pub async fn run_with(
     config: Config,
     controls: Controls,
@@ -109,24 +110,39 @@ pub async fn run_with(
     });
     // The panel's lamps go off before any audio starts, and stay off until
     // the director's status lights them; dropped at the end: off again.
-    let _panel = front_panel(&config, controls, status_rx.clone());
+    let panel = front_panel(&config, controls.clone(), status_rx.clone());
     // The display shows the status from now on; a display that is missing
     // or fails is a warning, never a reason not to play.
     let screen = panel::screen::start(&config.panel.display, status_rx.clone(), clock)?;
     let address: SocketAddr = listener.local_addr()?;
+    let socket_path = config.web.control_socket.clone();
+    let socket = web::local::bind(&socket_path)?;
     let state = web::State {
         status: status_rx,
         log: Arc::new(log.reader()) as Arc<dyn AsRunReader>,
         timezone: config.station.timezone,
         clock,
+        panel: screen.frames(),
+        controls,
+        buttons: panel.as_ref().and_then(FrontPanel::sim_buttons),
+        access: Arc::new(web::Access::new(
+            data,
+            std::time::Duration::from_secs(u64::from(config.web.session_idle_hours) * 3600),
+            config.web.read_requires_login,
+        )),
     };
-    tokio::spawn(web::serve(listener, state));
+    tokio::spawn(web::serve(listener, state.clone()));
+    tokio::spawn(web::local::serve(socket, state));
     let address_file = web_address_file(&config);
     write_web_address(&address_file, address)?;
-    info!("status page on http://{address}/");
+    info!(
+        "status page on http://{address}/, control socket {}",
+        socket_path.display()
+    );
     let result = on_air(config, clock, log, status_tx, commands, stop).await;
     screen.stop();
     let _ = std::fs::remove_file(&address_file);
+    let _ = std::fs::remove_file(&socket_path);
     result
 }
 

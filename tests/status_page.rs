@@ -6,7 +6,6 @@ mod common;
 #[path = "common/icecast.rs"]
 mod server;
 
-use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -323,20 +322,32 @@ fn a_box_with_nothing_to_play_says_silent_and_why() {
 }
 
 /// Stands between the browser and the box like the studio network: passes
-/// everything through until `answers` status requests have gone by, then
-/// goes down (every connection is closed unanswered).
+/// everything through for `up` (real time), then goes down: every open
+/// connection (the page's live feed too) is cut, and new ones are closed
+/// unanswered.
 struct Network {
     address: SocketAddr,
     down: Arc<AtomicBool>,
+    /// Connections made while up.
+    connections: Arc<AtomicUsize>,
 }
 
 impl Network {
-    fn new(to: SocketAddr, answers: usize) -> Network {
+    fn new(to: SocketAddr, up: Duration) -> Network {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         let down = Arc::new(AtomicBool::new(false));
-        let asked = Arc::new(AtomicUsize::new(0));
-        let flag = down.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let open: Arc<std::sync::Mutex<Vec<TcpStream>>> = Arc::default();
+        let (flag, cut) = (down.clone(), open.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(up);
+            flag.store(true, Ordering::SeqCst);
+            for stream in cut.lock().unwrap().drain(..) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        });
+        let (flag, count) = (down.clone(), connections.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
@@ -347,36 +358,22 @@ impl Network {
                 let Ok(server) = TcpStream::connect(to) else {
                     continue;
                 };
-                let (flag, asked) = (flag.clone(), asked.clone());
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut list = open.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(server.try_clone().unwrap());
+                drop(list);
                 let (client_in, server_out) =
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
                 std::thread::spawn(move || pump(server_out, client));
-                std::thread::spawn(move || {
-                    let (mut from, mut to) = (client_in, server);
-                    let mut buf = [0u8; 16 * 1024];
-                    loop {
-                        let n = match from.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        let requests = buf[..n]
-                            .windows(15)
-                            .filter(|w| w == b"GET /api/status")
-                            .count();
-                        if asked.fetch_add(requests, Ordering::SeqCst) + requests > answers {
-                            flag.store(true, Ordering::SeqCst);
-                            break;
-                        }
-                        if to.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = from.shutdown(Shutdown::Both);
-                    let _ = to.shutdown(Shutdown::Both);
-                });
+                std::thread::spawn(move || pump(client_in, server));
             }
         });
-        Network { address, down }
+        Network {
+            address,
+            down,
+            connections,
+        }
     }
 }
 
@@ -391,14 +388,15 @@ fn the_page_says_when_the_box_stops_answering() {
     s.start();
     let address = web_address(&s);
     s.wait_until(s.local("2026-03-02 01:00:30"));
-    let network = Network::new(address, 2);
-    // Two answers a second apart, then the network is down for the rest
-    // of the page's eight seconds.
-    let page = browse(s.dir(), &format!("http://{}/", network.address), 8000);
+    // The browser takes a moment to start; the page then has the box's
+    // live feed for a few seconds, and the network is down for the rest
+    // of its time.
+    let network = Network::new(address, Duration::from_secs(4));
+    let page = browse(s.dir(), &format!("http://{}/", network.address), 9000);
     let context = page_context(&page);
     assert!(
-        network.down.load(Ordering::SeqCst),
-        "the page asked less than three times"
+        network.down.load(Ordering::SeqCst) && network.connections.load(Ordering::SeqCst) > 0,
+        "the page never reached the box before the network went down"
     );
 
     assert!(shown(&page, "stale"), "no stale warning{context}");

@@ -42,9 +42,11 @@ pub fn ask_box_for_status(config: &Config) -> Result<String> {
         .timeout_global(Some(STATUS_TIMEOUT))
         .build()
         .new_agent();
-    agent
-        .get(&url)
-        .call()
+    let answer = agent.get(&url).call();
+    if let Err(ureq::Error::StatusCode(401 | 403)) = answer {
+        return ask_locally(config, "/api/status");
+    }
+    answer
         .and_then(|mut answer| answer.body_mut().read_to_string())
         .map_err(|e| {
             anyhow::anyhow!(
@@ -70,14 +72,55 @@ pub fn ask_box_for_log(
     })?;
     let url = format!("http://{}/api/log", address.trim());
     let mut request = ureq::get(&url);
+    let (since_text, until_text) = (since.clone(), until.clone());
     for (key, value) in [("since", since), ("until", until)] {
         if let Some(value) = value {
             request = request.query(key, value);
         }
     }
-    Ok(request
-        .call()
+    let answer = request.call();
+    if let Err(ureq::Error::StatusCode(401 | 403)) = answer {
+        let query = [("since", since_text), ("until", until_text)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode(&v))))
+            .collect::<Vec<_>>()
+            .join("&");
+        return ask_locally(config, &format!("/api/log?{query}"));
+    }
+    Ok(answer
         .with_context(|| format!("cannot ask the running box at {url}"))?
         .body_mut()
         .read_to_string()?)
+}
+
+/// Asks over the control socket instead: the box's web server wants a
+/// login for reading (`web.read_requires_login`), and the socket's mode
+/// already says who on this machine may.
+fn ask_locally(config: &Config, target: &str) -> Result<String> {
+    let socket = &config.web.control_socket;
+    let (status, body) = super::control::ask(socket, "GET", target).with_context(|| {
+        "the box's web server asks for a login to read it (web.read_requires_login), so this \
+         asks over its control socket"
+    })?;
+    if status != 200 {
+        anyhow::bail!(
+            "the box answered {status} on its control socket {}: {}",
+            socket.display(),
+            body.trim()
+        );
+    }
+    Ok(body)
+}
+
+/// A query value with what a URL cannot carry as is percent-encoded.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -6,10 +6,14 @@
 //! - [`status`]: `onair status`, the running box's status as text.
 //! - [`check_config`]: `onair check-config`.
 //! - [`ask_box`]: asking the running box over its web server.
+//! - [`control`]: `onair live|auto|skip|press` over the box's control socket.
+//! - [`secrets`]: `onair passwd` and `onair token`.
 
 pub mod ask_box;
 pub mod check_config;
+pub mod control;
 pub mod log;
+pub mod secrets;
 pub mod status;
 
 use std::io::Write;

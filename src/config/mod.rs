@@ -217,6 +217,13 @@ pub enum BitrateMode {
 #[derive(Debug, Clone)]
 pub struct Web {
     pub listen: SocketAddr,
+    /// The control socket for `onair live|auto|skip|press` on the box
+    /// (default `<data>/control.sock`).
+    pub control_socket: PathBuf,
+    /// Whether reading the status page and API needs a login too.
+    pub read_requires_login: bool,
+    /// How long a logged-in page stays logged in without being used.
+    pub session_idle_hours: u32,
 }
 
 /// The demo station's configuration, for `onair demo` on a developer machine.

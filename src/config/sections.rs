@@ -38,7 +38,16 @@ const LIBRARY_KEYS: &[&str] = &["programmes", "filler", "emergency"];
 const CLOCK_KEYS: &[&str] = &["start", "speed"];
 const AUDIO_KEYS: &[&str] = &["sample_rate", "fade_ms"];
 const DATA_KEYS: &[&str] = &["dir"];
-const WEB_KEYS: &[&str] = &["listen"];
+const WEB_KEYS: &[&str] = &[
+    "listen",
+    "control_socket",
+    "read_requires_login",
+    "session_idle_hours",
+];
+const DEFAULT_CONTROL_SOCKET: &str = "control.sock";
+const DEFAULT_SESSION_IDLE_HOURS: u32 = 12;
+/// A month: a session idle for longer has been forgotten on some desk.
+const SESSION_IDLE_HOURS: std::ops::RangeInclusive<i64> = 1..=720;
 
 impl TableReader {
     pub(super) fn config(&mut self, root: &Table, path: PathBuf) -> Option<Config> {
@@ -49,7 +58,7 @@ impl TableReader {
         let audio = self.audio(root);
         let data = self.data(root);
         let (outputs, listen_back) = self.outputs(root);
-        let web = self.web(root);
+        let web = self.web(root, &data.dir);
         let calendar = self.calendar(root);
         let live = self.live(
             root,
@@ -284,7 +293,7 @@ impl TableReader {
         Data { dir }
     }
 
-    fn web(&mut self, root: &Table) -> Web {
+    fn web(&mut self, root: &Table, data: &std::path::Path) -> Web {
         let table = self.section(root, "web", WEB_KEYS);
         let listen = match table.and_then(|t| t.get("listen")) {
             None => DEFAULT_LISTEN,
@@ -300,7 +309,37 @@ impl TableReader {
                 }
             },
         };
-        Web { listen }
+        let control_socket = self
+            .path("web", table, "control_socket")
+            .unwrap_or_else(|| data.join(DEFAULT_CONTROL_SOCKET));
+        let read_requires_login = match table.and_then(|t| t.get("read_requires_login")) {
+            None => false,
+            Some(Value::Boolean(b)) => *b,
+            Some(other) => {
+                self.problem(
+                    "web.read_requires_login",
+                    Some(other),
+                    "expected true (the status page and API need a login too) or false (anyone \
+                     on the network may read them; control always needs a login)",
+                );
+                false
+            }
+        };
+        let session_idle_hours = self
+            .integer(
+                "web",
+                table,
+                "session_idle_hours",
+                SESSION_IDLE_HOURS,
+                "hours",
+            )
+            .map_or(DEFAULT_SESSION_IDLE_HOURS, |n| n as u32);
+        Web {
+            listen,
+            control_socket,
+            read_requires_login,
+            session_idle_hours,
+        }
     }
 }
 

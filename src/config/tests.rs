@@ -953,3 +953,49 @@ dispaly = "none"
     let found = problems("panel = \"gpio\"\n[station]\ntimezone = \"UTC\"\n");
     assert!(find(&found, "panel").expected.contains("[panel] section"));
 }
+
+#[test]
+fn web_control_keys_default_to_a_socket_in_the_data_folder_and_open_reading() {
+    let config = Config::parse(
+        "[station]\ntimezone = \"Europe/Paris\"\n[data]\ndir = \"/var/lib/onair\"\n",
+        Path::new("/srv/radio/onair.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        config.web.control_socket,
+        Path::new("/var/lib/onair/control.sock")
+    );
+    assert!(!config.web.read_requires_login);
+    assert_eq!(config.web.session_idle_hours, 12);
+
+    let config = Config::parse(
+        "[station]\ntimezone = \"Europe/Paris\"\n[web]\ncontrol_socket = \"/run/onair/control.sock\"\nread_requires_login = true\nsession_idle_hours = 2\n",
+        Path::new("/srv/radio/onair.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        config.web.control_socket,
+        Path::new("/run/onair/control.sock")
+    );
+    assert!(config.web.read_requires_login);
+    assert_eq!(config.web.session_idle_hours, 2);
+
+    // Bad input: each key named with its value and what to write.
+    let found = problems(
+        "[station]\ntimezone = \"Europe/Paris\"\n[web]\ncontrol_socket = \"\"\nread_requires_login = \"yes\"\nsession_idle_hours = 0\n",
+    );
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(
+        find(&found, "web.control_socket")
+            .expected
+            .contains("non-empty")
+    );
+    let login = find(&found, "web.read_requires_login");
+    assert_eq!(login.value, "\"yes\"");
+    assert!(login.expected.starts_with("expected true"), "{login}");
+    assert!(
+        find(&found, "web.session_idle_hours")
+            .expected
+            .contains("1 to 720")
+    );
+}

@@ -65,6 +65,16 @@ pub enum Done {
     Auto,
 }
 
+impl std::fmt::Display for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Done::Skipped(title) => write!(f, "skipped \"{title}\""),
+            Done::Live => f.write_str("the studio is on air"),
+            Done::Auto => f.write_str("automation is on air"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
     #[error("nothing is on air to skip")]

@@ -1,28 +1,62 @@
-//! The box's local web server: the status page and its JSON API.
+//! The box's local web server: the status page, its JSON API and live
+//! feed, the front-panel mirror, and control.
 //!
-//! - `GET /` — the status page (now playing, next, recent as-run log).
+//! - `GET /` — the status page: now/next and the countdown, the panel's
+//!   mirror, the lamps and alarms, live from `/api/events`; a login form,
+//!   and LIVE/AUTO/SKIP (and the simulated buttons) once logged in.
 //! - `GET /api/status` — the status snapshot as JSON, with `age_ms`: how
 //!   long ago (real time) the director took it, `null` before the first.
+//! - `GET /api/events` — Server-Sent Events: `status` (the same JSON) as
+//!   it changes, `panel` when the display's frame changes ([`events`]).
+//! - `GET /panel.png` — the front-panel display as it shows now.
 //! - `GET /api/log?since=T&until=T` — the as-run log as JSON (the same
 //!   format as `onair log --json`); `onair log` uses it while the box runs.
 //!   Times take the forms of `onair log --since`; an empty one is not given.
+//! - `GET /api/session` — whether this page is logged in, whether a
+//!   password is set, whether the box has simulated buttons.
+//! - `POST /login` (form `password`), `POST /logout` — the session cookie.
+//! - `POST /api/live|auto|skip`, `POST /api/press/{button}` — control
+//!   ([`control`]), for a logged-in page or a bearer token ([`access`]).
+//!
+//! Reading needs no login unless `web.read_requires_login`. Every POST
+//! passes tower-http's cross-site guard first (`Sec-Fetch-Site` /
+//! `Origin`), so a page elsewhere cannot use a logged-in browser's cookie.
+//! The same commands reach the box without a secret over its control
+//! socket ([`local`]).
 
+pub mod access;
+pub mod control;
+pub mod events;
+pub mod local;
+pub mod sessions;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Query, State as Extract};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Query, Request, State as Extract};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use tokio::sync::watch;
-use tracing::error;
+use tower_http::csrf::CsrfLayer;
+use tracing::{error, warn};
 
 use crate::asrun::{self, AsRunReader};
 use crate::clock::Clock;
+use crate::director::Controls;
+use crate::hw::SimButtons;
+use crate::panel::Frame;
 use crate::status::{Status, StatusAnswer};
 use crate::when;
+
+pub use access::Access;
+
+/// The largest request body the box reads: a login form is a few dozen bytes.
+const MAX_BODY: usize = 16 * 1024;
 
 #[derive(Clone)]
 pub struct State {
@@ -31,6 +65,13 @@ pub struct State {
     pub timezone: Tz,
     /// The station clock: relative times (`-2h`, `today`) count from it.
     pub clock: Clock,
+    /// The front-panel display's latest frame.
+    pub panel: watch::Receiver<Frame>,
+    /// Where commands go.
+    pub controls: Controls,
+    /// The simulated front-panel buttons, on a box without real ones.
+    pub buttons: Option<SimButtons>,
+    pub access: Arc<Access>,
 }
 
 pub fn router(state: State) -> Router {
@@ -38,20 +79,63 @@ pub fn router(state: State) -> Router {
         .route("/", get(page))
         .route("/api/status", get(status))
         .route("/api/log", get(log))
+        .route("/api/events", get(events::events))
+        .route("/panel.png", get(events::panel_png))
+        .route("/api/session", get(control::session))
+        .route("/login", post(control::login))
+        .route("/logout", post(control::logout))
+        .route("/api/live", post(control::live))
+        .route("/api/auto", post(control::auto))
+        .route("/api/skip", post(control::skip))
+        .route("/api/press/{button}", post(control::press))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(limit_body))
+        .layer(CsrfLayer::new().with_rejection_response(cross_site))
         .with_state(state)
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, state: State) {
-    if let Err(e) = axum::serve(listener, router(state)).await {
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, service).await {
         error!("web server stopped: {e}");
     }
+}
+
+/// A cross-site POST (a page elsewhere using this browser's cookie) is
+/// refused before anything else looks at it.
+fn cross_site(refused: tower_http::csrf::ProtectionError) -> Response {
+    warn!("cross-site request refused: {refused}");
+    access::error(
+        StatusCode::FORBIDDEN,
+        "cross-site request refused",
+        Some(
+            "control the box from its own page, or from a script with a bearer token (no \
+             Origin or Sec-Fetch-Site header)"
+                .into(),
+        ),
+    )
+}
+
+/// Refuses a body announced as larger than [`MAX_BODY`] at once, whether
+/// or not the handler would read it.
+async fn limit_body(request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY as u64) {
+        return control::too_large();
+    }
+    next.run(request).await
 }
 
 async fn page() -> Html<&'static str> {
     Html(include_str!("page.html"))
 }
 
-async fn status(Extract(state): Extract<State>) -> Response {
+/// The status snapshot as `/api/status` and the live feed send it.
+pub fn status_json(state: &State) -> Result<String, String> {
     let status = state.status.borrow().clone();
     let answer = StatusAnswer {
         age_ms: status
@@ -59,17 +143,36 @@ async fn status(Extract(state): Extract<State>) -> Response {
             .map(|at| at.elapsed().as_millis().try_into().unwrap_or(u64::MAX)),
         status,
     };
-    json(serde_json::to_string(&answer).map_err(|e| e.to_string()))
+    serde_json::to_string(&answer).map_err(|e| e.to_string())
+}
+
+async fn status(Extract(state): Extract<State>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = state.access.reader(&headers) {
+        return refusal.into_response();
+    }
+    json(status_json(&state))
 }
 
 #[derive(Deserialize)]
-struct LogQuery {
+pub(crate) struct LogQuery {
     since: Option<String>,
     until: Option<String>,
 }
 
 async fn log(
     Extract(state): Extract<State>,
+    headers: HeaderMap,
+    query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(refusal) = state.access.reader(&headers) {
+        return refusal.into_response();
+    }
+    log_answer(&state, query).await
+}
+
+/// The as-run log for `/api/log`, once the asker may read it.
+pub(crate) async fn log_answer(
+    state: &State,
     query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {
@@ -98,7 +201,7 @@ async fn log(
     }
 }
 
-fn json(body: Result<String, String>) -> Response {
+pub(crate) fn json(body: Result<String, String>) -> Response {
     match body {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
@@ -110,7 +213,10 @@ fn bad_request(message: String) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod status_age {
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -137,6 +243,8 @@ mod tests {
         let (tx, rx) = watch::channel(Status::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
+        let (_panel, panel) = watch::channel(Frame::default());
+        let (controls, _commands) = crate::director::channel();
         tokio::spawn(serve(
             listener,
             State {
@@ -144,6 +252,10 @@ mod tests {
                 log,
                 timezone: chrono_tz::Europe::London,
                 clock: crate::clock::Clock::Wall,
+                panel,
+                controls,
+                buttons: None,
+                access: Arc::new(Access::new(&dir, Duration::from_secs(60), false)),
             },
         ));
 

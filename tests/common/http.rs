@@ -30,6 +30,50 @@ impl Response {
     }
 }
 
+/// `METHOD target` with these headers and body, as a script or a browser
+/// would send it (`Origin`, `Cookie`, `Authorization` as given).
+pub fn request(
+    address: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let mut stream = TcpStream::connect(address)
+        .unwrap_or_else(|e| panic!("cannot connect to the box's web server at {address}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap_or_else(|e| panic!("cannot set a read timeout: {e}"));
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    // A body the server refuses early may not be read to its end.
+    let _ = stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body.as_bytes()));
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse(&raw).unwrap_or_else(|e| {
+        panic!(
+            "{method} {target}: {e}:\n{}",
+            String::from_utf8_lossy(&raw)
+                .chars()
+                .take(2000)
+                .collect::<String>()
+        )
+    })
+}
+
+/// `POST target` with these headers and no body.
+pub fn post(address: &str, target: &str, headers: &[(&str, &str)]) -> Response {
+    request(address, "POST", target, headers, "")
+}
+
 /// `GET target` from the server at `address` (`127.0.0.1:8080`).
 pub fn get(address: &str, target: &str) -> Response {
     let mut stream = TcpStream::connect(address)

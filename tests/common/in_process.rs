@@ -26,7 +26,7 @@ impl Station {
             .unwrap_or_else(|e| panic!("the test's configuration is refused: {e}"));
         let (controls, commands) = onair::director::channel();
         let (stop, stopped) = oneshot::channel::<()>();
-        let panel = controls.clone();
+        let sender = controls.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -34,7 +34,7 @@ impl Station {
                 .build()?;
             runtime.block_on(onair::station::run_with(
                 config,
-                panel,
+                sender,
                 commands,
                 async move {
                     let _ = stopped.await;

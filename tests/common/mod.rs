@@ -8,6 +8,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod asrun;
+pub mod browser;
 pub mod bwf;
 pub mod expect;
 pub mod goertzel;
@@ -211,13 +212,20 @@ impl Station {
     }
 
     /// The address of the running box's web server, from the file it
-    /// writes into its data folder for `onair log`.
+    /// writes into its data folder for `onair log` (waited for: the box
+    /// writes it a moment after its clock).
     pub fn web_address(&self) -> String {
         let path = self.data_dir().join("web-address");
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-            .trim()
-            .to_string()
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            match std::fs::read_to_string(&path) {
+                Ok(text) if !text.trim().is_empty() => return text.trim().to_string(),
+                Err(e) if Instant::now() > deadline => {
+                    panic!("cannot read {}: {e}", path.display())
+                }
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
     }
 
     /// Writes the configuration and puts the library in place as `start`
@@ -457,6 +465,8 @@ listen = "127.0.0.1:0"
         let stdout = log
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot share {}: {e}", log_path.display()));
+        // Left by a killed box; the new one writes it once it serves.
+        let _ = std::fs::remove_file(self.data_dir().join("web-address"));
         let child = Command::new(env!("CARGO_BIN_EXE_onair"))
             .arg("run")
             .arg("--config")
@@ -470,6 +480,9 @@ listen = "127.0.0.1:0"
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", env!("CARGO_BIN_EXE_onair")));
         self.child = Some(child);
         self.wait_for_clock();
+        // After a kill the clock file is already there: the box is up (its
+        // signals handled) only once it has written its web address anew.
+        self.web_address();
     }
 
     /// Waits until the box has written its simulated clock, and keeps it.
