@@ -7,130 +7,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-
+use common::studio::{self, LIVE_TONE, RATE, Studio};
 use common::*;
 use onair::director::{Command, CommandError, Done};
-
-const RATE: u32 = 48_000;
-const LIVE_TONE: u32 = 1000;
-
-/// The studio: a FIFO fed with stereo f32 at real time, `tone` Hz (0:
-/// digital zeros), switchable while it runs.
-struct Studio {
-    tone: Arc<AtomicU32>,
-    stop: Arc<AtomicBool>,
-    feeder: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Studio {
-    /// Writes an ALSA configuration with a capture device named `device`
-    /// reading `fifo`, points this process's alsa-lib at it, and starts feeding.
-    fn start(dir: &Path, device: &str) -> Studio {
-        std::fs::create_dir_all(dir).unwrap();
-        let fifo = dir.join("studio.fifo");
-        let _ = std::fs::remove_file(&fifo);
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid C string; mkfifo only reads it.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
-        let conf = dir.join("alsa.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                r#"pcm.{device} {{
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile "{fifo}"
-    format "raw"
-    hint {{ show on description "onair test studio" }}
-}}
-"#,
-                fifo = fifo.display()
-            ),
-        )
-        .unwrap();
-        alsa_config(&conf);
-        let tone = Arc::new(AtomicU32::new(LIVE_TONE));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (t, s) = (Arc::clone(&tone), Arc::clone(&stop));
-        let feeder = std::thread::spawn(move || feed(&fifo, &t, &s));
-        Studio {
-            tone,
-            stop,
-            feeder: Some(feeder),
-        }
-    }
-
-    fn tone(&self, hz: u32) {
-        self.tone.store(hz, Ordering::Relaxed);
-    }
-}
-
-impl Drop for Studio {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(f) = self.feeder.take() {
-            let _ = f.join();
-        }
-    }
-}
-
-/// Points alsa-lib at the system configuration plus this test's device
-/// (the tests run one at a time, the environment being the process's).
-fn alsa_config(conf: &Path) {
-    // SAFETY: the tests run one at a time, and this is set before the box opens ALSA.
-    unsafe {
-        std::env::set_var(
-            "ALSA_CONFIG_PATH",
-            format!("/usr/share/alsa/alsa.conf:{}", conf.display()),
-        );
-    }
-}
-
-fn feed(fifo: &Path, tone: &AtomicU32, stop: &AtomicBool) {
-    // Opening blocks until the box opens the device for capture.
-    let Ok(mut out) = std::fs::OpenOptions::new().write(true).open(fifo) else {
-        return;
-    };
-    let chunk = RATE as usize / 100;
-    let begun = Instant::now();
-    let mut sent: u64 = 0;
-    let mut bytes = Vec::with_capacity(chunk * 8);
-    while !stop.load(Ordering::Relaxed) {
-        let hz = tone.load(Ordering::Relaxed);
-        bytes.clear();
-        for i in 0..chunk as u64 {
-            let t = (sent + i) as f64 / f64::from(RATE);
-            let s = if hz == 0 {
-                0.0
-            } else {
-                (0.5 * (t * f64::from(hz) * std::f64::consts::TAU).sin()) as f32
-            };
-            bytes.extend_from_slice(&s.to_le_bytes());
-            bytes.extend_from_slice(&s.to_le_bytes());
-        }
-        if out.write_all(&bytes).is_err() {
-            return;
-        }
-        sent += chunk as u64;
-        let due = begun + Duration::from_secs_f64(sent as f64 / f64::from(RATE));
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-    }
-}
-
-/// The tests here run one at a time: each feeds a studio at real time and
-/// reads its output back, and the ALSA configuration is the process's.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn station(name: &str, start: &str, speed: f64, live: &str) -> Station {
     let mut s = Station::new(name);
@@ -141,7 +20,7 @@ fn station(name: &str, start: &str, speed: f64, live: &str) -> Station {
 
 #[test]
 fn live_takes_over_with_a_fade_and_auto_brings_back_the_programme_at_its_offset() {
-    let _serial = one_at_a_time();
+    let _serial = studio::one_at_a_time();
     let mut s = station(
         "live-takeover",
         "2026-03-02 00:59:58",
@@ -230,7 +109,7 @@ fn live_takes_over_with_a_fade_and_auto_brings_back_the_programme_at_its_offset(
 
 #[test]
 fn a_silent_studio_gives_way_to_automation_with_an_alarm_but_a_pause_does_not() {
-    let _serial = one_at_a_time();
+    let _serial = studio::one_at_a_time();
     let mut s = station(
         "live-silence",
         "2026-03-02 00:59:58",
@@ -301,7 +180,7 @@ fn a_silent_studio_gives_way_to_automation_with_an_alarm_but_a_pause_does_not() 
 
 #[test]
 fn a_capture_device_that_is_missing_refuses_live_and_automation_plays_on() {
-    let _serial = one_at_a_time();
+    let _serial = studio::one_at_a_time();
     let mut s = station(
         "live-missing",
         "2026-03-02 00:59:58",
@@ -335,7 +214,7 @@ fn a_capture_device_that_is_missing_refuses_live_and_automation_plays_on() {
 
 #[test]
 fn dead_air_brings_in_the_emergency_audio_until_the_next_programme_and_clears_after_sound() {
-    let _serial = one_at_a_time();
+    let _serial = studio::one_at_a_time();
     let mut s = Station::new("dead-air");
     s.clock("2026-03-02 00:59:58", 4.0).sample_rate_hz(RATE);
     s.section("[silence]\nafter_seconds = 5\nrecovery_seconds = 3\n");
@@ -383,4 +262,155 @@ fn dead_air_brings_in_the_emergency_audio_until_the_next_programme_and_clears_af
         ms(50),
     );
     expect_start(&runs, 700, s.local("2026-03-02 01:01:00"), ms(50));
+}
+
+#[test]
+fn the_front_panels_live_and_auto_buttons_switch_the_studio_and_the_log_says_panel() {
+    let _serial = studio::one_at_a_time();
+    let mut s = station(
+        "panel-press",
+        "2026-03-02 00:59:58",
+        1.0,
+        "[live]\ndevice = \"studio_p\"\nfade_ms = 300\n",
+    );
+    let _studio = Studio::start(&s.dir().join("studio"), "studio_p");
+    s.programme("2026-03-02 01:00", "talk", 600, 60.0, "wav");
+    // The real binary with its simulated buttons: `onair press` holds one
+    // down, the panel debounces it and sends the director its command.
+    s.start();
+    s.wait_until(s.local("2026-03-02 01:00:03"));
+    let asked = s.now();
+    let pressed = s.command("press", &["live"]);
+    assert!(pressed.status.success(), "{pressed:?}");
+    s.wait_until(s.local("2026-03-02 01:00:08"));
+    let status = common::http::get(&s.web_address(), "/api/status").json();
+    assert_eq!(status["mode"], "live", "{status}");
+    assert_eq!(status["lamps"]["live"], true, "{status}");
+    assert_eq!(status["live"]["by"], "panel", "{status}");
+    // Bad input: a second LIVE while live, and a button held at AUTO's
+    // press changes nothing else.
+    assert!(s.command("press", &["live"]).status.success());
+    let back_asked = s.now();
+    let auto = s.command("press", &["auto"]);
+    assert!(auto.status.success(), "{auto:?}");
+    s.wait_until(s.local("2026-03-02 01:00:12"));
+    s.terminate();
+
+    let log = s.log_json();
+    let lives = log.of_kind(Kind::Live);
+    log.check(lives.len() == 1, "one live entry for two LIVE presses");
+    let live = lives[0];
+    log.check(live.by.as_deref() == Some("panel"), "the panel switched");
+    let went = live.start.to_utc();
+    log.check(
+        went > asked && went - asked < ms(1500),
+        "the studio goes on air within moments of the press",
+    );
+    let Some(back) = live.end.map(|e| e.to_utc()) else {
+        log.fail("the live entry has no end")
+    };
+    log.check(
+        back > back_asked && back - back_asked < ms(1500),
+        "automation is back within moments of AUTO",
+    );
+    log.check(
+        live.reason.as_deref().is_some_and(|r| r.contains("panel")),
+        "the live entry says who brought automation back",
+    );
+    let aired = s.aired();
+    s.label_tone(LIVE_TONE, "the studio");
+    let runs = s.runs(&aired);
+    expect_only(
+        &runs,
+        s.local("2026-03-02 01:00:00") + ms(30),
+        s.local("2026-03-02 01:00:12"),
+        &[What::Tone(600), What::Tone(LIVE_TONE), What::Tone(600)],
+        ms(30),
+    );
+    expect_at(&runs, went + ms(400), What::Tone(LIVE_TONE));
+    expect_at(&runs, back + ms(400), What::Tone(600));
+}
+
+#[test]
+fn a_programme_missed_while_live_starts_late_within_the_limit_and_is_cancelled_past_it() {
+    let _serial = studio::one_at_a_time();
+    // Quick station time: the studio's audio underruns at 10×, so the
+    // studio-silence watch is set out of the way; what matters here is
+    // what the director does with the programmes the studio sat over.
+    let mut s = station(
+        "live-late",
+        "2026-03-02 01:00:50",
+        10.0,
+        "[live]\ndevice = \"studio_l\"\ncancel_after_minutes = 1\n\
+         [silence]\nafter_seconds = 300\n",
+    );
+    let _studio = Studio::start(&s.dir().join("studio"), "studio_l");
+    s.filler(2500, 600.0);
+    // Step-coded: where it is joined tells whether it started from the top.
+    s.programme_steps(
+        "2026-03-02 01:01",
+        "early",
+        &[(700, 10.0), (750, 50.0)],
+        "wav",
+    );
+    s.programme("2026-03-02 01:03", "middle", 800, 60.0, "wav");
+    s.programme_steps(
+        "2026-03-02 01:05",
+        "later",
+        &[(900, 10.0), (950, 50.0)],
+        "wav",
+    );
+    let running = s.start_in_process();
+    s.wait_until(s.local("2026-03-02 01:00:55"));
+    assert_eq!(running.command(Command::Live), Ok(Done::Live));
+    // 50 s after its start, within the minute: "early" from its beginning.
+    s.wait_until(s.local("2026-03-02 01:01:50"));
+    let first_back = s.now();
+    assert_eq!(running.command(Command::Auto), Ok(Done::Auto));
+    s.wait_until(s.local("2026-03-02 01:04:30"));
+    assert_eq!(running.command(Command::Live), Ok(Done::Live));
+    // 70 s after its start, past the minute: "later" is cancelled.
+    s.wait_until(s.local("2026-03-02 01:06:10"));
+    let second_back = s.now();
+    assert_eq!(running.command(Command::Auto), Ok(Done::Auto));
+    s.wait_until(s.local("2026-03-02 01:06:30"));
+    running.stop();
+
+    let log = s.log_json();
+    let early = log.one("early");
+    log.check(
+        early.offset_ms == Some(0),
+        "the late programme starts from its beginning",
+    );
+    let started = early.start.to_utc();
+    log.check(
+        started >= first_back && started - first_back < secs(3),
+        "the late programme starts when automation is back",
+    );
+    log.expect_ended(log.one("middle"), &[Ended::Natural]);
+    let later = log.one("later");
+    log.expect_ended(later, &[Ended::Cancelled]);
+    log.check(
+        later.reason.as_deref().is_some_and(|r| {
+            // 70 s late, give or take the command's way through the box.
+            r.contains("came back 1 min 1") && r.ends_with("(live.cancel_after_minutes = 1)")
+        }),
+        "the cancelled programme's entry says why",
+    );
+    let aired = s.aired();
+    s.label_tone(LIVE_TONE, "the studio");
+    let runs = s.runs(&aired);
+    expect_start(&runs, 700, started, secs(1));
+    expect_start(&runs, 750, started + secs(10), secs(1));
+    expect_start(&runs, 800, s.local("2026-03-02 01:03:00"), secs(1));
+    // Past the limit the filler fills until the next programme: "later"
+    // is never heard.
+    expect_at(&runs, second_back + secs(5), What::Tone(2500));
+    log.check(
+        !runs
+            .runs
+            .iter()
+            .any(|r| r.what == What::Tone(900) || r.what == What::Tone(950)),
+        "the cancelled programme is not heard",
+    );
 }

@@ -326,7 +326,11 @@ fn onair_skip_on_the_box_works_over_the_control_socket_and_names_the_user() {
     // Bad input: a button the panel does not have.
     let press = run(&s, &["press", "eject"]);
     assert!(!press.status.success(), "{}", says(&press));
-    assert!(says(&press).contains("live, auto or skip"), "{}", says(&press));
+    assert!(
+        says(&press).contains("live, auto or skip"),
+        "{}",
+        says(&press)
+    );
 
     let skip = run(&s, &["skip"]);
     assert!(skip.status.success(), "{}", says(&skip));
@@ -343,7 +347,12 @@ fn onair_skip_on_the_box_works_over_the_control_socket_and_names_the_user() {
         "the box's log does not name uid {uid}"
     );
     let log = s.log_json();
-    log.expect_ended(log.one("long-talk"), &[Ended::Skipped]);
+    let skipped = log.one("long-talk");
+    log.expect_ended(skipped, &[Ended::Skipped]);
+    log.check(
+        skipped.reason == Some(format!("skipped by uid {uid}")),
+        "the as-run log names who skipped",
+    );
 
     assert!(!socket.exists(), "the box left its control socket behind");
     let stopped = run(&s, &["skip"]);

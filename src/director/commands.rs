@@ -140,7 +140,7 @@ impl Director {
     pub(super) async fn obey(&mut self, request: Request) {
         let by = request.by.clone();
         let result = match request.command {
-            Command::Skip => self.skip().await,
+            Command::Skip => self.skip(by).await,
             Command::Live => self.go_live(by).await,
             Command::Auto => self.back_to_auto(by).await,
         };
@@ -154,7 +154,7 @@ impl Director {
 
     /// Takes the item on air off with a fade. What is due next is arranged
     /// first and chained after it, so it follows the moment the fade ends.
-    async fn skip(&mut self) -> Result<Done, CommandError> {
+    async fn skip(&mut self, by: Who) -> Result<Done, CommandError> {
         let now = self.on_air_time();
         let Some((id, title)) = self
             .items
@@ -181,6 +181,8 @@ impl Director {
             id,
             fade: self.fade,
         });
+        self.taken_off
+            .insert(id, super::TakenOff::Skipped(by.to_string()));
         Ok(Done::Skipped(title))
     }
 }

@@ -372,7 +372,8 @@ impl Director {
     }
 
     /// Takes what is on air off with `fade` (the standby excepted), to be
-    /// logged as taken off for `why` when the engine reports its end.
+    /// logged as taken off for `why` (unless already being taken off for
+    /// another reason) when the engine reports its end.
     pub(super) fn take_off_air(&mut self, fade: u32, why: super::TakenOff) {
         let on_air: Vec<ItemId> = self
             .items
@@ -382,7 +383,8 @@ impl Director {
             .collect();
         for id in on_air {
             self.send(Command::Stop { id, fade });
-            self.taken_off.insert(id, why.clone());
+            // An item already fading out for a skip stays skipped.
+            self.taken_off.entry(id).or_insert_with(|| why.clone());
         }
     }
 

@@ -172,9 +172,10 @@ impl Director {
                 continue;
             }
             let reason = format!(
-                "the studio was on air at its start and automation came back {} min later \
+                "the studio was on air at its start and automation came back {} min {} s later \
                  (live.cancel_after_minutes = {})",
                 late.num_minutes(),
+                late.num_seconds() % 60,
                 limit.num_minutes()
             );
             warn!("\"{}\" cancelled: {reason}", slot.programme.title);

@@ -114,6 +114,8 @@ pub struct Wiring {
 /// Why an item was taken off air other than by the schedule.
 #[derive(Clone)]
 enum TakenOff {
+    /// Skipped (by whom).
+    Skipped(String),
     /// The studio took over (who switched).
     Live(String),
     /// It was silent.

@@ -106,6 +106,9 @@ impl Director {
         let failure = item.watch.failure();
         let (ended, reason) = match (how, failure, taken_off) {
             (_, Some(reason), _) => (Ended::Failed, Some(reason)),
+            (_, None, Some(TakenOff::Skipped(by))) => {
+                (Ended::Skipped, Some(format!("skipped by {by}")))
+            }
             (_, None, Some(TakenOff::Live(by))) => {
                 (Ended::Live, Some(format!("the studio took over, by {by}")))
             }

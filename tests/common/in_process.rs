@@ -41,11 +41,19 @@ impl Station {
                 },
             ))
         });
-        self.wait_for_clock();
+        let mut thread = Some(thread);
+        self.wait_for_clock_while(|| {
+            let finished = thread.as_ref().is_some_and(JoinHandle::is_finished);
+            finished.then(|| match thread.take().map(JoinHandle::join) {
+                Some(Ok(Err(e))) => format!("{e:#}"),
+                Some(Err(_)) => "it panicked".to_string(),
+                _ => "it returned early".to_string(),
+            })
+        });
         InProcess {
             controls,
             stop: Some(stop),
-            thread: Some(thread),
+            thread,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod goertzel;
 pub mod http;
 pub mod in_process;
 pub mod page;
+pub mod studio;
 pub mod tone;
 
 use std::collections::BTreeMap;
@@ -487,6 +488,12 @@ listen = "127.0.0.1:0"
 
     /// Waits until the box has written its simulated clock, and keeps it.
     fn wait_for_clock(&mut self) {
+        self.wait_for_clock_while(|| None);
+    }
+
+    /// [`Self::wait_for_clock`] for a box that is not a child process:
+    /// `stopped` says why it stopped, if it has.
+    pub(crate) fn wait_for_clock_while(&mut self, mut stopped: impl FnMut() -> Option<String>) {
         let path = self.dir.join(DATA_DIR).join("simulated-clock");
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let clock = loop {
@@ -496,7 +503,7 @@ listen = "127.0.0.1:0"
                     Err(e) => panic!("{}: {e}", path.display()),
                 }
             }
-            if let Some(status) = self.exited() {
+            if let Some(status) = self.exited().map(|s| s.to_string()).or_else(&mut stopped) {
                 panic!(
                     "the box stopped ({status}) before starting its clock in {}",
                     path.display()
