@@ -20,14 +20,23 @@
 // file as a module of the `bench` test (tests/bench.rs, tests/bench/tests.rs).
 pub mod air;
 pub mod audio;
+#[path = "../common/bwf.rs"]
+pub mod bwf;
 pub mod cpu;
+#[path = "../common/goertzel.rs"]
+pub mod goertzel;
 #[path = "../common/icecast.rs"]
 pub mod icecast;
 pub mod liquidsoap;
 pub mod report;
 pub mod running;
 pub mod streams;
+pub mod studio;
+#[path = "../common/studio.rs"]
+pub mod studio_input;
 pub mod threads;
+#[path = "../common/tone.rs"]
+pub mod tone;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -336,6 +345,18 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
             }
         }
     }
+    let studio = match &options.box_binary {
+        Some(binary) => {
+            progress(&format!(
+                "running the box with the studio's input: LIVE, then {} s of automation and {} s \
+                 of the studio in real time",
+                stretch.as_secs(),
+                stretch.as_secs()
+            ));
+            Some(studio::measure(binary, work.path(), stretch)?)
+        }
+        None => None,
+    };
     Ok(Report {
         audio: options.audio,
         runs: options.runs,
@@ -344,6 +365,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         null_box,
         stream_box,
         liquidsoap: beside,
+        studio,
         debug_build: cfg!(debug_assertions),
     })
 }

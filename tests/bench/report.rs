@@ -9,6 +9,7 @@ use super::streams::{
     SECOND_MOUNT_TARGET, STREAM_BITRATE, STREAM_RATE, STREAM_RATIO_TARGET, StreamResult, StreamRun,
     Turn,
 };
+use super::studio::StudioRun;
 use super::{ENGINE_RATE, FILE_RATE};
 
 /// The box may spend at most this many times ffmpeg's decode CPU on a file.
@@ -38,6 +39,8 @@ pub struct Report {
     /// The running box in real time streaming to two mounts.
     pub stream_box: Option<BoxRun>,
     pub liquidsoap: Side,
+    /// The studio in real time: press-to-live latency, display and capture.
+    pub studio: Option<StudioRun>,
     /// Numbers from a debug build say little about the box.
     pub debug_build: bool,
 }
@@ -186,6 +189,7 @@ impl Report {
                 Side::Measured(beside) => beside.passed(),
                 Side::NotInstalled | Side::NotRun => true,
             }
+            && self.studio.as_ref().is_none_or(StudioRun::passed)
     }
 
     fn show_real_time(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -398,6 +402,10 @@ impl fmt::Display for Report {
                 f,
                 "The running box beside Liquidsoap (one mount, no other output",
             )?;
+        }
+        if let Some(studio) = &self.studio {
+            writeln!(f)?;
+            write!(f, "{studio}")?;
         }
         writeln!(f)?;
         write!(f, "Result: {}", verdict(self.passed()))

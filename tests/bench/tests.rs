@@ -329,6 +329,7 @@ fn report(files: Vec<FileResult>, null_box: Option<BoxRun>) -> Report {
         null_box,
         stream_box: None,
         liquidsoap: Side::NotInstalled,
+        studio: None,
         debug_build: false,
     }
 }
@@ -841,4 +842,76 @@ mod threads {
         assert!(threads_of(u32::MAX / 2).is_empty());
         assert_eq!(process_cpu(u32::MAX / 2), None);
     }
+}
+
+/// A silent output until `start`, then the studio's tone faded in over
+/// `fade` frames (equal power), at 48 kHz from `anchor`.
+fn studio_output(start: usize, fade: usize, total: usize) -> Vec<f32> {
+    let rate = 48_000.0;
+    (0..total)
+        .map(|i| {
+            if i < start {
+                return 0.0;
+            }
+            let x = ((i - start) as f64 / fade as f64).min(1.0);
+            let gain = (x * std::f64::consts::FRAC_PI_2).sin();
+            (0.5 * gain * (i as f64 / rate * 1000.0 * std::f64::consts::TAU).sin()) as f32
+        })
+        .collect()
+}
+
+#[test]
+fn the_studio_benchmark_finds_the_first_live_sample_and_the_full_level() {
+    use crate::cost::studio::find_live;
+    let anchor = chrono::Utc::now();
+    // LIVE in at 100 ms; the fade starts at 130 ms and lasts 500 ms.
+    let samples = studio_output(6_240, 24_000, 48_000 * 2);
+    let command = anchor + TimeDelta::milliseconds(100);
+    let (first, full) = find_live(
+        &samples,
+        48_000,
+        anchor,
+        command,
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    assert!(
+        first >= Duration::from_millis(30) && first < Duration::from_millis(31),
+        "{first:?}"
+    );
+    // Equal power reaches 99 % of its level at 91 % of the fade.
+    assert!(
+        full > Duration::from_millis(30 + 450) && full <= Duration::from_millis(30 + 500),
+        "{full:?}"
+    );
+    // Bad input: an output that stays silent, one that ends within the fade.
+    let silent = vec![0.0f32; 48_000];
+    assert!(find_live(&silent, 48_000, anchor, command, Duration::from_millis(500)).is_err());
+    let short = studio_output(6_240, 24_000, 20_000);
+    assert!(find_live(&short, 48_000, anchor, command, Duration::from_millis(500)).is_err());
+}
+
+#[test]
+fn the_studio_benchmark_runs_the_box_with_a_live_input() {
+    let work = WorkFolder::create(&std::env::temp_dir()).unwrap();
+    let run = crate::cost::studio::measure(
+        &PathBuf::from(env!("CARGO_BIN_EXE_onair")),
+        work.path(),
+        Duration::from_secs(3),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let shown = run.to_string();
+    assert!(
+        run.first_live > Duration::ZERO
+            && run.full_level >= run.first_live + Duration::from_millis(400),
+        "{shown}"
+    );
+    // A second at most, even in a debug build on a busy machine: the
+    // command is not stuck behind anything.
+    assert!(run.full_level < Duration::from_millis(1500), "{shown}");
+    assert!(
+        run.display_per_hour > 0.0 && run.capture_thread_per_hour > 0.0,
+        "{shown}"
+    );
+    assert!(shown.contains("target <= fade 500 + 20 ms"), "{shown}");
 }
