@@ -90,6 +90,7 @@ impl Config {
                 }
             }
         }
+        warnings.extend(self.panel.check());
         warnings
     }
 }

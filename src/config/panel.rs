@@ -3,10 +3,11 @@
 //! the section has simulated buttons and no display, so the demo runs on
 //! any machine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
+use super::Warning;
 use super::reader::{TableReader, article_type, join, one_of};
 
 const PANEL_KEYS: &[&str] = &[
@@ -159,6 +160,43 @@ pub enum DisplayKind {
     Sh1106,
     /// No display: the picture is still drawn for the page.
     None,
+}
+
+impl PanelConfig {
+    /// What `onair check-config` warns of on this machine: GPIO asked for
+    /// where there is none, a display on a bus that is not there. The box
+    /// plays on without them.
+    pub(super) fn check(&self) -> Vec<Warning> {
+        let mut warnings = Vec::new();
+        let has_gpio = std::fs::read_dir("/dev").is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("gpiochip"))
+        });
+        if self.pins == PanelPins::Gpio && !has_gpio {
+            warnings.push(Warning {
+                key: "panel.pins".into(),
+                // The value, as warnings show it.
+                path: PathBuf::from("gpio"),
+                problem: "this machine has no GPIO character device (/dev/gpiochip*), so the \
+                          panel's buttons and lamps will not work"
+                    .into(),
+                fix: "run the box on its Raspberry Pi, or set panel.pins = \"simulated\"".into(),
+            });
+        }
+        let bus = &self.display.bus;
+        if self.display.kind != DisplayKind::None && !Path::new(bus).exists() {
+            warnings.push(Warning {
+                key: "panel.display_bus".into(),
+                path: bus.clone(),
+                problem: "the I2C bus does not exist, so the panel's display will stay dark".into(),
+                fix: "turn I2C on with dtparam=i2c_arm=on in config.txt (board/config.txt) and \
+                      reboot, correct panel.display_bus, or set panel.display = \"none\""
+                    .into(),
+            });
+        }
+        warnings
+    }
 }
 
 impl TableReader {

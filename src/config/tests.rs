@@ -999,3 +999,33 @@ fn web_control_keys_default_to_a_socket_in_the_data_folder_and_open_reading() {
             .contains("1 to 720")
     );
 }
+
+#[test]
+fn check_warns_of_a_panel_this_machine_cannot_drive() {
+    let text =
+        "[station]\ntimezone = \"UTC\"\n[panel]\npins = \"gpio\"\ndisplay_bus = \"/dev/i2c-99\"\n";
+    let config = Config::parse(text, Path::new("/srv/onair.toml")).unwrap();
+    let warnings = config.check();
+    let bus = warnings
+        .iter()
+        .find(|w| w.key == "panel.display_bus")
+        .unwrap_or_else(|| panic!("no warning about the bus in {warnings:#?}"));
+    assert_eq!(bus.path, Path::new("/dev/i2c-99"));
+    assert!(bus.fix.contains("dtparam=i2c_arm=on"), "{bus}");
+    let no_gpio = !std::fs::read_dir("/dev")
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("gpiochip"));
+    assert_eq!(
+        warnings.iter().any(|w| w.key == "panel.pins"),
+        no_gpio,
+        "{warnings:#?}"
+    );
+    // Simulated pins and no display: nothing to warn of.
+    let config = Config::parse(
+        "[station]\ntimezone = \"UTC\"\n",
+        Path::new("/srv/onair.toml"),
+    )
+    .unwrap();
+    assert!(!config.check().iter().any(|w| w.key.starts_with("panel.")));
+}

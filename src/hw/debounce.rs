@@ -67,6 +67,15 @@ impl Debouncer {
         })
     }
 
+    /// Whether the level last sampled has yet to count (or none has): the
+    /// debounce needs more samples.
+    pub fn is_settling(&self) -> bool {
+        match (self.raw, self.settled) {
+            (Some((level, _)), Some(settled)) => level != settled,
+            _ => true,
+        }
+    }
+
     /// Whether a press would count now: the button has been seen released.
     pub fn is_armed(&self) -> bool {
         self.settled == Some(false)

@@ -93,6 +93,15 @@ impl<I: InputPin, O: OutputPin> Panel<I, O> {
         pressed.into_iter().flatten()
     }
 
+    /// Whether a button's level has yet to count: the panel should be
+    /// read again within the debounce time rather than wait for news.
+    /// A button that cannot be read is not waited for.
+    pub fn is_settling(&self) -> bool {
+        self.buttons
+            .iter()
+            .any(|b| !b.failing && b.debouncer.is_settling())
+    }
+
     /// Drives the lamps to `lamps` where they are not so already (or a
     /// write failed before). Returns the lamps as driven when all three
     /// are known to be so.

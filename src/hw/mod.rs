@@ -11,12 +11,15 @@
 //! - [`sim`]: simulated pins, pressed from the page, lamps shown on it.
 //! - `task`: [`FrontPanel`], the panel running on a thread of its own,
 //!   sending its presses to the director.
+//! - [`wake`]: what wakes that thread (edges, simulated presses, a new
+//!   status), so that an idle panel costs nothing.
 
 pub mod debounce;
 mod front_panel;
 pub mod gpio;
 pub mod sim;
 mod task;
+pub mod wake;
 
 pub use front_panel::Panel;
 pub use task::{FrontPanel, POLL, StartError, Wiring, command_of};
@@ -88,6 +91,8 @@ pub const SIM_PRESS: std::time::Duration = std::time::Duration::from_millis(120)
 #[derive(Debug, Clone, Default)]
 pub struct SimButtons {
     held: Arc<[AtomicBool; 3]>,
+    /// Rung at each change, so that the panel's thread looks at once.
+    ring: Arc<std::sync::OnceLock<wake::Ring>>,
 }
 
 impl SimButtons {
@@ -101,6 +106,14 @@ impl SimButtons {
 
     pub fn set(&self, button: Button, held: bool) {
         self.held[Self::index(button)].store(held, Ordering::Release);
+        if let Some(ring) = self.ring.get() {
+            ring.ring();
+        }
+    }
+
+    /// Rings `ring` at every change from now on (the panel's thread).
+    pub fn ring_on_change(&self, ring: wake::Ring) {
+        let _ = self.ring.set(ring);
     }
 
     pub fn is_held(&self, button: Button) -> bool {

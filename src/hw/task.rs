@@ -1,14 +1,14 @@
-//! The running front panel: a thread of its own that polls the buttons
-//! every 10 ms, turns each press that counts into a command to the
-//! director (`Who::Panel`), and drives the lamps from the status.
+//! The running front panel: a thread of its own that reads the buttons,
+//! turns each press that counts into a command to the director
+//! (`Who::Panel`), and drives the lamps from the status.
 //!
-//! Polling rather than the kernel's edge events: the same loop serves the
-//! simulated pins (which have no events), a 10 ms poll is well inside a
-//! 30 ms debounce, and three reads a poll cost a few microseconds on a Pi.
-//! The lamps are checked at the same poll, so they follow the status
-//! within 10 ms of its publication (after a restart: of the director's
-//! first snapshot).
+//! It sleeps until something may have changed ([`super::wake`]: a line's
+//! edge, a simulated press, a new status) and, while a button settles,
+//! reads it every 10 ms, well inside a 30 ms debounce. The lamps are
+//! driven at each wake, so they follow the status as it is published
+//! (after a restart: the director's first snapshot).
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -21,13 +21,19 @@ use tracing::{debug, error, info, warn};
 use super::front_panel::Panel;
 use super::gpio::{self, GpioError};
 use super::sim::{SimButton, SimLamp};
+use super::wake::{Doorbell, Ring};
 use super::{Button, SimButtons};
 use crate::config::{PanelConfig, PanelPins};
 use crate::director::{Command, Controls, Who};
 use crate::status::{Lamps, Status};
 
-/// How often the buttons are read and the lamps compared with the status.
+/// How often the buttons are read while one is settling.
 pub const POLL: Duration = Duration::from_millis(10);
+/// The longest an idle panel sleeps: a lost wake-up or a pin that failed
+/// is looked at again within this.
+const IDLE: Duration = Duration::from_secs(1);
+/// Without a runtime to follow the status, the lamps are compared this often.
+const IDLE_UNFOLLOWED: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -45,6 +51,7 @@ pub struct FrontPanel {
     sim: Option<SimButtons>,
     lamps: watch::Receiver<Lamps>,
     stop: Arc<AtomicBool>,
+    ring: Ring,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -92,10 +99,11 @@ impl FrontPanel {
                     driven: None,
                 };
                 info!("front panel: simulated buttons and lamps (pressed from the page)");
-                Self::run(panel, wiring, lamps, Some(buttons))
+                Self::run(panel, wiring, lamps, Some(buttons), Vec::new())
             }
             PanelPins::Gpio => {
                 let pins = gpio::open(config)?;
+                let edges = pins.edges().map_err(StartError::Thread)?;
                 let panel = Panel::new(pins.buttons, pins.lamps, debounce);
                 let wiring = Wiring {
                     status,
@@ -113,19 +121,21 @@ impl FrontPanel {
                     l.live_lamp,
                     l.alarm_lamp
                 );
-                Self::run(panel, wiring, lamps, None)
+                Self::run(panel, wiring, lamps, None, edges)
             }
         }
     }
 
     /// Runs `panel` on a thread of its own (any pins: a test's too).
     /// `lamps` is what [`FrontPanel::lamps`] answers with; `sim` what
-    /// [`FrontPanel::sim_buttons`] does.
+    /// [`FrontPanel::sim_buttons`] does (their changes wake the thread);
+    /// `edges` the button lines' event files, which wake it too.
     pub fn run<I, O>(
         panel: Panel<I, O>,
         wiring: Wiring,
         lamps: watch::Receiver<Lamps>,
         sim: Option<SimButtons>,
+        edges: Vec<OwnedFd>,
     ) -> Result<FrontPanel, StartError>
     where
         I: InputPin + Send + 'static,
@@ -133,16 +143,36 @@ impl FrontPanel {
         I::Error: Send,
         O::Error: Send,
     {
+        let doorbell = Doorbell::new(edges).map_err(StartError::Thread)?;
+        let ring = doorbell.ring();
+        if let Some(sim) = &sim {
+            sim.ring_on_change(ring.clone());
+        }
+        // The lamps follow each new status at once.
+        let idle = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let mut status = wiring.status.clone();
+                let ring = ring.clone();
+                runtime.spawn(async move {
+                    while status.changed().await.is_ok() {
+                        ring.ring();
+                    }
+                });
+                IDLE
+            }
+            Err(_) => IDLE_UNFOLLOWED,
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()
             .name("front panel".into())
-            .spawn(move || poll(panel, wiring, &stopped))
+            .spawn(move || run_panel(panel, wiring, &stopped, doorbell, idle))
             .map_err(StartError::Thread)?;
         Ok(FrontPanel {
             sim,
             lamps,
             stop,
+            ring,
             thread: Some(thread),
         })
     }
@@ -166,7 +196,7 @@ impl FrontPanel {
     fn finish(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
+            self.ring.ring();
             if thread.join().is_err() {
                 error!("the front panel's thread panicked; its lamps were turned off");
             }
@@ -189,7 +219,13 @@ pub fn command_of(button: Button) -> Command {
 }
 
 /// The panel's loop, until `stop`; the lamps are left off.
-fn poll<I: InputPin, O: OutputPin>(mut panel: Panel<I, O>, mut wiring: Wiring, stop: &AtomicBool) {
+fn run_panel<I: InputPin, O: OutputPin>(
+    mut panel: Panel<I, O>,
+    mut wiring: Wiring,
+    stop: &AtomicBool,
+    mut doorbell: Doorbell,
+    idle: Duration,
+) {
     let start = Instant::now();
     let publish = |driven: &Option<watch::Sender<Lamps>>, lamps: Option<Lamps>| {
         if let (Some(driven), Some(lamps)) = (driven, lamps) {
@@ -205,7 +241,7 @@ fn poll<I: InputPin, O: OutputPin>(mut panel: Panel<I, O>, mut wiring: Wiring, s
         let wanted = Lamps::of(&wiring.status.borrow());
         let shown = panel.show(wanted);
         publish(&wiring.driven, shown);
-        std::thread::park_timeout(POLL);
+        doorbell.wait(if panel.is_settling() { POLL } else { idle });
     }
     let dark = panel.dark();
     publish(&wiring.driven, dark);

@@ -20,9 +20,13 @@
 // file as a module of the `bench` test (tests/bench.rs, tests/bench/tests.rs).
 pub mod air;
 pub mod audio;
+// Shared with the integration tests, which use more of it.
+#[allow(dead_code)]
 #[path = "../common/bwf.rs"]
 pub mod bwf;
 pub mod cpu;
+// Shared with the integration tests, which use more of it.
+#[allow(dead_code)]
 #[path = "../common/goertzel.rs"]
 pub mod goertzel;
 #[path = "../common/icecast.rs"]
@@ -32,9 +36,13 @@ pub mod report;
 pub mod running;
 pub mod streams;
 pub mod studio;
+// Shared with the integration tests, which use more of it.
+#[allow(dead_code)]
 #[path = "../common/studio.rs"]
 pub mod studio_input;
 pub mod threads;
+// Shared with the integration tests, which use more of it.
+#[allow(dead_code)]
 #[path = "../common/tone.rs"]
 pub mod tone;
 

@@ -286,7 +286,7 @@ pub fn measure(binary: &Path, work: &Path, stretch: Duration) -> Result<StudioRu
     let wav =
         WavFile::read(&output).map_err(|e| box_error(format!("left {}: {e}", output.display())))?;
     let (first_live, full_level) =
-        find_live(&wav.samples, wav.rate, wav.anchor, command, FADE).map_err(|e| box_error(e))?;
+        find_live(&wav.samples, wav.rate, wav.anchor, command, FADE).map_err(box_error)?;
     Ok(StudioRun {
         fade: FADE,
         first_live,
