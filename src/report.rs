@@ -90,8 +90,9 @@ fn day_of(text: &str, tz: Tz, now: DateTime<Utc>) -> Option<NaiveDate> {
 }
 
 /// The columns of the items report, in order.
-pub const ITEM_COLUMNS: [&str; 10] = [
+pub const ITEM_COLUMNS: [&str; 11] = [
     "start", "end", "duration", "kind", "title", "file", "ended", "reason", "replaces", "problem",
+    "by",
 ];
 
 /// The columns of the tracks report, in order.
@@ -99,7 +100,8 @@ pub const TRACK_COLUMNS: [&str; 6] = ["artist", "title", "start", "duration", "p
 
 /// The items (not tracks, not stream events) that started in `period`, as
 /// CSV with a header line. `end`, `duration` and `ended` are empty for what
-/// is still on air; `replaces` and `problem` are a substitute's.
+/// is still on air; `replaces` and `problem` are a substitute's; `by` is
+/// who put the studio on air, for a `live` entry.
 pub fn items_csv(entries: &[Entry], period: Period, tz: Tz) -> String {
     let rows = entries
         .iter()
@@ -116,6 +118,7 @@ pub fn items_csv(entries: &[Entry], period: Period, tz: Tz) -> String {
                 e.reason.clone().unwrap_or_default(),
                 e.replaces.clone().unwrap_or_default(),
                 e.problem.clone().unwrap_or_default(),
+                e.by.clone().unwrap_or_default(),
             ]
         });
     csv_text(ITEM_COLUMNS, rows)
@@ -317,6 +320,7 @@ mod tests {
                 "",
                 "/p/20261121_1000_saturday-jazz.mp3",
                 "the file is missing",
+                "",
             ]
         );
         // Still on air: no end, duration or ending yet.
@@ -326,7 +330,7 @@ mod tests {
         );
         // An empty period still has its header, so a script can read it.
         let (header, rows) = read(&items_csv(&[], day(), PARIS));
-        assert_eq!((header.len(), rows.len()), (10, 0));
+        assert_eq!((header.len(), rows.len()), (11, 0));
     }
 
     #[test]

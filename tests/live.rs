@@ -317,6 +317,21 @@ fn the_front_panels_live_and_auto_buttons_switch_the_studio_and_the_log_says_pan
         live.reason.as_deref().is_some_and(|r| r.contains("panel")),
         "the live entry says who brought automation back",
     );
+    // The report for royalties and compliance shows the live period too.
+    let report = s.command("report", &["--from", "2026-03-02", "--to", "2026-03-02"]);
+    assert!(report.status.success(), "{report:?}");
+    let csv = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        csv.lines()
+            .next()
+            .is_some_and(|header| header.ends_with(",problem,by")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .any(|row| row.contains(",live,") && row.ends_with(",panel")),
+        "no live row by the panel in the report:\n{csv}"
+    );
     let aired = s.aired();
     s.label_tone(LIVE_TONE, "the studio");
     let runs = s.runs(&aired);

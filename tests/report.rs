@@ -191,8 +191,9 @@ fn track(offset_ms: i64, artist: &str, title: &str) -> onair::tracks::Track {
     }
 }
 
-const ITEMS: [&str; 10] = [
+const ITEMS: [&str; 11] = [
     "start", "end", "duration", "kind", "title", "file", "ended", "reason", "replaces", "problem",
+    "by",
 ];
 const TRACKS: [&str; 6] = ["artist", "title", "start", "duration", "programme", "file"];
 
