@@ -23,12 +23,10 @@ use cpal::{BufferSize, SampleFormat, StreamConfig};
 use super::silence::QuietRuns;
 use crate::output::CHANNELS;
 
-/// The capture period asked of the device: each one wakes the capture
-/// thread, so it is as long as the live path's delay allows (the mixer
-/// keeps its burst plus three periods in the ring: 160 ms of studio audio
-/// between the microphone and the output), at 50 wake-ups a second. 25 ms
-/// periods starved the mixer's 100 ms bursts in tests.
-const PERIOD_MS: u32 = 20;
+/// The capture period asked of the device. Longer periods (20 ms) did not
+/// make capture cheaper through alsa-lib's `file` plugin and made the
+/// studio-silence test fail under load: the cost is not the wake-ups.
+const PERIOD_MS: u32 = 10;
 /// The ring: room for half a second, several times what the mixer keeps.
 const RING_MS: u32 = 500;
 /// How long opening the device may take before it counts as failed.
