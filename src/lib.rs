@@ -40,6 +40,7 @@
 //! - [`when`]: times as a person types them (`--since -2h`, `today`).
 //! - [`demo`]: a generated demo station for a developer machine.
 
+pub mod archive;
 pub mod asrun;
 pub mod auth;
 pub mod calendar;
