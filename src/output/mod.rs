@@ -337,6 +337,24 @@ impl From<stream_group::StreamThread> for OutputThread {
 }
 
 impl Outputs {
+    /// Takes on a thread that is not a configured output but stops with
+    /// them, after the encoders that feed it (the archive's writer): its
+    /// counters are listed after the configured outputs'.
+    pub fn adopt(
+        &mut self,
+        name: String,
+        stats: Arc<OutputStats>,
+        stop: Arc<AtomicBool>,
+        thread: JoinHandle<Result<(), OutputError>>,
+    ) {
+        self.running.push(OutputThread {
+            name,
+            stats,
+            stop,
+            thread: Some(thread),
+        });
+    }
+
     /// Each output's name and counters, for the status page.
     pub fn stats(&self) -> Vec<(String, Arc<OutputStats>)> {
         self.running
