@@ -183,6 +183,10 @@ async fn on_air(
             segment_seconds: archive.segment_seconds,
             anchor: timeline.anchor,
             engine_rate: rate,
+            retention: archive::retention::Retention {
+                keep_days: archive.keep_days,
+                min_free_bytes: archive.min_free_mb.map(|mb| mb * 1024 * 1024),
+            },
         })?),
         None => None,
     };

@@ -32,6 +32,9 @@ fn segments(quality_dir: &Path) -> Vec<(SegmentName, PathBuf)> {
         .unwrap_or_else(|e| panic!("no archive in {}: {e}", quality_dir.display()));
     for hour in hours.flatten() {
         for file in std::fs::read_dir(hour.path()).unwrap().flatten() {
+            if file.file_name().to_string_lossy().ends_with(".tombstone") {
+                continue;
+            }
             let relative = format!(
                 "{}/{}",
                 hour.file_name().to_string_lossy(),
@@ -93,7 +96,7 @@ fn a_tone_programme_is_kept_as_timed_segments_that_decode_to_it() {
     s.sample_rate_hz(RATE)
         .clock("2026-03-02 00:59:52", 4.0)
         .section(&format!(
-            "[archive]\ndir = \"{}\"\nchannel = \"test-fm\"\n",
+            "[archive]\ndir = \"{}\"\nchannel = \"test-fm\"\nkeep_days = 2\n",
             archive.display()
         ));
     s.programme("2026-03-02 01:00", "tone", TONE, 60.0, "wav");
@@ -104,6 +107,25 @@ fn a_tone_programme_is_kept_as_timed_segments_that_decode_to_it() {
         .join("59:40.000000-6.0-temp-0123456789abcdef.mp3");
     std::fs::create_dir_all(leftover.parent().unwrap()).unwrap();
     std::fs::write(&leftover, b"half a segment").unwrap();
+    // An hour that ended more than keep_days (2) ago, with a tombstone
+    // beside its segment: retention deletes the segment, never the tombstone.
+    let old_hour = quality.join("2026-02-27T10");
+    let old_segment = old_hour.join(format!(
+        "00:00.000000-6.0-full-{}.mp3",
+        onair::archive::names::content_hash(b"old")
+    ));
+    let tombstone = old_hour.join("00:06.000000-6.0-full-x.tombstone");
+    std::fs::create_dir_all(&old_hour).unwrap();
+    std::fs::write(&old_segment, b"old").unwrap();
+    std::fs::write(&tombstone, b"").unwrap();
+    // Yesterday's last hour is within keep_days: kept.
+    let kept_hour = quality.join("2026-03-01T23");
+    let kept_segment = kept_hour.join(format!(
+        "59:54.000000-6.0-full-{}.mp3",
+        onair::archive::names::content_hash(b"kept")
+    ));
+    std::fs::create_dir_all(&kept_hour).unwrap();
+    std::fs::write(&kept_segment, b"kept").unwrap();
     s.start();
     let start = s.local("2026-03-02 01:00");
     s.wait_until(start + TimeDelta::seconds(40));
@@ -114,6 +136,17 @@ fn a_tone_programme_is_kept_as_timed_segments_that_decode_to_it() {
         !leftover.exists(),
         "the leftover temporary file is still there"
     );
+    assert!(
+        !old_segment.exists(),
+        "retention kept a segment older than keep_days"
+    );
+    assert!(tombstone.exists(), "retention deleted a tombstone");
+    assert!(
+        kept_segment.exists(),
+        "retention deleted a segment within keep_days"
+    );
+    std::fs::remove_dir_all(&old_hour).unwrap();
+    std::fs::remove_dir_all(&kept_hour).unwrap();
     assert_eq!(status["frames_dropped"], 0, "{status}");
     assert_eq!(status["errors"], 0, "{status}");
     assert!(status["frames_out"].as_u64().unwrap_or(0) > 0, "{status}");

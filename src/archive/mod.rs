@@ -11,11 +11,13 @@
 //! - `writer`: the thread that writes segments to a temporary name and
 //!   renames them, and what it does when the disk will not take them.
 //! - `storage`: the archive folder checked at start (filesystem, leftovers).
+//! - `retention`: the oldest hours deleted by age and by free space.
 
 pub mod feed;
 pub mod frames;
 pub mod id3;
 pub mod names;
+pub mod retention;
 pub mod segmenter;
 pub mod storage;
 pub mod writer;

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use super::feed::{ArchiveFeed, Inbox, Item};
 use super::id3;
 use super::names::{SegmentName, SegmentType, hour_folder};
+use super::retention::{self, Retention};
 use super::segmenter::{Segment, Segmenter, Timing};
 use super::storage::{self, StorageError};
 use crate::output::subscriber::Subscription;
@@ -42,6 +43,7 @@ pub struct ArchiveSettings {
     /// The engine's sample 0 and rate.
     pub anchor: DateTime<Utc>,
     pub engine_rate: u32,
+    pub retention: Retention,
 }
 
 impl ArchiveSettings {
@@ -90,6 +92,8 @@ pub fn start(settings: ArchiveSettings) -> Result<Archive, StorageError> {
         stats: stats.clone(),
         failures: 0,
         last_report: None,
+        retention: settings.retention,
+        since_retention: RETENTION_EVERY,
     };
     let mut segmenter = Segmenter::new(
         Timing {
@@ -140,7 +144,14 @@ struct Writer {
     /// Failed writes since the last report.
     failures: u64,
     last_report: Option<Instant>,
+    retention: Retention,
+    /// Segments written since retention last looked.
+    since_retention: u32,
 }
+
+/// Retention looks at the disk every this many segments (a minute of
+/// 6 s segments), and at the first segment.
+const RETENTION_EVERY: u32 = 10;
 
 /// How often a failure that repeats is logged.
 const REPORT_EVERY: Duration = Duration::from_secs(30);
@@ -176,6 +187,7 @@ impl Writer {
     }
 
     fn write(&mut self, segment: Segment) {
+        self.retain(segment.start_micros);
         let frames = self.engine_frames(&segment);
         match self.store(&segment) {
             Ok(()) => {
@@ -200,6 +212,32 @@ impl Writer {
                     self.report_now();
                 }
             }
+        }
+    }
+
+    /// Deletes what retention no longer keeps, now and then, before a
+    /// segment is written (so a full disk makes room for it first).
+    fn retain(&mut self, now_micros: i64) {
+        if self.retention.is_off() {
+            return;
+        }
+        self.since_retention += 1;
+        if self.since_retention < RETENTION_EVERY {
+            return;
+        }
+        self.since_retention = 0;
+        let Some(now) = DateTime::from_timestamp_micros(now_micros) else {
+            return;
+        };
+        let dir = self.quality_dir.clone();
+        let deleted = retention::enforce(&self.quality_dir, now, self.retention, || {
+            retention::free_bytes(&dir)
+        });
+        if deleted > 0 {
+            tracing::info!(
+                "{}: retention deleted {deleted} segment(s), oldest hours first",
+                self.name
+            );
         }
     }
 

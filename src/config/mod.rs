@@ -71,9 +71,9 @@ pub struct ArchiveConfig {
     /// The channel folder: by default the station's name as a slug.
     pub channel: String,
     pub segment_seconds: u32,
-    /// Hours older than this many days are deleted (not yet: see README).
+    /// Hours that ended more than this many days ago are deleted.
     pub keep_days: Option<u32>,
-    /// Oldest hours are deleted to keep this much free (not yet: see README).
+    /// Oldest hours are deleted to keep this much free on the disk.
     pub min_free_mb: Option<u64>,
     /// The MP3 it keeps, kbit/s: a stream's at that bitrate when there is
     /// one, else an encoder of its own.
