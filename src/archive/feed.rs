@@ -175,3 +175,62 @@ impl Drop for ArchiveFeed {
         self.inbox.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chunk of `frames` MP3 frames at 128 kbit/s, 48 kHz.
+    fn chunk(frames: usize) -> Mp3Chunk {
+        let mut bytes = Vec::new();
+        for _ in 0..frames {
+            bytes.extend_from_slice(&[0xFF, 0xFB, 0x94, 0x64]);
+            bytes.resize(bytes.len() + 380, 0);
+        }
+        Mp3Chunk::new(&bytes, frames as u64 * 1152)
+    }
+
+    #[test]
+    fn a_writer_that_falls_behind_loses_the_newest_mp3_counted_never_waited_for() {
+        let inbox = Arc::new(Inbox::default());
+        let stats = Arc::new(OutputStats::default());
+        let mut feed = ArchiveFeed::new(inbox.clone(), stats.clone());
+        // Bad input: a writer stalled on its disk takes nothing while the
+        // encoder hands out ten chunks more than the queue holds.
+        for _ in 0..QUEUED_CHUNKS + 10 {
+            feed.chunk(&chunk(2));
+        }
+        assert_eq!(stats.frames_dropped.load(Ordering::Relaxed), 10 * 2 * 1152);
+        // The writer catches up: the queued chunks, then what was lost
+        // (in the stream's samples) before the next chunk.
+        let deadline = Instant::now();
+        for _ in 0..QUEUED_CHUNKS {
+            assert!(matches!(inbox.pop_until(deadline), Some(Item::Chunk(_))));
+        }
+        assert!(inbox.pop_until(deadline).is_none());
+        feed.chunk(&chunk(1));
+        assert!(matches!(
+            inbox.pop_until(deadline),
+            Some(Item::Lost { samples }) if samples == 10 * 2 * 1152
+        ));
+        assert!(matches!(inbox.pop_until(deadline), Some(Item::Chunk(_))));
+        // A jump in the programme is queued even beside a full queue.
+        for _ in 0..QUEUED_CHUNKS {
+            feed.chunk(&chunk(1));
+        }
+        feed.skipped(96_000, 480);
+        drop(feed);
+        let mut last = None;
+        while let Some(item) = inbox.pop_until(deadline) {
+            last = Some(item);
+        }
+        assert!(matches!(
+            last,
+            Some(Item::Jump {
+                encoded: 96_000,
+                frames: 480
+            })
+        ));
+        assert!(inbox.is_finished());
+    }
+}
