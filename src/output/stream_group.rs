@@ -259,7 +259,7 @@ fn start_group(
     }
     let group_stats = Arc::new(OutputStats::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let takers = members.len() + subscriptions.len();
+    let others = subscriptions.len();
     let mut subscribers: Vec<Box<dyn ChunkSubscriber>> = ends
         .into_iter()
         .map(|end| Box::new(end) as Box<dyn ChunkSubscriber>)
@@ -293,7 +293,17 @@ fn start_group(
             return Err(e);
         }
     };
-    tracing::info!("{name}: one encoder for {takers} taker(s): {streams}");
+    if others == 0 {
+        tracing::info!(
+            "{name}: one encoder for {} stream(s): {streams}",
+            members.len()
+        );
+    } else {
+        tracing::info!(
+            "{name}: one encoder for {} stream(s) and {others} other taker(s): {streams}",
+            members.len()
+        );
+    }
     let tap = Tap {
         name: name.clone(),
         ring,
