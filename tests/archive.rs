@@ -292,3 +292,98 @@ fn an_archive_folder_that_is_a_file_leaves_playout_and_the_stream_untouched() {
     let runs = s.runs(&aired);
     expect_run(&runs, TONE, start, aired.end(), TimeDelta::milliseconds(30));
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    /// `None` where this machine does not let the test mount (not root).
+    fn mount(path: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        mounted.then(|| SmallDisk {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
+
+#[test]
+fn a_disk_that_fills_up_keeps_a_partial_segment_and_playout_carries_on() {
+    let mut s = Station::new("archive-full");
+    let archive = s.dir().join("archive");
+    // Bad input: a disk of 256 KiB, full after two and a half segments
+    // of 128 kbit/s (96 KB each).
+    let Some(_disk) = SmallDisk::mount(&archive, "256k") else {
+        eprintln!("skipped: this machine does not let the test mount a small tmpfs");
+        return;
+    };
+    s.sample_rate_hz(RATE)
+        .clock("2026-03-02 00:59:58", 4.0)
+        .section(&format!(
+            "[archive]\ndir = \"{}\"\nchannel = \"fm\"\n",
+            archive.display()
+        ));
+    s.programme("2026-03-02 01:00", "tone", TONE, 60.0, "wav");
+    s.start();
+    let start = s.local("2026-03-02 01:00");
+    s.wait_until(start + TimeDelta::seconds(36));
+    let (archive_line, others) = archive_status(&s);
+    s.terminate();
+
+    // The archive counts what the disk would not take...
+    assert!(
+        archive_line["errors"].as_u64().unwrap_or(0) >= 2,
+        "{archive_line}"
+    );
+    assert!(
+        archive_line["frames_dropped"].as_u64().unwrap_or(0) >= u64::from(RATE) * 6,
+        "{archive_line}"
+    );
+    // ...keeps the whole frames that reached it as a partial segment that
+    // decodes to its named length...
+    let found = segments(&archive.join("fm").join("128k"));
+    let full = found
+        .iter()
+        .filter(|(n, _)| n.kind == SegmentType::Full)
+        .count();
+    assert!(full >= 2, "{found:?}");
+    let partial: Vec<_> = found
+        .iter()
+        .filter(|(n, _)| n.kind == SegmentType::Partial)
+        .collect();
+    assert_eq!(partial.len(), 1, "{found:?}");
+    let (name, path) = partial[0];
+    assert!(
+        name.duration > 0.5 && name.duration < 6.0,
+        "{}",
+        path.display()
+    );
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(name.hash, onair::archive::names::content_hash(&bytes));
+    let duration = ffprobe_duration(path);
+    assert!(
+        (duration - name.duration).abs() < 0.03,
+        "ffprobe reads {duration} s in {}",
+        path.display()
+    );
+    // ...and the WAV output lost nothing.
+    for output in &others {
+        assert_eq!(output["frames_dropped"], 0, "{output}");
+        assert_eq!(output["errors"], 0, "{output}");
+    }
+    let aired = s.aired();
+    let runs = s.runs(&aired);
+    expect_run(&runs, TONE, start, aired.end(), TimeDelta::milliseconds(30));
+}

@@ -6,7 +6,8 @@
 //! leaves only a temporary file, discarded at the next start.
 //!
 //! A write that fails (a full, read-only or unplugged disk) loses that
-//! segment: its programme is counted as dropped and the failure as an
+//! segment, but for the whole frames that reached a disk that filled up
+//! mid-write, kept as a `partial` segment: the rest is counted as dropped and the failure as an
 //! error on the archive's line of the status, logged at most every half
 //! minute; the next segment is tried as usual. A slow disk fills the
 //! feed's queue instead, and the feed drops and counts. Neither ever
@@ -23,11 +24,11 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::feed::{ArchiveFeed, Inbox, Item};
-use super::id3;
 use super::names::{SegmentName, SegmentType, hour_folder};
 use super::retention::{self, Retention};
 use super::segmenter::{Segment, Segmenter, Timing};
 use super::storage::{self, StorageError};
+use super::{frames, id3};
 use crate::output::subscriber::Subscription;
 use crate::output::{OutputError, OutputStats};
 
@@ -193,20 +194,25 @@ impl Writer {
             Ok(()) => {
                 self.stats.frames_out.fetch_add(frames, Ordering::Relaxed);
             }
-            Err(e) => {
+            Err((e, kept_samples)) => {
+                let kept =
+                    kept_samples * u64::from(self.engine_rate) / u64::from(segment.sample_rate);
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.stats.frames_out.fetch_add(kept, Ordering::Relaxed);
                 self.stats
                     .frames_dropped
-                    .fetch_add(frames, Ordering::Relaxed);
+                    .fetch_add(frames.saturating_sub(kept), Ordering::Relaxed);
                 self.failures += 1;
                 if self
                     .last_report
                     .is_none_or(|at| at.elapsed() >= REPORT_EVERY)
                 {
                     tracing::warn!(
-                        "{}: {e}; the segment's {:.1} s are dropped and counted, playout and \
+                        "{}: {e}; {:.1} s of the segment's {:.1} s are dropped and counted \
+                         (what reached the disk is kept as a partial segment), playout and \
                          streams carry on",
                         self.name,
+                        segment.duration() - kept_samples as f64 / f64::from(segment.sample_rate),
                         segment.duration()
                     );
                     self.report_now();
@@ -254,13 +260,19 @@ impl Writer {
     }
 
     /// Writes one segment: its tag and MP3 to a temporary name, then the
-    /// rename to its final name.
-    fn store(&self, segment: &Segment) -> std::io::Result<()> {
-        let start = DateTime::from_timestamp_micros(segment.start_micros)
-            .ok_or_else(|| std::io::Error::other("the segment's time is out of range"))?;
+    /// rename to its final name. When the disk takes only part of it (it
+    /// is full), the whole frames that reached it are kept as a `partial`
+    /// segment; the error then says how many samples were kept.
+    fn store(&self, segment: &Segment) -> Result<(), (std::io::Error, u64)> {
+        let start = DateTime::from_timestamp_micros(segment.start_micros).ok_or_else(|| {
+            (
+                std::io::Error::other("the segment's time is out of range"),
+                0,
+            )
+        })?;
         let tag = id3::timestamp_tag(id3::pts_of_micros(segment.start_micros));
         let hour = self.quality_dir.join(hour_folder(start));
-        std::fs::create_dir_all(&hour).map_err(|e| in_path(e, &hour))?;
+        std::fs::create_dir_all(&hour).map_err(|e| (in_path(e, &hour), 0))?;
         let mut name = SegmentName {
             start,
             duration: segment.duration(),
@@ -268,35 +280,66 @@ impl Writer {
             hash: format!("{:016x}", rand::random::<u64>()),
         };
         let temp = hour.join(name.file_name());
-        let written = write_file(&temp, &[&tag, &segment.mp3]);
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&temp);
-            return Err(in_path(e, &temp));
-        }
+        let (mp3, failed) = match write_file(&temp, &tag, &segment.mp3) {
+            Ok(()) => (&segment.mp3[..], None),
+            Err((e, on_disk)) => {
+                let kept = frames::frames(&segment.mp3)
+                    .map(|(at, h)| at + h.length)
+                    .take_while(|&end| id3::TAG_BYTES + end <= on_disk)
+                    .last()
+                    .unwrap_or(0);
+                let truncated = kept > 0
+                    && std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&temp)
+                        .and_then(|f| f.set_len((id3::TAG_BYTES + kept) as u64))
+                        .is_ok();
+                if !truncated {
+                    let _ = std::fs::remove_file(&temp);
+                    return Err((in_path(e, &temp), 0));
+                }
+                (&segment.mp3[..kept], Some(e))
+            }
+        };
+        let samples: u64 = if failed.is_some() {
+            frames::frames(mp3).map(|(_, h)| u64::from(h.samples)).sum()
+        } else {
+            segment.samples
+        };
         let mut hash = Sha256::new();
         hash.update(tag);
-        hash.update(&segment.mp3);
-        name.kind = if segment.full {
+        hash.update(mp3);
+        name.kind = if segment.full && failed.is_none() {
             SegmentType::Full
         } else {
             SegmentType::Partial
         };
+        name.duration = samples as f64 / f64::from(segment.sample_rate);
         name.hash = super::names::hash_text(&hash.finalize());
         let path = hour.join(name.file_name());
         if let Err(e) = std::fs::rename(&temp, &path) {
             let _ = std::fs::remove_file(&temp);
-            return Err(in_path(e, &path));
+            return Err((in_path(e, &path), 0));
         }
-        Ok(())
+        match failed {
+            None => Ok(()),
+            Some(e) => Err((in_path(e, &temp), samples)),
+        }
     }
 }
 
-fn write_file(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
-    let mut file = std::fs::File::create(path)?;
-    for part in parts {
-        file.write_all(part)?;
-    }
-    file.sync_data()
+/// Writes `tag` and `mp3` to a new file at `path`; on failure, the error
+/// and how many bytes reached the file.
+fn write_file(path: &Path, tag: &[u8], mp3: &[u8]) -> Result<(), (std::io::Error, usize)> {
+    let mut file = std::fs::File::create(path).map_err(|e| (e, 0))?;
+    let result = file
+        .write_all(tag)
+        .and_then(|()| file.write_all(mp3))
+        .and_then(|()| file.sync_data());
+    result.map_err(|e| {
+        let on_disk = file.metadata().map_or(0, |m| m.len() as usize);
+        (e, on_disk)
+    })
 }
 
 fn in_path(error: std::io::Error, path: &Path) -> std::io::Error {
