@@ -7,9 +7,10 @@
 //!
 //! A write that fails (a full, read-only or unplugged disk) loses that
 //! segment, but for the whole frames that reached a disk that filled up
-//! mid-write, kept as a `partial` segment: the rest is counted as dropped and the failure as an
-//! error on the archive's line of the status, logged at most every half
-//! minute; the next segment is tried as usual. A slow disk fills the
+//! mid-write, kept as a `partial` segment. What is lost is counted as
+//! dropped and the failure as an error on the archive's line of the
+//! status, logged at most every half minute; the next segment is tried as
+//! usual. A slow disk fills the
 //! feed's queue instead, and the feed drops and counts. Neither ever
 //! reaches the encoder, the streams or playout.
 
