@@ -1,7 +1,8 @@
 //! `onair`: the firmware of a plug-in radio playout box.
 //!
-//! Data flows one way, storage → schedule → director → engine → outputs; status
-//! flows back through one published snapshot.
+//! Data flows one way, storage → schedule → director → engine → outputs (and
+//! the archive, fed by a stream encoder); status flows back through one
+//! published snapshot.
 //!
 //! - [`config`]: the station's TOML file, validated at load.
 //! - [`clock`]: wall clock or simulated clock; engine samples ↔ station time.
@@ -17,8 +18,11 @@
 //!   royalty and compliance reporting.
 //! - [`engine`]: real-time audio: decoders fill rings, the mixer pulls, fades and
 //!   feeds every output; no locks, I/O or allocation per buffer.
-//! - [`output`]: where the mixed audio goes (ALSA, null, WAV), each on its own
-//!   thread behind a bounded ring.
+//! - [`output`]: where the mixed audio goes (ALSA, null, WAV, Icecast), each
+//!   on its own thread behind a bounded ring; stream encoders hand their MP3
+//!   to subscribers.
+//! - [`archive`]: beside the outputs, fed by a stream encoder: what aired,
+//!   kept as timed MP3 segments written on a thread of their own.
 //! - [`pacing`]: when the audio threads wake (block, burst, batches) and the
 //!   bell that wakes them when there is work.
 //! - [`listen_back`]: the box listens to its own public streams as a listener
@@ -40,6 +44,7 @@
 //! - [`when`]: times as a person types them (`--since -2h`, `today`).
 //! - [`demo`]: a generated demo station for a developer machine.
 
+pub mod archive;
 pub mod asrun;
 pub mod auth;
 pub mod calendar;

@@ -1,5 +1,5 @@
 //! `onair run`: puts the parts together — clock, as-run log, front panel,
-//! outputs, engine, listen-back, director, web — and takes them down in order on
+//! outputs and the archive, engine, listen-back, director, web — and takes them down in order on
 //! SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
@@ -11,6 +11,7 @@ use chrono::TimeDelta;
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::archive::{self, ArchiveSettings};
 use crate::asrun::{AsRunReader, AsRunWriter, SledWriter};
 use crate::clock::{Clock, Timeline};
 use crate::config::Config;
@@ -172,7 +173,40 @@ async fn on_air(
         timezone: config.station.timezone,
         station: config.station.name.clone(),
     };
-    let opened = output::open(&config.outputs, &context)?;
+    // The archive subscribes to a stream's encoder (or gets its own); its
+    // writer stops with the outputs, after the encoder that feeds it.
+    let mut archive = match &config.archive {
+        Some(archive) => Some(archive::start(ArchiveSettings {
+            dir: archive.dir.clone(),
+            channel: archive.channel.clone(),
+            bitrate: archive.bitrate,
+            segment_seconds: archive.segment_seconds,
+            anchor: timeline.anchor,
+            engine_rate: rate,
+            retention: archive::retention::Retention {
+                keep_days: archive.keep_days,
+                min_free_bytes: archive.min_free_mb.map(|mb| mb * 1024 * 1024),
+            },
+        })?),
+        None => None,
+    };
+    let subscriptions = archive
+        .as_mut()
+        .and_then(|a| a.subscription.take())
+        .into_iter()
+        .collect();
+    let mut opened = output::open_with(&config.outputs, subscriptions, &context)?;
+    if let Some(archive) = archive {
+        info!(
+            "archive: {} ({} kbit/s, {} s segments)",
+            archive.name,
+            config.archive.as_ref().map_or(0, |a| a.bitrate),
+            config.archive.as_ref().map_or(0, |a| a.segment_seconds)
+        );
+        opened
+            .outputs
+            .adopt(archive.name, archive.stats, archive.stop, archive.thread);
+    }
     let stats = opened.outputs.stats();
     // A device plays a sample only after what its ring already holds: the
     // first block is made that much before the anchor, so that sample 0 is

@@ -11,9 +11,11 @@
 //!   cannot drive.
 //! - `live`: `[live]` (the studio's input) and `[silence]` (its thresholds).
 //! - `panel`: `[panel]`, the front panel's pins and display.
+//! - `archive`: `[archive]`, where what aired is kept.
 //! - `machine`: what `onair check-config` warns about on this machine
 //!   (folders and files missing or unusable).
 
+mod archive;
 mod live;
 mod machine;
 mod outputs;
@@ -57,6 +59,25 @@ pub struct Config {
     pub silence: Silence,
     /// The front panel's buttons, lamps and display.
     pub panel: PanelConfig,
+    /// Where what aired is kept; `None`: the box keeps no archive.
+    pub archive: Option<ArchiveConfig>,
+}
+
+/// `[archive]`: what aired, kept as MP3 segments in
+/// `<dir>/<channel>/<bitrate>k/<YYYY-MM-DDTHH>/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiveConfig {
+    pub dir: PathBuf,
+    /// The channel folder: by default the station's name as a slug.
+    pub channel: String,
+    pub segment_seconds: u32,
+    /// Hours that ended more than this many days ago are deleted.
+    pub keep_days: Option<u32>,
+    /// Oldest hours are deleted to keep this much free on the disk.
+    pub min_free_mb: Option<u64>,
+    /// The MP3 it keeps, kbit/s: a stream's at that bitrate when there is
+    /// one, else an encoder of its own.
+    pub bitrate: u32,
 }
 
 /// `[live]`: the studio's input and how it takes over.

@@ -26,7 +26,7 @@ const MAX_SPEED: f64 = 1000.0;
 
 const TOP_KEYS: &[&str] = &[
     "station", "library", "clock", "audio", "data", "output", "web", "calendar", "live", "silence",
-    "panel",
+    "panel", "archive",
 ];
 const CALENDAR_KEYS: &[&str] = &["source", "refresh_minutes", "check_ahead_minutes"];
 const DEFAULT_REFRESH_MINUTES: u32 = 15;
@@ -68,6 +68,13 @@ impl TableReader {
         );
         let silence = self.silence(root);
         let panel = self.panel(root);
+        let archive = self.archive(
+            root,
+            station
+                .as_ref()
+                .map_or("onair", |s: &super::Station| &s.name),
+            &outputs,
+        );
 
         if let Some(clock) = &clock {
             self.outputs_for_clock(root, &outputs, clock);
@@ -87,6 +94,7 @@ impl TableReader {
             live,
             silence,
             panel,
+            archive,
         })
     }
 

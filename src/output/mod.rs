@@ -16,6 +16,7 @@ mod shout;
 mod stream_encoder;
 pub mod stream_group;
 pub mod stream_link;
+pub mod subscriber;
 pub mod wav;
 
 use std::sync::Arc;
@@ -170,6 +171,17 @@ pub struct OpenOutputs {
 /// first output that cannot be opened; outputs already started are stopped
 /// again. A stream group's tap stands where its first stream is configured.
 pub fn open(configs: &[OutputConfig], ctx: &OutputContext) -> Result<OpenOutputs, OutputError> {
+    open_with(configs, Vec::new(), ctx)
+}
+
+/// [`open`], with subscribers to the stream encoders beside the Icecast
+/// outputs (the archive). A subscription no stream matches gets an encoder
+/// of its own, whose tap comes after the configured outputs'.
+pub fn open_with(
+    configs: &[OutputConfig],
+    subscriptions: Vec<subscriber::Subscription>,
+    ctx: &OutputContext,
+) -> Result<OpenOutputs, OutputError> {
     let mut names: Vec<String> = Vec::with_capacity(configs.len());
     for config in configs {
         let name = unique_name(&names, output_name(config));
@@ -198,15 +210,17 @@ pub fn open(configs: &[OutputConfig], ctx: &OutputContext) -> Result<OpenOutputs
     }
     let mut senders: Vec<Option<OutputThread>> = (0..configs.len()).map(|_| None).collect();
     let mut group_taps: Vec<Option<Tap>> = (0..configs.len()).map(|_| None).collect();
-    for group in stream_group::start(members, ctx)? {
+    let mut own_taps = Vec::new();
+    for group in stream_group::start(members, subscriptions, ctx)? {
         let stream_group::StreamGroup {
             tap,
             members,
             encoder,
             senders: stages,
         } = group;
-        if let Some(&first) = members.first() {
-            group_taps[member_at[first]] = Some(tap);
+        match members.first() {
+            Some(&first) => group_taps[member_at[first]] = Some(tap),
+            None => own_taps.push(tap),
         }
         outputs.encoders.push(OutputThread::from(encoder));
         for (member, stage) in members.iter().zip(stages) {
@@ -266,6 +280,7 @@ pub fn open(configs: &[OutputConfig], ctx: &OutputContext) -> Result<OpenOutputs
         });
         taps.push(Tap { name, ring, stats });
     }
+    taps.extend(own_taps);
     Ok(OpenOutputs {
         taps,
         master,
@@ -322,6 +337,24 @@ impl From<stream_group::StreamThread> for OutputThread {
 }
 
 impl Outputs {
+    /// Takes on a thread that is not a configured output but stops with
+    /// them, after the encoders that feed it (the archive's writer): its
+    /// counters are listed after the configured outputs'.
+    pub fn adopt(
+        &mut self,
+        name: String,
+        stats: Arc<OutputStats>,
+        stop: Arc<AtomicBool>,
+        thread: JoinHandle<Result<(), OutputError>>,
+    ) {
+        self.running.push(OutputThread {
+            name,
+            stats,
+            stop,
+            thread: Some(thread),
+        });
+    }
+
     /// Each output's name and counters, for the status page.
     pub fn stats(&self) -> Vec<(String, Arc<OutputStats>)> {
         self.running

@@ -20,7 +20,8 @@ use std::thread::JoinHandle;
 use super::chunk_queue::ChunkQueue;
 use super::encoder::{Mp3Encoder, Mp3Settings};
 use super::icecast::{self, IcecastSender};
-use super::stream_encoder::{SenderEnd, StreamEncoder};
+use super::stream_encoder::StreamEncoder;
+use super::subscriber::{ChunkSubscriber, SenderEnd, Subscription};
 use super::{CHANNELS, Output, OutputContext, OutputError, OutputStats, Tap};
 use crate::config::{BitrateMode, IcecastConfig};
 
@@ -86,7 +87,8 @@ pub(super) struct StreamThread {
 /// senders (in the order of the members given).
 pub struct StreamGroup {
     pub tap: Tap,
-    /// Indices into the members handed to [`start`].
+    /// Indices into the members handed to [`start`]; empty for an encoder
+    /// of its own made for subscriptions no stream matched.
     pub members: Vec<usize>,
     pub(super) encoder: StreamThread,
     pub(super) senders: Vec<StreamThread>,
@@ -124,18 +126,40 @@ pub(super) fn join(stream_thread: StreamThread) -> Result<(), OutputError> {
 /// started are stopped again when a later one fails.
 pub fn start(
     members: Vec<StreamMember>,
+    subscriptions: Vec<Subscription>,
     ctx: &OutputContext,
 ) -> Result<Vec<StreamGroup>, OutputError> {
     let configs: Vec<&IcecastConfig> = members.iter().map(|m| &m.config).collect();
-    let plan = plan(&configs, ctx.rate);
+    let mut plan: Vec<(Mp3Settings, Vec<usize>, Vec<Subscription>)> = plan(&configs, ctx.rate)
+        .into_iter()
+        .map(|(settings, indices)| (settings, indices, Vec::new()))
+        .collect();
+    for subscription in subscriptions {
+        match plan
+            .iter()
+            .position(|(s, _, _)| s.bitrate == subscription.bitrate)
+        {
+            Some(at) => plan[at].2.push(subscription),
+            None => plan.push((
+                Mp3Settings {
+                    input_rate: ctx.rate,
+                    stream_rate: ctx.rate,
+                    bitrate: subscription.bitrate,
+                    mode: BitrateMode::Cbr,
+                },
+                Vec::new(),
+                vec![subscription],
+            )),
+        }
+    }
     let mut members: Vec<Option<StreamMember>> = members.into_iter().map(Some).collect();
     let mut groups: Vec<StreamGroup> = Vec::with_capacity(plan.len());
-    for (settings, indices) in plan {
+    for (settings, indices, subscriptions) in plan {
         let taken = indices
             .iter()
             .filter_map(|&i| members.get_mut(i).and_then(Option::take))
             .collect();
-        match start_group(settings, taken, ctx) {
+        match start_group(settings, taken, subscriptions, ctx) {
             Ok((tap, encoder, senders)) => groups.push(StreamGroup {
                 tap,
                 members: indices,
@@ -167,12 +191,14 @@ fn stop_senders(senders: Vec<StreamThread>, ends: &[SenderEnd]) {
 fn start_group(
     settings: Mp3Settings,
     members: Vec<StreamMember>,
+    subscriptions: Vec<Subscription>,
     ctx: &OutputContext,
 ) -> Result<(Tap, StreamThread, Vec<StreamThread>), OutputError> {
     let encoder_name = encoder_name(&settings);
     let streams = members
         .iter()
         .map(|m| m.name.as_str())
+        .chain(subscriptions.iter().map(|s| s.name.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
     let encoder = Mp3Encoder::new(settings).map_err(|source| OutputError::Encoder {
@@ -233,11 +259,20 @@ fn start_group(
     }
     let group_stats = Arc::new(OutputStats::default());
     let stop = Arc::new(AtomicBool::new(false));
+    let others = subscriptions.len();
+    let mut subscribers: Vec<Box<dyn ChunkSubscriber>> = ends
+        .into_iter()
+        .map(|end| Box::new(end) as Box<dyn ChunkSubscriber>)
+        .collect();
+    subscribers.extend(subscriptions.into_iter().map(|s| s.subscriber));
+    for subscriber in &mut subscribers {
+        subscriber.attach(&settings);
+    }
     let output = StreamEncoder::new(
         encoder_name,
         streams.clone(),
         encoder,
-        ends,
+        subscribers,
         group_stats.clone(),
     );
     let name = output.name();
@@ -258,10 +293,17 @@ fn start_group(
             return Err(e);
         }
     };
-    tracing::info!(
-        "{name}: one encoder for {} stream(s): {streams}",
-        members.len()
-    );
+    if others == 0 {
+        tracing::info!(
+            "{name}: one encoder for {} stream(s): {streams}",
+            members.len()
+        );
+    } else {
+        tracing::info!(
+            "{name}: one encoder for {} stream(s) and {others} other taker(s): {streams}",
+            members.len()
+        );
+    }
     let tap = Tap {
         name: name.clone(),
         ring,
@@ -302,7 +344,7 @@ mod tests {
             timezone: chrono_tz::UTC,
             station: "Test FM".to_string(),
         };
-        let error = match start(vec![member("/a.mp3"), member("/b.mp3")], &ctx) {
+        let error = match start(vec![member("/a.mp3"), member("/b.mp3")], Vec::new(), &ctx) {
             Ok(_) => panic!("an encoder at 100 kbit/s was started"),
             Err(e) => e,
         };

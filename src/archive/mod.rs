@@ -1,0 +1,25 @@
+//! The archive: what aired, kept as MP3 segments on attached storage, in
+//! wubloader's layout (`<dir>/<channel>/<quality>/<YYYY-MM-DDTHH>/…`). It
+//! sits beside the outputs and is fed by a stream group's encoder (the one
+//! the Icecast output uses, or one of its own), so nothing is encoded twice.
+//!
+//! - `names`: segment names, formatted and parsed.
+//! - `id3`: the packed-audio timestamp tag at the start of each segment.
+//! - `frames`: MP3 frame headers, to cut between frames and count them.
+//! - `segmenter`: MP3 into timed segments, by counting samples.
+//! - `feed`: the encoder's end, a bounded queue that never waits.
+//! - `writer`: the thread that writes segments to a temporary name and
+//!   renames them, and what it does when the disk will not take them.
+//! - `storage`: the archive folder checked at start (filesystem, leftovers).
+//! - `retention`: the oldest hours deleted by age and by free space.
+
+pub mod feed;
+pub mod frames;
+pub mod id3;
+pub mod names;
+pub mod retention;
+pub mod segmenter;
+pub mod storage;
+pub mod writer;
+
+pub use writer::{Archive, ArchiveSettings, start};

@@ -1,0 +1,126 @@
+//! The archive folder as the writer finds it at start: a filesystem that
+//! can hold the segments' names (a `:` in every one rules out FAT, exFAT
+//! and NTFS), and no temporary files left by a box that stopped while
+//! writing (they are half-written: discarded).
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+/// `statfs` f_type of filesystems that cannot hold a `:` in a name.
+const MSDOS_SUPER_MAGIC: i64 = 0x4d44;
+const EXFAT_SUPER_MAGIC: i64 = 0x2011_BAB0;
+const NTFS_SB_MAGIC: i64 = 0x5346_544e;
+const NTFS3_SUPER_MAGIC: i64 = 0x7366_746e;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(
+        "archive.dir {dir} is on a {kind} filesystem, which cannot hold the archive's \
+         segment names (they contain ':'); format the disk as ext4 (or another Linux \
+         filesystem) or choose a folder on one"
+    )]
+    Filesystem { dir: PathBuf, kind: &'static str },
+}
+
+/// The filesystem of `dir` (or of its nearest folder that exists) by its
+/// magic number, when it is one that cannot hold the names.
+fn unfit_filesystem(dir: &Path) -> Option<&'static str> {
+    let existing = dir.ancestors().find(|p| p.exists())?;
+    let path = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: `path` is a NUL-terminated string and `stat` a zeroed struct
+    // that statfs fills in.
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)]
+    match stat.f_type as i64 {
+        MSDOS_SUPER_MAGIC => Some("FAT"),
+        EXFAT_SUPER_MAGIC => Some("exFAT"),
+        NTFS_SB_MAGIC | NTFS3_SUPER_MAGIC => Some("NTFS"),
+        _ => None,
+    }
+}
+
+/// Refuses a folder whose filesystem cannot hold the names. A folder that
+/// cannot be reached or written now is not refused: the disk may be
+/// plugged in later, and the writer counts what it cannot write.
+pub fn check(dir: &Path) -> Result<(), StorageError> {
+    if let Some(kind) = unfit_filesystem(dir) {
+        return Err(StorageError::Filesystem {
+            dir: dir.to_path_buf(),
+            kind,
+        });
+    }
+    // A FUSE-mounted exFAT or NTFS has a magic of its own: try a name.
+    if std::fs::create_dir_all(dir).is_ok() {
+        let probe = dir.join(".onair-probe-00:00.000000");
+        match std::fs::write(&probe, b"") {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e)
+                if e.kind() == ErrorKind::InvalidInput
+                    || e.raw_os_error() == Some(libc::EINVAL) =>
+            {
+                return Err(StorageError::Filesystem {
+                    dir: dir.to_path_buf(),
+                    kind: "FAT, exFAT or NTFS",
+                });
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Removes the temporary files under `quality_dir` (`<hour>/…-temp-….mp3`)
+/// that a box stopped while writing left behind; returns how many.
+pub fn discard_temporary(quality_dir: &Path) -> usize {
+    let Ok(hours) = std::fs::read_dir(quality_dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for hour in hours.flatten() {
+        let Ok(files) = std::fs::read_dir(hour.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let name = file.file_name();
+            let name = name.to_string_lossy();
+            if is_temporary(&name) && std::fs::remove_file(file.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// `MM:SS.ffffff-DURATION-temp-ID.mp3`.
+pub fn is_temporary(name: &str) -> bool {
+    name.ends_with(".mp3") && name.split('-').nth(2) == Some("temp")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leftover_temporary_files_are_discarded_and_segments_kept() {
+        let dir = std::env::temp_dir().join(format!("onair-storage-{}", std::process::id()));
+        let hour = dir.join("2026-01-05T10");
+        std::fs::create_dir_all(&hour).unwrap();
+        let kept = "00:00.000000-6.0-full-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU.mp3";
+        std::fs::write(hour.join(kept), b"x").unwrap();
+        // Bad input: a half-written segment left by a box that was killed.
+        std::fs::write(hour.join("00:06.000000-6.0-temp-1b4e-28ba.mp3"), b"x").unwrap();
+        assert_eq!(discard_temporary(&dir), 1);
+        let left: Vec<String> = std::fs::read_dir(&hour)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, [kept]);
+        check(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
