@@ -146,14 +146,6 @@ pub fn write_station(
     files: &ProgrammeFiles,
     outputs: Outputs,
 ) -> Result<PathBuf, BenchError> {
-    let io = |doing, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BenchError::Io {
-            doing,
-            path,
-            source,
-        }
-    };
     for folder in ["programmes", "filler", "state"] {
         let path = dir.join(folder);
         std::fs::create_dir_all(&path).map_err(io("create the folder", &path))?;
@@ -553,6 +545,16 @@ fn box_status(address: &str) -> Result<BoxStatus, String> {
         streams_up,
         underruns: status["underruns"].as_u64().unwrap_or(0),
     })
+}
+
+/// The error of `doing` something to `path`, for `map_err`.
+pub fn io(doing: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BenchError {
+    let path = path.to_path_buf();
+    move |source| BenchError::Io {
+        doing,
+        path,
+        source,
+    }
 }
 
 pub fn log_tail(path: &Path) -> String {

@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 
 use super::bwf::WavFile;
 use super::report::verdict;
-use super::running::Running;
+use super::running::{Running, io, log_tail};
 use super::studio_input::{LIVE_TONE, RATE, Studio};
 use super::threads::{ThreadTime, since, threads_of};
 use super::{BenchError, tone};
@@ -185,14 +185,6 @@ pub fn find_live(
 /// Runs the box with the studio for two stretches of `stretch` each.
 pub fn measure(binary: &Path, work: &Path, stretch: Duration) -> Result<StudioRun, BenchError> {
     let dir = work.join("studio");
-    let io = |doing: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BenchError::Io {
-            doing,
-            path,
-            source,
-        }
-    };
     for folder in ["programmes", "filler", "state"] {
         let path = dir.join(folder);
         std::fs::create_dir_all(&path).map_err(io("create", &path))?;
@@ -224,9 +216,7 @@ pub fn measure(binary: &Path, work: &Path, stretch: Duration) -> Result<StudioRu
     let stderr = log_file.try_clone().map_err(io("share", &log))?;
     let box_error = |problem: String| BenchError::Box {
         problem,
-        tail: std::fs::read_to_string(&log)
-            .map(|t| t.lines().rev().take(20).collect::<Vec<_>>().join("\n"))
-            .unwrap_or_default(),
+        tail: log_tail(&log),
         log: log.clone(),
     };
     let child = Process::new(binary)
