@@ -11,11 +11,16 @@
 //! - `writer`: the thread that writes segments to a temporary name and
 //!   renames them, and what it does when the disk will not take them.
 //! - `storage`: the archive folder checked at start (filesystem, leftovers).
+//! - `listing`: what the archive holds, as every reader sees it (no
+//!   temporary files, no tombstoned segments).
+//! - `best`: which segments make up a time range, and where its holes are.
 //! - `retention`: the oldest hours deleted by age and by free space.
 
+pub mod best;
 pub mod feed;
 pub mod frames;
 pub mod id3;
+pub mod listing;
 pub mod names;
 pub mod retention;
 pub mod segmenter;

@@ -3,7 +3,7 @@
 //! The hour folder is the UTC hour of the segment's start; the time is its
 //! minutes and seconds with always six fractional digits, so names sort by
 //! start time; the duration is written as Python's `str(float)` writes it
-//! (`6.0`, `6.0081632653061225`); the type is `full`, `partial` or `temp`;
+//! (`6.0`, `6.0081632653061225`); the type is `full`, `suspect`, `partial` or `temp`;
 //! the hash is the SHA-256 of the file's bytes in URL-safe base64 without
 //! padding (43 characters). A `temp` file carries a random id instead.
 //! This file formats and parses them; nothing here touches the disk.
@@ -18,6 +18,9 @@ use sha2::{Digest, Sha256};
 pub enum SegmentType {
     /// Closed at its planned length.
     Full,
+    /// Looks complete but is not trusted (written while the clock was
+    /// unsure, or empty); wubloader's type, read from archives it wrote.
+    Suspect,
     /// Cut short: archive audio was lost after (or before) it, or the box stopped.
     Partial,
     /// Being written; never listed.
@@ -28,6 +31,7 @@ impl SegmentType {
     pub fn as_str(self) -> &'static str {
         match self {
             SegmentType::Full => "full",
+            SegmentType::Suspect => "suspect",
             SegmentType::Partial => "partial",
             SegmentType::Temp => "temp",
         }
@@ -59,7 +63,7 @@ pub enum NameError {
     Time { name: String, time: String },
     #[error("{name:?}: {duration:?} is not a duration in seconds")]
     Duration { name: String, duration: String },
-    #[error("{name:?}: {kind:?} is not a segment type: expected full, partial or temp")]
+    #[error("{name:?}: {kind:?} is not a segment type: expected full, suspect, partial or temp")]
     Type { name: String, kind: String },
     #[error(
         "{name:?}: {hash:?} is not a SHA-256 in URL-safe base64 without padding (43 characters)"
@@ -112,6 +116,16 @@ impl SegmentName {
         )
     }
 
+    /// Its length, to the microsecond.
+    pub fn length(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::microseconds((self.duration * 1e6).round() as i64)
+    }
+
+    /// The instant just after its last sample.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.start + self.length()
+    }
+
     /// `<hour>/<file name>`.
     pub fn path(&self) -> String {
         format!("{}/{}", self.hour(), self.file_name())
@@ -152,6 +166,7 @@ impl SegmentName {
             })?;
         let kind = match kind {
             "full" => SegmentType::Full,
+            "suspect" => SegmentType::Suspect,
             "partial" => SegmentType::Partial,
             "temp" => SegmentType::Temp,
             _ => {

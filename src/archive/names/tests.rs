@@ -97,7 +97,7 @@ fn bad_names_are_refused_with_the_reason() {
             "not a duration",
         ),
         (
-            "2026-01-05T10/00:00.000000-6.0-suspect-HASH.mp3",
+            "2026-01-05T10/00:00.000000-6.0-bad-HASH.mp3",
             "not a segment type",
         ),
         (
