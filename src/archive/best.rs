@@ -61,7 +61,7 @@ impl BestCache {
     pub fn hour(&self, quality_dir: &Path, hour: &str) -> io::Result<Arc<HourBest>> {
         let listing = listing::hour(quality_dir, hour)?;
         let key = quality_dir.join(hour);
-        let mut hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
+        let hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(known) = hours.get(&key)
             && known.listing.entries == listing.entries
         {

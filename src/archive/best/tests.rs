@@ -130,30 +130,27 @@ fn the_best_of_one_start_is_full_then_longer_then_bigger_then_suspect_over_parti
     write(&partial, 900);
     write(&short, 800);
     write(&long, 100);
-    let chosen = best_by_start(&dir, &[partial.clone(), short.clone(), long.clone()]);
-    assert_eq!(chosen, [long.clone()]);
+    let chosen = |from: &[&Listed]| -> Vec<String> {
+        let from: Vec<Listed> = from.iter().map(|s| (*s).clone()).collect();
+        best_by_start(&dir, &from)
+            .into_iter()
+            .map(|s| s.file)
+            .collect()
+    };
+    assert_eq!(chosen(&[&partial, &short, &long]), [long.file.as_str()]);
 
     // Two fulls as long: the bigger file; as big: the higher hash.
     let other = seg(0.0, 6.0, SegmentType::Full, HASH_B);
     write(&other, 200);
-    assert_eq!(
-        best_by_start(&dir, &[long.clone(), other.clone()]),
-        [other.clone()]
-    );
+    assert_eq!(chosen(&[&long, &other]), [other.file.as_str()]);
     write(&other, 100);
     let higher = if HASH_B > HASH_A { &other } else { &long };
-    assert_eq!(
-        best_by_start(&dir, &[long.clone(), other.clone()]),
-        [higher.clone()]
-    );
+    assert_eq!(chosen(&[&long, &other]), [higher.file.as_str()]);
 
     // No full: suspect beats partial even when smaller.
     let suspect = seg(0.0, 6.0, SegmentType::Suspect, HASH_B);
     write(&suspect, 10);
-    assert_eq!(
-        best_by_start(&dir, &[partial.clone(), suspect.clone()]),
-        [suspect]
-    );
+    assert_eq!(chosen(&[&partial, &suspect]), [suspect.file.as_str()]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
