@@ -131,6 +131,11 @@ pub async fn run_with(
             std::time::Duration::from_secs(u64::from(config.web.session_idle_hours) * 3600),
             config.web.read_requires_login,
         )),
+        archive: config.archive.as_ref().map(|a| web::archive::ArchiveView {
+            root: a.dir.clone(),
+            best: Arc::default(),
+            segment_seconds: a.segment_seconds,
+        }),
     };
     tokio::spawn(web::serve(listener, state.clone()));
     tokio::spawn(web::local::serve(socket, state));

@@ -18,6 +18,8 @@
 //! - `POST /api/live|auto|skip`, `POST /api/press/{button}` — control
 //!   ([`control`]), for a logged-in page or a bearer token ([`access`]).
 //!
+//! - the archive, read-only: `/files/…` ([`archive`]).
+//!
 //! Reading needs no login unless `web.read_requires_login`. Every POST
 //! passes tower-http's cross-site guard first (`Sec-Fetch-Site` /
 //! `Origin`), so a page elsewhere cannot use a logged-in browser's cookie.
@@ -25,6 +27,7 @@
 //! socket ([`local`]).
 
 pub mod access;
+pub mod archive;
 pub mod control;
 pub mod events;
 pub mod local;
@@ -72,6 +75,8 @@ pub struct State {
     /// The simulated front-panel buttons, on a box without real ones.
     pub buttons: Option<SimButtons>,
     pub access: Arc<Access>,
+    /// The archive, on a box that keeps one.
+    pub archive: Option<archive::ArchiveView>,
 }
 
 pub fn router(state: State) -> Router {
@@ -88,6 +93,7 @@ pub fn router(state: State) -> Router {
         .route("/api/auto", post(control::auto))
         .route("/api/skip", post(control::skip))
         .route("/api/press/{button}", post(control::press))
+        .merge(archive::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(limit_body))
         .layer(CsrfLayer::new().with_rejection_response(cross_site))
@@ -256,6 +262,7 @@ mod status_age {
                 controls,
                 buttons: None,
                 access: Arc::new(Access::new(&dir, Duration::from_secs(60), false)),
+                archive: None,
             },
         ));
 

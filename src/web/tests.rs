@@ -60,6 +60,7 @@ fn start(name: &str, read_requires_login: bool, with_buttons: bool) -> Server {
                         Duration::from_secs(3600),
                         read_requires_login,
                     )),
+                    archive: None,
                 },
             )
             .await;
