@@ -33,6 +33,24 @@ pub fn timestamp_tag(pts: u64) -> [u8; TAG_BYTES] {
     tag
 }
 
+/// How many bytes an ID3v2 tag at the start of `bytes` takes (0 without
+/// one), so a reader can skip to the first MP3 frame whoever wrote the tag.
+pub fn tag_length(bytes: &[u8]) -> usize {
+    let Some(header) = bytes.get(..10) else {
+        return 0;
+    };
+    if &header[..3] != b"ID3" || header[6..10].iter().any(|b| b & 0x80 != 0) {
+        return 0;
+    }
+    // The size is "syncsafe": seven bits a byte, without the header (and
+    // without a footer, which flag 0x10 announces).
+    let size = header[6..10]
+        .iter()
+        .fold(0usize, |n, &b| (n << 7) | usize::from(b));
+    let footer = if header[5] & 0x10 != 0 { 10 } else { 0 };
+    (10 + size + footer).min(bytes.len())
+}
+
 /// The timestamp in a tag at the start of `bytes`, if it is one.
 pub fn read_timestamp(bytes: &[u8]) -> Option<u64> {
     let tag = bytes.get(..TAG_BYTES)?;
@@ -62,6 +80,11 @@ mod tests {
         // The upper 31 bits are zero, the 33-bit timestamp big-endian.
         assert_eq!(&tag[65..], &[0, 0, 0, 1, 0x23, 0x45, 0x67, 0x89]);
         assert_eq!(read_timestamp(&tag), Some(0x1_2345_6789));
+        assert_eq!(tag_length(&tag), TAG_BYTES);
+        // Bad input: no tag, a size with its top bit set, a truncated tag.
+        assert_eq!(tag_length(b"\xff\xfb\x94\x64"), 0);
+        assert_eq!(tag_length(b"ID3\x04\x00\x00\x80\x00\x00\x3f"), 0);
+        assert_eq!(tag_length(&tag[..40]), 40);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! - `retention`: the oldest hours deleted by age and by free space.
 
 pub mod best;
+pub mod cut;
 pub mod feed;
 pub mod frames;
 pub mod id3;
