@@ -5,6 +5,8 @@
 //!   folders, sorted, as a JSON list (a missing one lists nothing);
 //!   `/files/{channel}/{quality}/{hour}` its visible segments
 //!   (`?tombstones=true` adds the tombstones' own names).
+//! - `GET /cut/{channel}/{quality}.mp3|.wav?start=&end=&allow_holes=`: a
+//!   range as one file ([`cut`]).
 //!
 //! Every path part is checked before it touches the disk: one that begins
 //! with `.` (hidden files, `..`) is refused with 403, and one holding a
@@ -14,6 +16,8 @@
 //! 400 with what is wrong. Every answer carries CORS `*`, so a station's
 //! own tools elsewhere can read the archive. Reading needs a login only
 //! when the status page does.
+
+pub mod cut;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,6 +72,7 @@ pub fn routes() -> Router<State> {
         .route("/files/{channel}", get(qualities))
         .route("/files/{channel}/{quality}", get(hours))
         .route("/files/{channel}/{quality}/{hour}", get(segments))
+        .route("/cut/{channel}/{file}", get(cut::cut))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
