@@ -124,11 +124,14 @@ async fn answer(
             Format::Mp3 => cut.write_mp3(&mut out).map(drop).map_err(CutError::Io),
             Format::Wav => cut.write_wav(&mut out).map(drop),
         };
-        if let Err(e) = made.and_then(|()| out.flush().map_err(CutError::Io)) {
-            if !matches!(&e, CutError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe) {
-                tracing::warn!("archive: a cut of {start}..{end} broke off: {e}");
-                let _ = sender.blocking_send(Err(io::Error::other(e.to_string())));
-            }
+        // A listener that hung up is no fault; anything else is logged,
+        // and the body ends in an error so the download is not mistaken
+        // for a whole one.
+        if let Err(e) = made.and_then(|()| out.flush().map_err(CutError::Io))
+            && !matches!(&e, CutError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
+        {
+            tracing::warn!("archive: a cut of {start}..{end} broke off: {e}");
+            let _ = sender.blocking_send(Err(io::Error::other(e.to_string())));
         }
     });
     match decision.await {
