@@ -130,10 +130,71 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The archive of what aired, read from its folder (also while the box runs).
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
     /// Check a configuration file and print every problem. Exits 1 if the box
     /// would refuse it; warnings (missing folders or files, with which the box
     /// still starts) are printed and exit 0.
     CheckConfig { file: PathBuf },
+}
+
+#[derive(clap::Args)]
+struct Which {
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Another channel in the archive than the box's own.
+    #[arg(long)]
+    channel: Option<String>,
+    /// Another quality folder than the box's own (`128k`).
+    #[arg(long)]
+    quality: Option<String>,
+}
+
+impl Which {
+    fn parts(&self) -> cli::archive::Which {
+        cli::archive::Which {
+            channel: self.channel.clone(),
+            quality: self.quality.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// What the archive holds: each channel and quality with its hours; or,
+    /// with --from and --to, the range's runs of audio and its holes.
+    List {
+        #[command(flatten)]
+        which: Which,
+        /// From this time, in the forms of `onair log --since`.
+        #[arg(long, allow_hyphen_values = true, requires = "to")]
+        from: Option<String>,
+        #[arg(long, allow_hyphen_values = true, requires = "from")]
+        to: Option<String>,
+    },
+    /// A range as one file: MP3 (whole frames, as aired) or WAV (decoded,
+    /// to the sample). Refused if the range has holes, unless --allow-holes.
+    Cut {
+        #[command(flatten)]
+        which: Which,
+        /// From this time, in the forms of `onair log --since`.
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// Write to this file (a `.wav` name makes a WAV) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// WAV, whatever the file's name.
+        #[arg(long)]
+        wav: bool,
+        /// Cut around holes: the runs of audio back to back, shorter than the range.
+        #[arg(long)]
+        allow_holes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -210,6 +271,29 @@ fn main() -> ExitCode {
             TokenCommand::Revoke { name, config } => {
                 load(&config).and_then(|c| cli::secrets::token_revoke(&c, &name))
             }
+        },
+        Command::Archive { command } => match command {
+            ArchiveCommand::List { which, from, to } => load(&which.config).and_then(|c| {
+                cli::archive::list(&c, &which.parts(), from.as_deref(), to.as_deref())
+            }),
+            ArchiveCommand::Cut {
+                which,
+                from,
+                to,
+                output,
+                wav,
+                allow_holes,
+            } => load(&which.config).and_then(|c| {
+                cli::archive::cut(
+                    &c,
+                    &which.parts(),
+                    &from,
+                    &to,
+                    output.as_deref(),
+                    wav,
+                    allow_holes,
+                )
+            }),
         },
         Command::CheckConfig { file } => return cli::check_config::check_config(&file),
     };

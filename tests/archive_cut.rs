@@ -181,6 +181,51 @@ fn cuts_are_the_programme_as_aired_and_refusals_say_why() {
         "a cut around a hole is shorter"
     );
 
+    // The same over SSH: `onair archive` reads the folder itself.
+    let config = s.config_path().display().to_string();
+    let (from, to) = (rfc3339(start), rfc3339(end));
+    let listed = onair(&[
+        "archive", "list", "--config", &config, "--from", &from, "--to", &to,
+    ]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(
+        text.lines().filter(|l| l.starts_with("hole: ")).count() == 1,
+        "one hole listed:\n{text}"
+    );
+    let everything = onair(&["archive", "list", "--config", &config]);
+    let text = String::from_utf8_lossy(&everything.stdout);
+    assert!(text.contains("test-fm/128k: 2 hour folder(s)"), "{text}");
+    let file = s.dir().join("around.wav");
+    let path = file.display().to_string();
+    let refused = onair(&[
+        "archive", "cut", "--config", &config, "--from", &from, "--to", &to, "--output", &path,
+    ]);
+    assert!(!refused.status.success() && !file.exists(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("allow_holes"),
+        "{refused:?}"
+    );
+    let cut_here = onair(&[
+        "archive",
+        "cut",
+        "--config",
+        &config,
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--output",
+        &path,
+        "--allow-holes",
+    ]);
+    assert!(cut_here.status.success(), "{cut_here:?}");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        around,
+        "the CLI's cut is the web's"
+    );
+
     let day_before = format!(
         "start={}&end={}",
         rfc3339(top - TimeDelta::days(1)),
