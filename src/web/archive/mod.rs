@@ -5,6 +5,7 @@
 //!   folders, sorted, as a JSON list (a missing one lists nothing);
 //!   `/files/{channel}/{quality}/{hour}` its visible segments
 //!   (`?tombstones=true` adds the tombstones' own names).
+//! - `GET /playlist/…` and `/segments/…`: the archive as HLS ([`hls`]).
 //!
 //! Every path part is checked before it touches the disk: one that begins
 //! with `.` (hidden files, `..`) is refused with 403, and one holding a
@@ -32,6 +33,8 @@ use super::access::{Refusal, error};
 use crate::archive::best::BestCache;
 use crate::archive::listing;
 use crate::when;
+
+pub mod hls;
 
 /// Why an archive request is refused.
 #[derive(Debug)]
@@ -68,6 +71,7 @@ pub fn routes() -> Router<State> {
         .route("/files/{channel}", get(qualities))
         .route("/files/{channel}/{quality}", get(hours))
         .route("/files/{channel}/{quality}/{hour}", get(segments))
+        .merge(hls::routes())
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
