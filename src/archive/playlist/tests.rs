@@ -201,7 +201,8 @@ struct Growing {
 
 impl Growing {
     fn new(name: &str) -> Growing {
-        let dir = std::env::temp_dir().join(format!("onair-playlist-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("onair-playlist-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         Growing {
             dir,
