@@ -120,7 +120,7 @@ fn the_end_of_a_range_is_decided_by_the_clock_not_by_a_hole() {
 
 #[test]
 fn a_discontinuity_comes_before_the_first_segment_after_each_inner_hole_only() {
-    let cases: [(&str, Vec<Option<Listed>>, Vec<bool>); 4] = [
+    let cases = [
         (
             "a leading hole (the range starts before the archive) is dropped",
             vec![None, full(0.0), full(6.0)],

@@ -54,11 +54,14 @@ struct RangeQuery {
     end: Option<String>,
 }
 
+/// A range's start and end, each where given.
+type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// `start` and `end` as given; an empty one is not given.
 fn range(
     state: &State,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), Refused> {
+) -> Result<Bounds, Refused> {
     let Ok(Query(query)) = query else {
         return Err(Refused::Problem(
             StatusCode::BAD_REQUEST,
