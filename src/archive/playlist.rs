@@ -24,7 +24,9 @@
 //! segments' own timestamps, where a hole is a jump of its length; hls.js
 //! needs the tag to cross it.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 
 use super::listing::Listed;
 
@@ -90,23 +92,49 @@ pub fn media(of: &Media, pieces: &[Option<Listed>]) -> String {
             text.push_str("#EXT-X-DISCONTINUITY\n");
             after_hole = false;
         }
-        let ms = millis(segment.name.duration);
-        text.push_str(&format!(
-            "#EXT-X-PROGRAM-DATE-TIME:{}\n#EXTINF:{}.{:03},\n/segments/{}/{}/{}/{}\n",
-            segment.name.start.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
-            ms / 1000,
-            ms % 1000,
-            encode(of.channel),
-            encode(of.quality),
-            encode(&segment.name.hour()),
-            encode(&segment.file),
-        ));
+        write_segment(&mut text, of, segment);
         written = true;
     }
     if of.closed {
         text.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-ENDLIST\n");
     }
     text
+}
+
+/// One segment's lines. Written field by field, not through chrono's
+/// format strings: a 12-hour playlist has 7 200 of them.
+fn write_segment(text: &mut String, of: &Media, segment: &Listed) {
+    let start = segment.name.start;
+    let (date, time) = (start.date_naive(), start.time());
+    let ms = millis(segment.name.duration);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        text,
+        "#EXT-X-PROGRAM-DATE-TIME:{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z\n\
+         #EXTINF:{}.{:03},\n/segments/",
+        date.year(),
+        date.month(),
+        date.day(),
+        time.hour(),
+        time.minute(),
+        time.second(),
+        start.timestamp_subsec_micros().min(999_999),
+        ms / 1000,
+        ms % 1000,
+    );
+    encode_into(text, of.channel);
+    text.push('/');
+    encode_into(text, of.quality);
+    let _ = write!(
+        text,
+        "/{:04}-{:02}-{:02}T{:02}/",
+        date.year(),
+        date.month(),
+        date.day(),
+        time.hour()
+    );
+    encode_into(text, &segment.file);
+    text.push('\n');
 }
 
 /// A master playlist of `channel`: one variant per quality, each with the
@@ -150,14 +178,21 @@ fn millis(seconds: f64) -> u64 {
 /// characters, so a segment's `:` travels as `%3A`.
 pub fn encode(part: &str) -> String {
     let mut out = String::with_capacity(part.len() + 8);
+    encode_into(&mut out, part);
+    out
+}
+
+fn encode_into(out: &mut String, part: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in part.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 15)]));
         }
     }
-    out
 }
 
 #[cfg(test)]
