@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::listing::{self, HourListing, Listed};
-use super::names::{SegmentType, hour_folder};
+use super::names::{SegmentType, hour_folder, parse_hour};
 
 /// A gap this short between two segments is not a hole.
 pub const ALLOWABLE_GAP: TimeDelta = TimeDelta::milliseconds(10);
@@ -59,15 +59,17 @@ pub struct BestCache {
 impl BestCache {
     /// An hour's best segments, chosen again only if its folder changed.
     pub fn hour(&self, quality_dir: &Path, hour: &str) -> io::Result<Arc<HourBest>> {
-        let listing = listing::hour(quality_dir, hour)?;
+        let start = parse_hour(hour).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let entries = listing::entries(quality_dir, hour)?;
         let key = quality_dir.join(hour);
         let hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(known) = hours.get(&key)
-            && known.listing.entries == listing.entries
+            && known.listing.entries == entries
         {
             return Ok(known.clone());
         }
         drop(hours);
+        let listing = listing::read_entries(start, entries);
         let best = best_by_start(&quality_dir.join(hour), &listing.segments);
         let chosen = Arc::new(HourBest { listing, best });
         let mut hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());

@@ -75,6 +75,12 @@ pub fn hours(quality_dir: &Path) -> io::Result<Vec<(String, DateTime<Utc>)>> {
 /// Reads one hour folder; a missing one is empty.
 pub fn hour(quality_dir: &Path, hour: &str) -> io::Result<HourListing> {
     let start = parse_hour(hour).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    Ok(read_entries(start, entries(quality_dir, hour)?))
+}
+
+/// An hour folder's entries, sorted, not yet read as names: what a cache
+/// of the hour compares before it reads anything more.
+pub fn entries(quality_dir: &Path, hour: &str) -> io::Result<Vec<String>> {
     let mut entries = Vec::new();
     match std::fs::read_dir(quality_dir.join(hour)) {
         Ok(dir) => {
@@ -88,7 +94,7 @@ pub fn hour(quality_dir: &Path, hour: &str) -> io::Result<HourListing> {
         Err(e) => return Err(e),
     }
     entries.sort_unstable();
-    Ok(read_entries(start, entries))
+    Ok(entries)
 }
 
 /// An hour's entries (sorted) into what they show.

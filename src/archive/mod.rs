@@ -14,6 +14,7 @@
 //! - `listing`: what the archive holds, as every reader sees it (no
 //!   temporary files, no tombstoned segments).
 //! - `best`: which segments make up a time range, and where its holes are.
+//! - `playlist`: HLS media and master playlists of a range, as text.
 //! - `retention`: the oldest hours deleted by age and by free space.
 
 pub mod best;
@@ -23,6 +24,7 @@ pub mod frames;
 pub mod id3;
 pub mod listing;
 pub mod names;
+pub mod playlist;
 pub mod retention;
 pub mod segmenter;
 pub mod storage;

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{Refused, part, time, view};
+use super::{Refused, inside, part, time, view};
 use crate::archive::cut::{Cut, CutError};
 use crate::web::State;
 
@@ -71,12 +71,15 @@ async fn answer(
         .root
         .join(part("channel", channel)?)
         .join(part("quality", quality)?);
-    if !dir.is_dir() {
-        return Err(Refused::Problem(
-            StatusCode::NOT_FOUND,
-            format!("the archive has no {channel}/{quality}"),
-        ));
-    }
+    let dir = match inside(&view.root, &dir, "quality") {
+        Err(Refused::Problem(StatusCode::NOT_FOUND, _)) => {
+            return Err(Refused::Problem(
+                StatusCode::NOT_FOUND,
+                format!("the archive has no {channel}/{quality}"),
+            ));
+        }
+        found => found?,
+    };
     let Ok(Query(query)) = query else {
         return Err(bad(
             "expected ?start=TIME&end=TIME[&allow_holes=true]".into()

@@ -7,6 +7,7 @@
 //!   (`?tombstones=true` adds the tombstones' own names).
 //! - `GET /cut/{channel}/{quality}.mp3|.wav?start=&end=&allow_holes=`: a
 //!   range as one file ([`cut`]).
+//! - `GET /playlist/…` and `/segments/…`: the archive as HLS ([`hls`]).
 //!
 //! Every path part is checked before it touches the disk: one that begins
 //! with `.` (hidden files, `..`) is refused with 403, and one holding a
@@ -36,6 +37,8 @@ use super::access::{Refusal, error};
 use crate::archive::best::BestCache;
 use crate::archive::listing;
 use crate::when;
+
+pub mod hls;
 
 /// Why an archive request is refused.
 #[derive(Debug)]
@@ -73,6 +76,7 @@ pub fn routes() -> Router<State> {
         .route("/files/{channel}/{quality}", get(hours))
         .route("/files/{channel}/{quality}/{hour}", get(segments))
         .route("/cut/{channel}/{file}", get(cut::cut))
+        .merge(hls::routes())
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
@@ -127,7 +131,46 @@ pub fn time(state: &State, name: &str, value: &str) -> Result<DateTime<Utc>, Ref
         .map_err(|e| Refused::Problem(StatusCode::BAD_REQUEST, format!("{name}={value:?}: {e}")))
 }
 
-fn folders(dir: std::path::PathBuf) -> Response {
+/// `path` as it really is, refused unless it stays inside the archive
+/// (a symlink could lead anywhere); not found if it is not there.
+pub fn inside(
+    root: &std::path::Path,
+    path: &std::path::Path,
+    what: &str,
+) -> Result<PathBuf, Refused> {
+    let missing = || Refused::Problem(StatusCode::NOT_FOUND, format!("no such {what}"));
+    let root = root.canonicalize().map_err(|_| missing())?;
+    let real = path.canonicalize().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => missing(),
+        _ => Refused::Problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read the archive: {e}"),
+        ),
+    })?;
+    if !real.starts_with(&root) {
+        tracing::warn!(
+            "archive: {} leads out of the archive (to {}); refused",
+            path.display(),
+            real.display()
+        );
+        return Err(Refused::Problem(
+            StatusCode::FORBIDDEN,
+            format!("{what} leads out of the archive"),
+        ));
+    }
+    Ok(real)
+}
+
+/// A folder's listing, when it is inside the archive; a missing one
+/// lists nothing.
+fn folders(root: &std::path::Path, dir: std::path::PathBuf) -> Response {
+    let dir = match inside(root, &dir, "folder") {
+        Ok(dir) => dir,
+        Err(Refused::Problem(StatusCode::NOT_FOUND, _)) => {
+            return axum::Json([0u8; 0]).into_response();
+        }
+        Err(refused) => return refused.into_response(),
+    };
     match listing::folders(&dir) {
         Ok(names) => axum::Json(names).into_response(),
         Err(e) => error(
@@ -140,7 +183,7 @@ fn folders(dir: std::path::PathBuf) -> Response {
 
 async fn channels(Extract(state): Extract<State>, headers: HeaderMap) -> Response {
     match view(&state, &headers) {
-        Ok(view) => folders(view.root.clone()),
+        Ok(view) => folders(&view.root, view.root.clone()),
         Err(refused) => refused.into_response(),
     }
 }
@@ -150,10 +193,10 @@ async fn qualities(
     headers: HeaderMap,
     Path(channel): Path<String>,
 ) -> Response {
-    let dir =
-        view(&state, &headers).and_then(|view| Ok(view.root.join(part("channel", &channel)?)));
+    let dir = view(&state, &headers)
+        .and_then(|view| Ok((&view.root, view.root.join(part("channel", &channel)?))));
     match dir {
-        Ok(dir) => folders(dir),
+        Ok((root, dir)) => folders(root, dir),
         Err(refused) => refused.into_response(),
     }
 }
@@ -164,13 +207,14 @@ async fn hours(
     Path((channel, quality)): Path<(String, String)>,
 ) -> Response {
     let dir = view(&state, &headers).and_then(|view| {
-        Ok(view
+        let dir = view
             .root
             .join(part("channel", &channel)?)
-            .join(part("quality", &quality)?))
+            .join(part("quality", &quality)?);
+        Ok((&view.root, dir))
     });
     match dir {
-        Ok(dir) => folders(dir),
+        Ok((root, dir)) => folders(root, dir),
         Err(refused) => refused.into_response(),
     }
 }
@@ -204,6 +248,10 @@ async fn segments(
             .join(part("channel", &channel)?)
             .join(part("quality", &quality)?);
         let hour = part("hour", &hour)?;
+        match inside(&view.root, &dir.join(hour), "hour") {
+            Ok(_) | Err(Refused::Problem(StatusCode::NOT_FOUND, _)) => {}
+            Err(refused) => return Err(refused),
+        }
         listing::hour(&dir, hour).map_err(|e| {
             let status = if e.kind() == std::io::ErrorKind::InvalidInput {
                 StatusCode::BAD_REQUEST
