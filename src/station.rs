@@ -15,7 +15,7 @@ use crate::archive::{self, ArchiveSettings};
 use crate::asrun::{AsRunReader, AsRunWriter, SledWriter};
 use crate::clock::{Clock, Timeline};
 use crate::config::Config;
-use crate::director::{CommandQueue, Controls, Director, LiveWiring, Wiring};
+use crate::director::{ArchiveWiring, CommandQueue, Controls, Director, LiveWiring, Wiring};
 use crate::engine::{self, EngineSettings, LiveInput};
 use crate::hw::FrontPanel;
 use crate::listen_back;
@@ -180,8 +180,11 @@ async fn on_air(
     };
     // The archive subscribes to a stream's encoder (or gets its own); its
     // writer stops with the outputs, after the encoder that feeds it.
+    // An archive folder refused at start (a filesystem that cannot hold
+    // the names) is an alarm, not a box off air.
+    let mut archive_wiring = None;
     let mut archive = match &config.archive {
-        Some(archive) => Some(archive::start(ArchiveSettings {
+        Some(archive) => match archive::start(ArchiveSettings {
             dir: archive.dir.clone(),
             channel: archive.channel.clone(),
             bitrate: archive.bitrate,
@@ -192,7 +195,17 @@ async fn on_air(
                 keep_days: archive.keep_days,
                 min_free_bytes: archive.min_free_mb.map(|mb| mb * 1024 * 1024),
             },
-        })?),
+        }) {
+            Ok(started) => {
+                archive_wiring = Some(ArchiveWiring::Writing(started.stats.clone()));
+                Some(started)
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                archive_wiring = Some(ArchiveWiring::Refused(e.to_string()));
+                None
+            }
+        },
         None => None,
     };
     let subscriptions = archive
@@ -270,6 +283,7 @@ async fn on_air(
         device_paced,
         commands,
         live,
+        archive: archive_wiring,
     });
     let engine = director.run(stop).await;
     info!("stopping");

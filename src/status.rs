@@ -163,6 +163,8 @@ pub enum AlarmKind {
     LiveInput,
     /// Listeners of a stream would hear nothing (the listen-back).
     Stream,
+    /// The archive is losing audio, or was refused at start.
+    Archive,
 }
 
 impl AlarmKind {
@@ -172,6 +174,7 @@ impl AlarmKind {
             AlarmKind::LiveSilence => "live_silence",
             AlarmKind::LiveInput => "live_input",
             AlarmKind::Stream => "stream",
+            AlarmKind::Archive => "archive",
         }
     }
 }

@@ -74,6 +74,63 @@ pub fn check(dir: &Path) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// What `onair check-config` says of the archive's folder on this
+/// machine, if anything: why the box would keep nothing there (the
+/// filesystem, a file in its place, no permission), or why it may not
+/// keep much (a folder not there yet, often a disk not mounted; less free
+/// space than retention keeps).
+pub fn warning(dir: &Path, min_free_mb: Option<u64>) -> Option<(String, &'static str)> {
+    if let Some(kind) = unfit_filesystem(dir) {
+        return Some((
+            format!(
+                "the archive's folder is on a {kind} filesystem, which cannot hold its segment names (they contain ':'), so the box will keep no archive"
+            ),
+            "format the disk as ext4 (or another Linux filesystem), or choose a folder on one",
+        ));
+    }
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Some((
+                "the archive's folder does not exist: the box creates it at start, on the disk that holds its parent".into(),
+                "if the archive belongs on an attached disk, check that the disk is mounted there",
+            ));
+        }
+        Err(e) => {
+            return Some((
+                format!("the archive's folder cannot be read ({e})"),
+                "check the path and its permissions",
+            ));
+        }
+        Ok(m) if !m.is_dir() => {
+            return Some((
+                "this is a file, not a folder, so the box will keep no archive".into(),
+                "remove the file or set archive.dir to a folder",
+            ));
+        }
+        Ok(_) => {}
+    }
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: `path` is a NUL-terminated string.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK) } != 0 {
+        return Some((
+            "the archive's folder cannot be written by this user, so the box (if it runs as this user) will keep nothing".into(),
+            "give the folder to the user onair runs as",
+        ));
+    }
+    let free = super::retention::free_bytes(dir)?;
+    let wanted = min_free_mb?.saturating_mul(1024 * 1024);
+    (free < wanted).then(|| {
+        (
+            format!(
+                "the archive's disk has {} MB free, less than archive.min_free_mb ({}): the box will delete the oldest hours to make room",
+                free / (1024 * 1024),
+                wanted / (1024 * 1024)
+            ),
+            "free space on the disk, or lower archive.min_free_mb",
+        )
+    })
+}
+
 /// Removes the temporary files under `quality_dir` (`<hour>/…-temp-….mp3`)
 /// that a box stopped while writing left behind; returns how many.
 pub fn discard_temporary(quality_dir: &Path) -> usize {
@@ -121,6 +178,20 @@ mod tests {
             .collect();
         assert_eq!(left, [kept]);
         check(&dir).unwrap();
+        assert_eq!(warning(&dir, Some(1)), None);
+        // Bad input: more free space asked for than any disk has; a file
+        // where the folder should be; a folder not there.
+        let (problem, _) = warning(&dir, Some(u64::MAX / 2)).unwrap();
+        assert!(problem.contains("archive.min_free_mb"), "{problem}");
+        let file = hour.join(kept);
+        assert!(
+            warning(&file, None)
+                .unwrap()
+                .0
+                .contains("a file, not a folder")
+        );
+        let missing = dir.join("not-mounted");
+        assert!(warning(&missing, None).unwrap().1.contains("mounted"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::Config;
+use crate::config::{Config, Warning};
 
 /// Exits 1 when the box would refuse the file; warnings alone exit 0.
 pub fn check_config(path: &Path) -> ExitCode {
@@ -17,7 +17,18 @@ pub fn check_config(path: &Path) -> ExitCode {
             // Warnings are about this machine (folders not there yet, storage
             // not mounted), not about the file, which is often checked on
             // another machine than the box: they do not fail the check.
-            let warnings = config.check();
+            let mut warnings = config.check();
+            if let Some(archive) = &config.archive
+                && let Some((problem, fix)) =
+                    crate::archive::storage::warning(&archive.dir, archive.min_free_mb)
+            {
+                warnings.push(Warning {
+                    key: "archive.dir".into(),
+                    path: archive.dir.clone(),
+                    problem,
+                    fix: fix.into(),
+                });
+            }
             for warning in &warnings {
                 eprintln!("warning: {warning}");
             }

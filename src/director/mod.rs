@@ -11,6 +11,7 @@
 //! air at the right offset.
 
 mod alarms;
+mod archive_watch;
 pub mod arrange;
 mod bookings;
 mod boundaries;
@@ -43,6 +44,7 @@ use crate::output::OutputStats;
 use crate::pacing;
 use crate::schedule::{FillerDeck, FolderWatch, Slot};
 use crate::status::{self, Status};
+pub use archive_watch::ArchiveWiring;
 use arrange::{Arranged, SlotKey};
 pub use commands::{Command, CommandError, CommandQueue, Controls, Done, Who, channel};
 pub use live::LiveWiring;
@@ -109,6 +111,8 @@ pub struct Wiring {
     pub commands: CommandQueue,
     /// The studio's input; `None` when the box has none.
     pub live: Option<LiveWiring>,
+    /// The archive; `None` when the box keeps none.
+    pub archive: Option<ArchiveWiring>,
 }
 
 /// Why an item was taken off air other than by the schedule.
@@ -210,6 +214,7 @@ pub struct Director {
     /// After dead air, the emergency audio holds until this programme start
     /// (`Some(None)`: until AUTO, there being no next programme).
     dead_air_hold: Option<Option<DateTime<Utc>>>,
+    archive: Option<archive_watch::ArchiveWatch>,
 }
 
 impl Director {
@@ -225,6 +230,7 @@ impl Director {
             device_paced,
             commands,
             live,
+            archive,
         } = parts;
         let fade = delta_to_samples(
             TimeDelta::milliseconds(config.audio.fade_ms as i64),
@@ -288,6 +294,7 @@ impl Director {
             late: HashSet::new(),
             alarms: Vec::new(),
             dead_air_hold: None,
+            archive: archive.map(archive_watch::ArchiveWatch::new),
         }
     }
 
@@ -355,6 +362,7 @@ impl Director {
                 due.look = now + look_every;
                 self.follow_tracks();
                 self.watch_silence().await;
+                self.watch_archive();
                 self.arrange().await;
                 self.log_streams();
                 self.log_listen_back();

@@ -448,6 +448,7 @@ pub fn alarm_word(kind: AlarmKind) -> &'static str {
         AlarmKind::LiveSilence => "STUDIO SILENT",
         AlarmKind::LiveInput => "LIVE INPUT",
         AlarmKind::Stream => "STREAM",
+        AlarmKind::Archive => "ARCHIVE",
     }
 }
 
