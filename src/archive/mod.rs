@@ -8,6 +8,7 @@
 //! - `frames`: MP3 frame headers, to cut between frames and count them.
 //! - `segmenter`: MP3 into timed segments, by counting samples.
 //! - `feed`: the encoder's end, a bounded queue that never waits.
+//! - `peaks`: the sidecar beside each segment a waveform is drawn from.
 //! - `writer`: the thread that writes segments to a temporary name and
 //!   renames them, and what it does when the disk will not take them.
 //! - `storage`: the archive folder checked at start (filesystem, leftovers).
@@ -22,6 +23,7 @@ pub mod frames;
 pub mod id3;
 pub mod listing;
 pub mod names;
+pub mod peaks;
 pub mod retention;
 pub mod segmenter;
 pub mod storage;
