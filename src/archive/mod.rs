@@ -15,9 +15,11 @@
 //! - `listing`: what the archive holds, as every reader sees it (no
 //!   temporary files, no tombstoned segments).
 //! - `best`: which segments make up a time range, and where its holes are.
+//! - `coverage`: holes, overlaps and the coverage map, per hour.
 //! - `retention`: the oldest hours deleted by age and by free space.
 
 pub mod best;
+pub mod coverage;
 pub mod feed;
 pub mod frames;
 pub mod id3;

@@ -15,6 +15,8 @@
 //! own tools elsewhere can read the archive. Reading needs a login only
 //! when the status page does.
 
+pub mod pictures;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -68,6 +70,7 @@ pub fn routes() -> Router<State> {
         .route("/files/{channel}", get(qualities))
         .route("/files/{channel}/{quality}", get(hours))
         .route("/files/{channel}/{quality}/{hour}", get(segments))
+        .merge(pictures::routes())
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
