@@ -23,14 +23,14 @@
 //! - the map's 1800 pixels of 2 s: none (any part uncovered), partial
 //!   (covered, not all of it by `full` segments), full.
 //!
-//! Each hour's listing and best segments are cached on its listing by
-//! [`BestCache`]; the walk itself is arithmetic on them (a month of 6 s
-//! segments walks in milliseconds), so an unchanged archive is read and
-//! nothing parsed again.
+//! Each hour's best segments are kept, keyed on its listing (the names in
+//! its folder), so an unchanged hour is read again but nothing in it parsed
+//! or chosen again; the walk is arithmetic on what is kept.
 
+use std::collections::HashMap;
 use std::io;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
@@ -168,7 +168,7 @@ pub fn quality(
     let mut hours = Vec::new();
     let mut at = walk_from;
     while at <= last {
-        hours.push((at, best.hour(quality_dir, &hour_folder(at))?));
+        hours.push((at, known_hour(best, quality_dir, &hour_folder(at))?));
         at += hour;
     }
     // The timeline began before the walk: what the walk starts with may
@@ -182,78 +182,128 @@ pub fn quality(
         .collect())
 }
 
-/// The archive walked as one timeline.
+/// Hours already chosen, by folder, with the entries they were chosen
+/// from. [`BestCache`] parses an hour's names before it compares them; a
+/// month of coverage asks for 720 hours at once, so here an unchanged
+/// folder costs one read of its names and no parsing.
+static KNOWN: LazyLock<Mutex<HashMap<PathBuf, Arc<HourBest>>>> = LazyLock::new(Default::default);
+
+/// Hours [`KNOWN`] holds before it starts again: a month of a few qualities.
+const KNOWN_HOURS: usize = 4096;
+
+/// An hour's best segments, chosen again only when its folder changed.
+fn known_hour(best: &BestCache, quality_dir: &Path, hour: &str) -> io::Result<Arc<HourBest>> {
+    let dir = quality_dir.join(hour);
+    let mut entries = Vec::new();
+    match std::fs::read_dir(&dir) {
+        Ok(read) => {
+            for entry in read {
+                if let Ok(name) = entry?.file_name().into_string() {
+                    entries.push(name);
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    entries.sort_unstable();
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(chosen) = known.get(&dir)
+        && chosen.listing.entries == entries
+    {
+        return Ok(chosen.clone());
+    }
+    drop(known);
+    let chosen = best.hour(quality_dir, hour)?;
+    known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if known.len() >= KNOWN_HOURS {
+        known.clear();
+    }
+    known.insert(dir, chosen.clone());
+    Ok(chosen)
+}
+
+/// The archive walked as one timeline, in µs since the epoch (a month of
+/// map pixels is a million comparisons: they are kept to integers).
 #[derive(Debug, Default)]
 struct Timeline {
     /// Where any best segment is, as exact disjoint stretches.
-    raw: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    raw: Vec<Stretch>,
     /// The same with gaps of up to 10 ms closed: what the map reads.
-    raw_joined: Vec<(DateTime<Utc>, DateTime<Utc>)>,
-    full_joined: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    raw_joined: Vec<Stretch>,
+    full_joined: Vec<Stretch>,
     /// The chain's own time, without overlaps.
-    chain: Vec<(DateTime<Utc>, DateTime<Utc>)>,
-    raw_holes: Vec<(DateTime<Utc>, DateTime<Utc>)>,
-    editable_holes: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    chain: Vec<Stretch>,
+    raw_holes: Vec<Stretch>,
+    editable_holes: Vec<Stretch>,
+    /// In time order.
     overlaps: Vec<Overlap>,
 }
 
+/// `[start, end)` in µs since the epoch.
+type Stretch = (i64, i64);
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn instant(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+fn span_of((start, end): Stretch) -> Span {
+    Span::new(instant(start), instant(end))
+}
+
 /// Adds `[start, end)` to stretches sorted by start, joining it to the
-/// last when it begins no later than `slack` after that one ends; a gap
-/// longer than that is returned.
-fn extend(
-    stretches: &mut Vec<(DateTime<Utc>, DateTime<Utc>)>,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    slack: TimeDelta,
-) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    if let Some(last) = stretches.last_mut()
-        && start <= last.1 + slack
-    {
-        last.1 = last.1.max(end);
-        return None;
+/// last when it begins no later than `slack` µs after that one ends.
+fn extend(stretches: &mut Vec<Stretch>, start: i64, end: i64, slack: i64) {
+    match stretches.last_mut() {
+        Some(last) if start <= last.1 + slack => last.1 = last.1.max(end),
+        _ => stretches.push((start, end)),
     }
-    let gap = stretches.last().map(|last| (last.1, start));
-    stretches.push((start, end));
-    gap
 }
 
 impl Timeline {
     fn walk(hours: &[(DateTime<Utc>, Arc<HourBest>)], began: Option<DateTime<Utc>>) -> Timeline {
+        let gap = ALLOWABLE_GAP.num_microseconds().unwrap_or(0);
+        let overlap = ALLOWABLE_OVERLAP.num_microseconds().unwrap_or(0);
         let mut t = Timeline::default();
-        let mut chain_end = began;
-        let mut raw_end = began;
+        let mut chain_end = began.map(micros);
+        let mut raw_end = chain_end;
         for (_, chosen) in hours {
             for segment in &chosen.best {
-                let (start, end) = (segment.name.start, segment.name.end());
+                let (start, end) = (micros(segment.name.start), micros(segment.name.end()));
                 if end <= start {
                     continue; // a segment of no length covers nothing
                 }
-                let zero = TimeDelta::zero();
-                if raw_end.is_some_and(|r| start > r + ALLOWABLE_GAP) {
-                    t.raw_holes.push((raw_end.unwrap_or(start), start));
+                if let Some(reached) = raw_end
+                    && start > reached + gap
+                {
+                    t.raw_holes.push((reached, start));
                 }
                 raw_end = Some(raw_end.map_or(end, |r| r.max(end)));
-                extend(&mut t.raw, start, end, zero);
-                extend(&mut t.raw_joined, start, end, ALLOWABLE_GAP);
+                extend(&mut t.raw, start, end, 0);
+                extend(&mut t.raw_joined, start, end, gap);
                 if segment.name.kind == SegmentType::Full {
-                    extend(&mut t.full_joined, start, end, ALLOWABLE_GAP);
+                    extend(&mut t.full_joined, start, end, gap);
                 }
                 if let Some(reached) = chain_end {
-                    if start < reached - ALLOWABLE_OVERLAP {
+                    if start < reached - overlap {
                         t.overlaps.push(Overlap {
-                            span: Span::new(start, end.min(reached)),
+                            span: span_of((start, end.min(reached))),
                             kind: segment.name.kind.as_str(),
                             file: segment.file.clone(),
                         });
                         continue;
                     }
-                    if start > reached + ALLOWABLE_GAP {
+                    if start > reached + gap {
                         t.editable_holes.push((reached, start));
                     }
                 }
                 let from = chain_end.map_or(start, |r| r.max(start));
                 if end > from {
-                    extend(&mut t.chain, from, end, zero);
+                    extend(&mut t.chain, from, end, 0);
                 }
                 chain_end = Some(chain_end.map_or(end, |r| r.max(end)));
             }
@@ -264,22 +314,21 @@ impl Timeline {
     /// One hour's figures, from the timeline and its own listing.
     fn hour(&self, start: DateTime<Utc>, chosen: &HourBest) -> HourCoverage {
         let end = start + TimeDelta::hours(1);
+        let (from, to) = (micros(start), micros(end));
         let mut segments = ByType::<u32>::default();
         let mut segment_seconds = ByType::<f64>::default();
         for listed in &chosen.listing.segments {
             segments.add(listed.name.kind, 1);
             segment_seconds.add(listed.name.kind, listed.name.duration);
         }
-        let covered = |stretches: &[(DateTime<Utc>, DateTime<Utc>)]| {
-            within(stretches, start, end)
-                .map(|(a, b)| seconds(b - a))
+        let covered = |stretches: &[Stretch]| {
+            within(stretches, from, to)
+                .map(|(a, b)| (b - a) as f64 / 1e6)
                 .sum::<f64>()
         };
-        let spans = |stretches: &[(DateTime<Utc>, DateTime<Utc>)]| {
-            within(stretches, start, end)
-                .map(|(a, b)| Span::new(a, b))
-                .collect::<Vec<_>>()
-        };
+        let spans =
+            |stretches: &[Stretch]| within(stretches, from, to).map(span_of).collect::<Vec<_>>();
+        let first = self.overlaps.partition_point(|o| o.span.start < start);
         HourCoverage {
             hour: hour_folder(start),
             start,
@@ -290,21 +339,20 @@ impl Timeline {
             editable_coverage: covered(&self.chain),
             raw_holes: spans(&self.raw_holes),
             editable_holes: spans(&self.editable_holes),
-            overlaps: self
-                .overlaps
+            overlaps: self.overlaps[first..]
                 .iter()
-                .filter(|o| (start..end).contains(&o.span.start))
+                .take_while(|o| o.span.start < end)
                 .cloned()
                 .collect(),
-            pixels: self.pixels(start),
+            pixels: self.pixels(from),
         }
     }
 
-    fn pixels(&self, hour: DateTime<Utc>) -> Vec<Cover> {
-        let pixel = TimeDelta::seconds(PIXEL_SECONDS);
-        let mut raw = Cursor::new(&self.raw_joined);
-        let mut full = Cursor::new(&self.full_joined);
-        (0..HOUR_PIXELS as i32)
+    fn pixels(&self, hour: i64) -> Vec<Cover> {
+        let pixel = PIXEL_SECONDS * 1_000_000;
+        let mut raw = Cursor::new(&self.raw_joined, hour);
+        let mut full = Cursor::new(&self.full_joined, hour);
+        (0..HOUR_PIXELS as i64)
             .map(|i| {
                 let from = hour + pixel * i;
                 let to = from + pixel;
@@ -321,11 +369,7 @@ impl Timeline {
 }
 
 /// The parts of sorted, disjoint stretches inside `from..to`.
-fn within(
-    stretches: &[(DateTime<Utc>, DateTime<Utc>)],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
+fn within(stretches: &[Stretch], from: i64, to: i64) -> impl Iterator<Item = Stretch> + '_ {
     let first = stretches.partition_point(|s| s.1 <= from);
     stretches[first..]
         .iter()
@@ -335,20 +379,19 @@ fn within(
 
 /// A walk through sorted, disjoint stretches, asked about ever later times.
 struct Cursor<'a> {
-    stretches: &'a [(DateTime<Utc>, DateTime<Utc>)],
+    stretches: &'a [Stretch],
     at: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn new(stretches: &'a [(DateTime<Utc>, DateTime<Utc>)]) -> Self {
-        Cursor { stretches, at: 0 }
+    /// From the first stretch that ends after `from`.
+    fn new(stretches: &'a [Stretch], from: i64) -> Self {
+        let at = stretches.partition_point(|s| s.1 <= from);
+        Cursor { stretches, at }
     }
 
     /// Whether one stretch holds all of `from..to`.
-    fn holds(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-        if self.at == 0 {
-            self.at = self.stretches.partition_point(|s| s.1 <= from);
-        }
+    fn holds(&mut self, from: i64, to: i64) -> bool {
         while self.stretches.get(self.at).is_some_and(|s| s.1 <= from) {
             self.at += 1;
         }
