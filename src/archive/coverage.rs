@@ -188,8 +188,9 @@ pub fn quality(
 /// folder costs one read of its names and no parsing.
 static KNOWN: LazyLock<Mutex<HashMap<PathBuf, Arc<HourBest>>>> = LazyLock::new(Default::default);
 
-/// Hours [`KNOWN`] holds before it starts again: a month of a few qualities.
-const KNOWN_HOURS: usize = 4096;
+/// Hours [`KNOWN`] holds before it starts again: as many as [`BestCache`]
+/// (they share what they hold), a month of a quality and then some.
+const KNOWN_HOURS: usize = 2048;
 
 /// An hour's best segments, chosen again only when its folder changed.
 fn known_hour(best: &BestCache, quality_dir: &Path, hour: &str) -> io::Result<Arc<HourBest>> {

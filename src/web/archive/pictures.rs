@@ -82,7 +82,12 @@ fn quality_dir(
     let quality = part("quality", file)?
         .strip_suffix(ext)
         .filter(|q| !q.is_empty())
-        .ok_or_else(|| Refused::Problem(StatusCode::NOT_FOUND, format!("no such {ext} here")))?;
+        .ok_or_else(|| {
+            Refused::Problem(
+                StatusCode::NOT_FOUND,
+                format!("no such picture or figures: expected <quality>{ext}"),
+            )
+        })?;
     let dir = view.root.join(channel).join(quality);
     if !dir.is_dir() {
         return Err(Refused::Problem(
