@@ -159,6 +159,30 @@ fn a_waveform_shows_tone_tall_silence_flat_and_holes_blank() {
     for x in 120..180 {
         assert_eq!(lit(x), 0, "column {x} of the hole");
     }
+    // A tombstone hides its segment from the waveform: its columns go blank.
+    let hour = root.join("fm/128k/2026-01-05T10");
+    let tone = std::fs::read_dir(&hour)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("00:18") && n.ends_with(".mp3"))
+        .unwrap();
+    let stone = tone.replace(".mp3", ".tombstone");
+    std::fs::write(hour.join(stone), b"").unwrap();
+    let got = get(
+        address,
+        "/waveform/fm/128k.png?start=2026-01-05T10:00:00Z&end=2026-01-05T10:00:24Z&size=240x64",
+    );
+    let (_, _, pixels) = decode_png(&got.body);
+    let lit = |x: u32| {
+        (0..height)
+            .filter(|&y| pixels[((y * width + x) * 4 + 3) as usize] != 0)
+            .count()
+    };
+    assert!(lit(30) > 40, "the first tone is still there");
+    for x in 180..240 {
+        assert_eq!(lit(x), 0, "column {x} of the tombstoned segment");
+    }
     // The default size.
     let got = get(
         address,
