@@ -203,10 +203,11 @@ pub fn columns(
     width: u32,
 ) -> Vec<Option<(i8, i8)>> {
     let mut columns: Vec<Option<(i8, i8)>> = vec![None; width as usize];
-    let span = i128::from((end - start).num_microseconds().unwrap_or(i64::MAX));
-    let micros = |t: DateTime<Utc>| i128::from((t - start).num_microseconds().unwrap_or(0));
+    let span = (end - start).num_microseconds().unwrap_or(i64::MAX).max(1);
+    let micros = |t: DateTime<Utc>| (t - start).num_microseconds().unwrap_or(0);
     // The column of an instant `at` µs into the range, rounded down.
-    let column = |at: i128| (at * i128::from(width)).div_euclid(span);
+    // In µs × columns: 6 h × 4096 is far inside an i64.
+    let column = |at: i64| at.saturating_mul(i64::from(width)).div_euclid(span);
     for segment in pieces.iter().flatten() {
         let sidecar = quality_dir
             .join(segment.name.hour())
@@ -215,9 +216,9 @@ pub fn columns(
             continue; // a segment without peaks stays blank
         };
         let first = micros(segment.name.start);
-        let bucket = i128::from(peaks.bucket_micros);
+        let bucket = i64::from(peaks.bucket_micros);
         for (i, b) in peaks.buckets.iter().enumerate() {
-            let from = first + bucket * i as i128;
+            let from = first + bucket * i as i64;
             let to = from + bucket;
             if to <= 0 || from >= span {
                 continue;
@@ -225,7 +226,7 @@ pub fn columns(
             // Every column the bucket touches, at least one.
             let left = column(from.max(0));
             let right = (column(to.min(span) - 1)).max(left);
-            for c in left..=right.min(i128::from(width) - 1) {
+            for c in left..=right.min(i64::from(width) - 1) {
                 let cell = &mut columns[c as usize];
                 *cell = Some(match *cell {
                     None => (b.min, b.max),
