@@ -32,7 +32,8 @@ fn segments(quality_dir: &Path) -> Vec<(SegmentName, PathBuf)> {
         .unwrap_or_else(|e| panic!("no archive in {}: {e}", quality_dir.display()));
     for hour in hours.flatten() {
         for file in std::fs::read_dir(hour.path()).unwrap().flatten() {
-            if file.file_name().to_string_lossy().ends_with(".tombstone") {
+            let file_name = file.file_name().to_string_lossy().into_owned();
+            if file_name.ends_with(".tombstone") || file_name.ends_with(".peaks") {
                 continue;
             }
             let relative = format!(

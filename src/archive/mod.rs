@@ -8,6 +8,7 @@
 //! - `frames`: MP3 frame headers, to cut between frames and count them.
 //! - `segmenter`: MP3 into timed segments, by counting samples.
 //! - `feed`: the encoder's end, a bounded queue that never waits.
+//! - `peaks`: the sidecar beside each segment a waveform is drawn from.
 //! - `writer`: the thread that writes segments to a temporary name and
 //!   renames them, and what it does when the disk will not take them.
 //! - `storage`: the archive folder checked at start (filesystem, leftovers).
@@ -15,15 +16,19 @@
 //!   temporary files, no tombstoned segments).
 //! - `best`: which segments make up a time range, and where its holes are.
 //! - `playlist`: HLS media and master playlists of a range, as text.
+//! - `cut`: a range as one MP3 (whole frames) or WAV (to the sample).
+//! - `coverage`: holes, overlaps and the coverage map, per hour.
 //! - `retention`: the oldest hours deleted by age and by free space.
 
 pub mod best;
+pub mod coverage;
 pub mod cut;
 pub mod feed;
 pub mod frames;
 pub mod id3;
 pub mod listing;
 pub mod names;
+pub mod peaks;
 pub mod playlist;
 pub mod retention;
 pub mod segmenter;

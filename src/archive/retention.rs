@@ -3,14 +3,16 @@
 //! present (the station time of the newest segment: the wall clock is
 //! never read), and, while the disk has less than `min_free_mb` free, the
 //! oldest hours go too. The hour being written (and any after it) is never
-//! touched. Only files named as segments are deleted: a tombstone (and
-//! anything else a person put there) stays, and its folder with it.
+//! touched. Only files named as segments are deleted, each with its peaks
+//! sidecar: a tombstone (and anything else a person put there) stays, and
+//! its folder with it.
 
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::names::{SegmentName, parse_hour};
+use super::peaks;
 
 /// What retention keeps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,6 +69,14 @@ fn delete_hour(hour: &Path, start: DateTime<Utc>) -> usize {
         if SegmentName::parse_in(start, &name).is_ok() && std::fs::remove_file(file.path()).is_ok()
         {
             deleted += 1;
+            // The segment first, then its peaks: never a segment without them.
+            let _ = std::fs::remove_file(peaks::sidecar_path(&file.path()));
+        } else if let Some(stem) = name.strip_suffix(peaks::EXTENSION)
+            && SegmentName::parse_in(start, &format!("{stem}.mp3")).is_ok()
+        {
+            // The peaks of a segment already gone (a box stopped between
+            // writing them and renaming the segment).
+            let _ = std::fs::remove_file(file.path());
         }
     }
     // Fails, as it should, while a tombstone or anything else is left.

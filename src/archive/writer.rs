@@ -5,6 +5,9 @@
 //! so that no reader ever sees half a segment and a box killed mid-write
 //! leaves only a temporary file, discarded at the next start.
 //!
+//! Beside each segment goes its peaks sidecar ([`peaks`]), written before
+//! the rename, for the waveform.
+//!
 //! A write that fails (a full, read-only or unplugged disk) loses that
 //! segment, but for the whole frames that reached a disk that filled up
 //! mid-write, kept as a `partial` segment. What is lost is counted as
@@ -29,7 +32,7 @@ use super::names::{SegmentName, SegmentType, hour_folder};
 use super::retention::{self, Retention};
 use super::segmenter::{Segment, Segmenter, Timing};
 use super::storage::{self, StorageError};
-use super::{frames, id3};
+use super::{frames, id3, peaks};
 use crate::output::subscriber::Subscription;
 use crate::output::{OutputError, OutputStats};
 
@@ -318,8 +321,14 @@ impl Writer {
         name.duration = samples as f64 / f64::from(segment.sample_rate);
         name.hash = super::names::hash_text(&hash.finalize());
         let path = hour.join(name.file_name());
+        // The peaks before the rename: a segment in view has its sidecar.
+        let sidecar = peaks::sidecar_path(&path);
+        if let Err(e) = peaks::write(&sidecar, mp3) {
+            tracing::debug!("{}: no peaks for {}: {e}", self.name, path.display());
+        }
         if let Err(e) = std::fs::rename(&temp, &path) {
             let _ = std::fs::remove_file(&temp);
+            let _ = std::fs::remove_file(&sidecar);
             return Err((in_path(e, &path), 0));
         }
         match failed {

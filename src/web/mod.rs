@@ -18,7 +18,10 @@
 //! - `POST /api/live|auto|skip`, `POST /api/press/{button}` — control
 //!   ([`control`]), for a logged-in page or a bearer token ([`access`]).
 //!
-//! - the archive, read-only: `/files/…` ([`archive`]).
+//! - the archive, read-only: `/files/…` ([`archive`]); its waveforms and
+//!   coverage ([`archive::pictures`]).
+//! - `GET /metrics` — Prometheus: the box's counters and the archive's
+//!   coverage ([`metrics`]).
 //!
 //! Reading needs no login unless `web.read_requires_login`. Every POST
 //! passes tower-http's cross-site guard first (`Sec-Fetch-Site` /
@@ -31,6 +34,7 @@ pub mod archive;
 pub mod control;
 pub mod events;
 pub mod local;
+pub mod metrics;
 pub mod sessions;
 
 use std::net::SocketAddr;
@@ -93,6 +97,7 @@ pub fn router(state: State) -> Router {
         .route("/api/auto", post(control::auto))
         .route("/api/skip", post(control::skip))
         .route("/api/press/{button}", post(control::press))
+        .route("/metrics", get(metrics::metrics))
         .merge(archive::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(limit_body))

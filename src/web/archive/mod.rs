@@ -19,6 +19,7 @@
 //! when the status page does.
 
 pub mod cut;
+pub mod pictures;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,6 +78,7 @@ pub fn routes() -> Router<State> {
         .route("/files/{channel}/{quality}/{hour}", get(segments))
         .route("/cut/{channel}/{file}", get(cut::cut))
         .merge(hls::routes())
+        .merge(pictures::routes())
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
