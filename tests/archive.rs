@@ -257,7 +257,26 @@ fn an_archive_folder_that_is_a_file_leaves_playout_and_the_stream_untouched() {
     s.wait_until(start + TimeDelta::seconds(14));
     let heard = listener.stop();
     let (archive_line, others) = archive_status(&s);
+    let status = http::get(&s.web_address(), "/api/status").json();
     s.terminate();
+
+    // Lost archive audio is silent on air, so it is an alarm: on the page,
+    // the lamp and the as-run log.
+    let alarm = status["alarms"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["kind"] == "archive"))
+        .unwrap_or_else(|| panic!("no archive alarm: {status}"));
+    let message = alarm["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("losing audio") && message.contains("disk"),
+        "{alarm}"
+    );
+    assert_eq!(status["lamps"]["alarm"], true, "{status}");
+    let log = String::from_utf8_lossy(&s.command("log", &["--json"]).stdout).into_owned();
+    assert!(
+        log.contains("\"archive\"") && log.contains("losing audio"),
+        "the as-run log has no archive alarm: {log}"
+    );
 
     // The archive counts what it could not keep.
     assert!(

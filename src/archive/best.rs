@@ -64,12 +64,12 @@ impl BestCache {
         let key = quality_dir.join(hour);
         let hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(known) = hours.get(&key)
-            && known.listing.entries == entries
+            && known.listing.entries == listing::digest(&entries)
         {
             return Ok(known.clone());
         }
         drop(hours);
-        let listing = listing::read_entries(start, entries);
+        let listing = listing::read_entries(start, &entries);
         let best = best_by_start(&quality_dir.join(hour), &listing.segments);
         let chosen = Arc::new(HourBest { listing, best });
         let mut hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());

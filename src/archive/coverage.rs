@@ -27,10 +27,9 @@
 //! its folder), so an unchanged hour is read again but nothing in it parsed
 //! or chosen again; the walk is arithmetic on what is kept.
 
-use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
@@ -168,7 +167,7 @@ pub fn quality(
     let mut hours = Vec::new();
     let mut at = walk_from;
     while at <= last {
-        hours.push((at, known_hour(best, quality_dir, &hour_folder(at))?));
+        hours.push((at, best.hour(quality_dir, &hour_folder(at))?));
         at += hour;
     }
     // The timeline began before the walk: what the walk starts with may
@@ -180,48 +179,6 @@ pub fn quality(
         .filter(|(start, _)| (shown_from..=shown_to).contains(start))
         .map(|(start, chosen)| timeline.hour(*start, chosen))
         .collect())
-}
-
-/// Hours already chosen, by folder, with the entries they were chosen
-/// from. [`BestCache`] parses an hour's names before it compares them; a
-/// month of coverage asks for 720 hours at once, so here an unchanged
-/// folder costs one read of its names and no parsing.
-static KNOWN: LazyLock<Mutex<HashMap<PathBuf, Arc<HourBest>>>> = LazyLock::new(Default::default);
-
-/// Hours [`KNOWN`] holds before it starts again: as many as [`BestCache`]
-/// (they share what they hold), a month of a quality and then some.
-const KNOWN_HOURS: usize = 2048;
-
-/// An hour's best segments, chosen again only when its folder changed.
-fn known_hour(best: &BestCache, quality_dir: &Path, hour: &str) -> io::Result<Arc<HourBest>> {
-    let dir = quality_dir.join(hour);
-    let mut entries = Vec::new();
-    match std::fs::read_dir(&dir) {
-        Ok(read) => {
-            for entry in read {
-                if let Ok(name) = entry?.file_name().into_string() {
-                    entries.push(name);
-                }
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    entries.sort_unstable();
-    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(chosen) = known.get(&dir)
-        && chosen.listing.entries == entries
-    {
-        return Ok(chosen.clone());
-    }
-    drop(known);
-    let chosen = best.hour(quality_dir, hour)?;
-    known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    if known.len() >= KNOWN_HOURS {
-        known.clear();
-    }
-    known.insert(dir, chosen.clone());
-    Ok(chosen)
 }
 
 /// The archive walked as one timeline, in µs since the epoch (a month of

@@ -35,9 +35,10 @@ pub struct HourListing {
     /// `.mp3` files whose names do not read as segments: counted by the
     /// coverage check as wubloader's `bad`, never served.
     pub bad: Vec<NameError>,
-    /// Every entry's name as read, sorted: what a cache of this hour is
-    /// keyed on, since any change to the folder changes it.
-    pub entries: Vec<String>,
+    /// A digest of every entry's name as read, sorted: what a cache of
+    /// this hour is keyed on, since any change to the folder changes it
+    /// (the names themselves would double what an hour costs to keep).
+    pub entries: u64,
 }
 
 /// The visible folders under `dir`, sorted; a missing folder holds none.
@@ -75,7 +76,7 @@ pub fn hours(quality_dir: &Path) -> io::Result<Vec<(String, DateTime<Utc>)>> {
 /// Reads one hour folder; a missing one is empty.
 pub fn hour(quality_dir: &Path, hour: &str) -> io::Result<HourListing> {
     let start = parse_hour(hour).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    Ok(read_entries(start, entries(quality_dir, hour)?))
+    Ok(read_entries(start, &entries(quality_dir, hour)?))
 }
 
 /// An hour folder's entries, sorted, not yet read as names: what a cache
@@ -98,9 +99,9 @@ pub fn entries(quality_dir: &Path, hour: &str) -> io::Result<Vec<String>> {
 }
 
 /// An hour's entries (sorted) into what they show.
-pub fn read_entries(hour: DateTime<Utc>, entries: Vec<String>) -> HourListing {
+pub fn read_entries(hour: DateTime<Utc>, entries: &[String]) -> HourListing {
     let mut listing = HourListing::default();
-    for name in &entries {
+    for name in entries {
         if name.starts_with('.') {
             continue;
         }
@@ -125,8 +126,16 @@ pub fn read_entries(hour: DateTime<Utc>, entries: Vec<String>) -> HourListing {
             Err(e) => listing.bad.push(e),
         }
     }
-    listing.entries = entries;
+    listing.entries = digest(&entries);
     listing
+}
+
+/// The digest [`HourListing::entries`] holds, of sorted entries.
+pub fn digest(entries: &[String]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    entries.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Whether `file` in an hour folder may be served: a segment's name, not
