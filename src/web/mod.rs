@@ -19,6 +19,8 @@
 //!   ([`control`]), for a logged-in page or a bearer token ([`access`]).
 //!
 //! - the archive, read-only: `/files/…` ([`archive`]).
+//! - `GET /assets/…` — hls.js for the page's listen-again player
+//!   ([`assets`]).
 //!
 //! Reading needs no login unless `web.read_requires_login`. Every POST
 //! passes tower-http's cross-site guard first (`Sec-Fetch-Site` /
@@ -28,6 +30,7 @@
 
 pub mod access;
 pub mod archive;
+pub mod assets;
 pub mod control;
 pub mod events;
 pub mod local;
@@ -94,6 +97,7 @@ pub fn router(state: State) -> Router {
         .route("/api/skip", post(control::skip))
         .route("/api/press/{button}", post(control::press))
         .merge(archive::routes())
+        .merge(assets::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(limit_body))
         .layer(CsrfLayer::new().with_rejection_response(cross_site))
