@@ -28,6 +28,9 @@ const PROGRAMME_TONE: u32 = 900;
 const TONE_SLACK_HZ: f64 = 50.0;
 /// How close hls.js's programme date must be to the time the audio aired.
 const DATE_SLACK_MS: f64 = 500.0;
+/// How near the hole's place on the player's timeline a moment may belong
+/// to either side of it.
+const EDGE_S: f64 = 0.25;
 
 /// Installed before Play: counts hls.js's manifests and fatal errors for
 /// every player the page makes (hls.js's methods live on its prototype).
@@ -257,6 +260,33 @@ fn the_page_plays_a_range_with_a_hole_and_tells_the_time_it_aired() {
     }
     browser.screenshot("listen-again.png");
     let seen = browser.eval("return window.seen;");
+    // A range with nothing in it is said in words, not played as silence.
+    browser.eval("document.getElementById('listen-day').value = '2026-01-04'; return true;");
+    browser.click("listen-play");
+    browser.wait_for_text("listen-state", Duration::from_secs(10), |t| {
+        t == "Nothing was archived between 2026-01-04 12:00:00 and 2026-01-04 12:00:42."
+    });
+    // hls.js comes from the box itself, kept by the browser for a year.
+    let asset = http::get(&s.web_address(), onair::web::assets::HLS_JS_PATH);
+    assert_eq!(asset.status, 200);
+    let header = |name: &str| {
+        asset
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("content-type"), "text/javascript; charset=utf-8");
+    assert_eq!(
+        header("cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(
+        asset.body,
+        include_str!("../src/web/hls.light.min.js"),
+        "the page's hls.js is not the file vendored"
+    );
     drop(browser);
     s.terminate();
 
@@ -278,6 +308,12 @@ fn the_page_plays_a_range_with_a_hole_and_tells_the_time_it_aired() {
     let mut checked = [0, 0];
     for h in &samples {
         let Some(date) = h.date else { continue };
+        // At the hole's edge which segment is playing is a matter of an
+        // MP3 frame or two (hls.js places segments by their own audio,
+        // the playlist by whole segments): either answer is right there.
+        if (h.time - after_hole_at).abs() < EDGE_S {
+            continue;
+        }
         // Before the hole the timeline runs from the first segment's
         // start, after it from the post-hole segment's.
         let expected = if h.time < after_hole_at {
