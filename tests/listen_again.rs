@@ -260,6 +260,30 @@ fn the_page_plays_a_range_with_a_hole_and_tells_the_time_it_aired() {
     }
     browser.screenshot("listen-again.png");
     let seen = browser.eval("return window.seen;");
+    // The day's pictures are drawn or hidden (taking no room), never shown
+    // broken, whether or not this box draws them.
+    let pictures = browser.eval(
+        "return [...document.querySelectorAll('#listen img')].map((i) => ({ alt: i.alt, \
+         drawn: i.complete && i.naturalWidth > 0, hidden: i.hidden, \
+         height: i.getBoundingClientRect().height }));",
+    );
+    let pictures = pictures.as_array().unwrap();
+    assert_eq!(
+        pictures.len(),
+        5,
+        "four waveform strips and the coverage map: {pictures:?}"
+    );
+    for picture in pictures {
+        let hidden = picture["hidden"] == Value::Bool(true);
+        assert!(
+            hidden || picture["drawn"] == Value::Bool(true),
+            "shown broken: {picture}"
+        );
+        assert!(
+            !hidden || picture["height"] == serde_json::json!(0),
+            "hidden but shown: {picture}"
+        );
+    }
     // A range with nothing in it is said in words, not played as silence.
     browser.eval("document.getElementById('listen-day').value = '2026-01-04'; return true;");
     browser.click("listen-play");
