@@ -57,8 +57,7 @@ mod tests {
             page.contains(&format!("src=\"{HLS_JS_PATH}\"")),
             "page.html does not load {HLS_JS_PATH}"
         );
-        // The file really is that release: its banner-free build carries
-        // its version string.
+        // The file really is that release: the build carries its version.
         let text = std::str::from_utf8(HLS_JS).expect("hls.js is UTF-8");
         assert!(
             text.contains(&format!("\"{HLS_JS_VERSION}\"")),

@@ -3,7 +3,8 @@
 //!
 //! - `GET /` — the status page: now/next and the countdown, the panel's
 //!   mirror, the lamps and alarms, live from `/api/events`; a login form,
-//!   and LIVE/AUTO/SKIP (and the simulated buttons) once logged in.
+//!   and LIVE/AUTO/SKIP (and the simulated buttons) once logged in; on a
+//!   box with an archive, Listen again (a range played in the browser).
 //! - `GET /api/status` — the status snapshot as JSON, with `age_ms`: how
 //!   long ago (real time) the director took it, `null` before the first.
 //! - `GET /api/events` — Server-Sent Events: `status` (the same JSON) as
