@@ -80,6 +80,15 @@ fn the_page_follows_the_box_live_and_a_logged_in_person_controls_it() {
         serde_json::json!([true, 128, 64]),
         "the panel mirror"
     );
+    // This box keeps no archive: Listen again says so rather than offer
+    // a player with nothing to play.
+    browser.wait_for_text("listen-state", Duration::from_secs(5), |t| {
+        t == "This box keeps no archive, so there is nothing to listen to again."
+    });
+    assert_eq!(
+        browser.eval("return document.getElementById('listen-form').hidden;"),
+        serde_json::Value::Bool(true)
+    );
 
     // No password yet: the page says how to set one and offers no login.
     let hint = browser.text("control-hint");

@@ -3,7 +3,8 @@
 //!
 //! - `GET /` — the status page: now/next and the countdown, the panel's
 //!   mirror, the lamps and alarms, live from `/api/events`; a login form,
-//!   and LIVE/AUTO/SKIP (and the simulated buttons) once logged in.
+//!   and LIVE/AUTO/SKIP (and the simulated buttons) once logged in; on a
+//!   box with an archive, Listen again (a range played in the browser).
 //! - `GET /api/status` — the status snapshot as JSON, with `age_ms`: how
 //!   long ago (real time) the director took it, `null` before the first.
 //! - `GET /api/events` — Server-Sent Events: `status` (the same JSON) as
@@ -18,10 +19,12 @@
 //! - `POST /api/live|auto|skip`, `POST /api/press/{button}` — control
 //!   ([`control`]), for a logged-in page or a bearer token ([`access`]).
 //!
-//! - the archive, read-only: `/files/…` ([`archive`]); its waveforms and
-//!   coverage ([`archive::pictures`]).
+//! - the archive, read-only: listings, HLS playlists and segments, cuts,
+//!   waveforms and coverage ([`archive`]).
 //! - `GET /metrics` — Prometheus: the box's counters and the archive's
 //!   coverage ([`metrics`]).
+//! - `GET /assets/…` — hls.js for the page's listen-again player
+//!   ([`assets`]).
 //!
 //! Reading needs no login unless `web.read_requires_login`. Every POST
 //! passes tower-http's cross-site guard first (`Sec-Fetch-Site` /
@@ -31,6 +34,7 @@
 
 pub mod access;
 pub mod archive;
+pub mod assets;
 pub mod control;
 pub mod events;
 pub mod local;
@@ -99,6 +103,7 @@ pub fn router(state: State) -> Router {
         .route("/api/press/{button}", post(control::press))
         .route("/metrics", get(metrics::metrics))
         .merge(archive::routes())
+        .merge(assets::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(limit_body))
         .layer(CsrfLayer::new().with_rejection_response(cross_site))
