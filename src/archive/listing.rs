@@ -126,7 +126,7 @@ pub fn read_entries(hour: DateTime<Utc>, entries: &[String]) -> HourListing {
             Err(e) => listing.bad.push(e),
         }
     }
-    listing.entries = digest(&entries);
+    listing.entries = digest(entries);
     listing
 }
 

@@ -172,7 +172,8 @@ fn the_writer_puts_peaks_beside_each_segment_and_retention_takes_them_away() {
     .unwrap();
     assert!(second.buckets[150..590].iter().all(|b| b.max < 3));
     // Only the sidecars sit beside the segments: nothing else is listed.
-    assert_eq!(hour.entries.len(), 6, "{:?}", hour.entries);
+    let entries = listing::entries(&quality_dir, "2026-03-02T00").unwrap();
+    assert_eq!(entries.len(), 6, "{entries:?}");
 
     // A sidecar left without its segment (a box stopped between the two).
     let orphan = quality_dir.join("2026-03-02T00").join(format!(
