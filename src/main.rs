@@ -175,6 +175,16 @@ enum ArchiveCommand {
         #[arg(long, allow_hyphen_values = true, requires = "from")]
         to: Option<String>,
     },
+    /// Per hour: segments by type, seconds covered, and each hole and overlap.
+    Coverage {
+        #[command(flatten)]
+        which: Which,
+        /// From this time, in the forms of `onair log --since` (default: every hour).
+        #[arg(long, allow_hyphen_values = true, requires = "to")]
+        from: Option<String>,
+        #[arg(long, allow_hyphen_values = true, requires = "from")]
+        to: Option<String>,
+    },
     /// A range as one file: MP3 (whole frames, as aired) or WAV (decoded,
     /// to the sample). Refused if the range has holes, unless --allow-holes.
     Cut {
@@ -275,6 +285,9 @@ fn main() -> ExitCode {
         Command::Archive { command } => match command {
             ArchiveCommand::List { which, from, to } => load(&which.config).and_then(|c| {
                 cli::archive::list(&c, &which.parts(), from.as_deref(), to.as_deref())
+            }),
+            ArchiveCommand::Coverage { which, from, to } => load(&which.config).and_then(|c| {
+                cli::archive::coverage(&c, &which.parts(), from.as_deref(), to.as_deref())
             }),
             ArchiveCommand::Cut {
                 which,

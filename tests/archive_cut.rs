@@ -193,6 +193,17 @@ fn cuts_are_the_programme_as_aired_and_refusals_say_why() {
         text.lines().filter(|l| l.starts_with("hole: ")).count() == 1,
         "one hole listed:\n{text}"
     );
+    let covered = onair(&[
+        "archive", "coverage", "--config", &config, "--from", &from, "--to", &to,
+    ]);
+    let text = String::from_utf8_lossy(&covered.stdout);
+    assert!(covered.status.success(), "{covered:?}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("  hole: ")).count(),
+        1,
+        "the deleted segment is the one hole:\n{text}"
+    );
+    assert!(text.contains("segments: "), "{text}");
     let everything = onair(&["archive", "list", "--config", &config]);
     let text = String::from_utf8_lossy(&everything.stdout);
     assert!(text.contains("test-fm/128k: 2 hour folder(s)"), "{text}");

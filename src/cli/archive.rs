@@ -1,4 +1,4 @@
-//! `onair archive list|cut`: the archive read straight from its folder,
+//! `onair archive list|coverage|cut`: the archive read straight from its folder,
 //! over SSH, whether or not the box is running (the archive is files; the
 //! box only ever adds whole segments by renaming them into place).
 
@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 
 use super::print;
 use crate::archive::best::BestCache;
+use crate::archive::coverage;
 use crate::archive::cut::{Cut, holes};
 use crate::archive::listing;
 use crate::config::{ArchiveConfig, Config};
@@ -165,6 +166,64 @@ fn local(t: DateTime<Utc>, tz: Tz) -> String {
 
 fn seconds(d: TimeDelta) -> String {
     format!("{:.3} s", d.as_seconds_f64())
+}
+
+/// `onair archive coverage`: per hour (in the range, else every hour), the
+/// segments by type, the seconds covered, and each hole and overlap.
+pub fn coverage(
+    config: &Config,
+    which: &Which,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<()> {
+    let archive = archive(config)?;
+    let dir = quality_dir(archive, which)?;
+    let tz = config.station.timezone;
+    let (start, end) = match (from, to) {
+        (Some(from), Some(to)) => {
+            let (start, end) = range(config, from, to)?;
+            (Some(start), Some(end))
+        }
+        (None, None) => (None, None),
+        _ => bail!("give both --from and --to, or neither"),
+    };
+    let hours = coverage::quality(&BestCache::default(), &dir, start, end)
+        .with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut text = String::new();
+    for hour in &hours {
+        text.push_str(&format!(
+            "{}: {:.1} s of 3600 covered ({:.1} s without overlaps); segments: {} full, {} suspect, {} partial, {} bad\n",
+            local(hour.start, tz),
+            hour.raw_coverage,
+            hour.editable_coverage,
+            hour.segments.full,
+            hour.segments.suspect,
+            hour.segments.partial,
+            hour.bad
+        ));
+        for hole in &hour.raw_holes {
+            text.push_str(&format!(
+                "  hole: {} to {} ({})\n",
+                local(hole.start, tz),
+                local(hole.end, tz),
+                seconds(hole.end - hole.start)
+            ));
+        }
+        for overlap in &hour.overlaps {
+            text.push_str(&format!(
+                "  overlap: {} to {} ({}), {} segment {}\n",
+                local(overlap.span.start, tz),
+                local(overlap.span.end, tz),
+                seconds(overlap.span.end - overlap.span.start),
+                overlap.kind,
+                overlap.file
+            ));
+        }
+    }
+    if hours.is_empty() {
+        text = format!("{} holds no hours in that range\n", dir.display());
+    }
+    print(&text)
 }
 
 /// `onair archive cut`: a range as one MP3 (whole frames) or WAV (to the

@@ -1,7 +1,7 @@
 //! The maintenance subcommands' work and printing, one module each; the
 //! binary's `main.rs` only reads the command line and calls them.
 //!
-//! - [`archive`]: `onair archive list|cut`, from the archive's folder.
+//! - [`archive`]: `onair archive list|coverage|cut`, from the archive's folder.
 //! - [`log`]: `onair log` and `onair report`, from the as-run log or the
 //!   running box that holds it.
 //! - [`status`]: `onair status`, the running box's status as text.
