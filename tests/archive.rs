@@ -1,8 +1,10 @@
 //! The archive against the real binary: a tone programme airs, the box
 //! keeps it as segments, and independent clients (ffmpeg, ffprobe) read
 //! them back: names and hour folders, durations, the packed-audio
-//! timestamp, the tone's start to within one MP3 frame; and a folder the
-//! archive cannot write leaves playout and the stream untouched.
+//! timestamp, the tone's start to within one MP3 frame; a folder the
+//! archive cannot write leaves playout and the stream untouched, with an
+//! alarm; and a box killed mid-segment keeps every earlier segment, lists
+//! no temporary file after its restart, and shows the loss as one hole.
 
 mod common;
 #[path = "common/icecast.rs"]
@@ -406,4 +408,94 @@ fn a_disk_that_fills_up_keeps_a_partial_segment_and_playout_carries_on() {
     let aired = s.aired();
     let runs = s.runs(&aired);
     expect_run(&runs, TONE, start, aired.end(), TimeDelta::milliseconds(30));
+}
+
+#[test]
+fn a_box_killed_mid_segment_keeps_every_earlier_segment_and_lists_no_temporary_file() {
+    let mut s = Station::new("archive-kill");
+    let archive = s.dir().join("archive");
+    s.sample_rate_hz(RATE)
+        .clock("2026-03-02 00:59:58", 4.0)
+        .section(&format!(
+            "[archive]\ndir = \"{}\"\nchannel = \"test-fm\"\n",
+            archive.display()
+        ));
+    s.programme("2026-03-02 01:00", "tone", TONE, 120.0, "wav");
+    s.start();
+    let top = s.local("2026-03-02 01:00");
+    // Three segments and half of a fourth: then a power cut.
+    s.wait_until(top + TimeDelta::seconds(21));
+    s.kill();
+    let quality = archive.join("test-fm").join("128k");
+    let before = segments(&quality);
+    assert!(
+        before.len() >= 3,
+        "only {} segments before the kill",
+        before.len()
+    );
+    let kept: Vec<(PathBuf, Vec<u8>)> = before
+        .iter()
+        .map(|(_, path)| (path.clone(), std::fs::read(path).unwrap()))
+        .collect();
+    // Bad input: what a kill in the middle of a write leaves.
+    let hour = quality.join("2026-03-02T01");
+    let temp = hour.join("00:21.000000-6.0-temp-0123456789abcdef.mp3");
+    std::fs::write(&temp, &kept[0].1[..1000]).unwrap();
+
+    s.start();
+    s.wait_until(top + TimeDelta::seconds(45));
+    let address = s.web_address();
+    let listed: Vec<serde_json::Value> = ["2026-03-02T00", "2026-03-02T01"]
+        .iter()
+        .flat_map(|hour| {
+            let names = http::get(&address, &format!("/files/test-fm/128k/{hour}")).json();
+            names.as_array().cloned().unwrap_or_default()
+        })
+        .collect();
+    let utc = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let range = format!(
+        "/playlist/test-fm/128k.m3u8?start={}&end={}",
+        utc(top + TimeDelta::seconds(1)),
+        utc(top + TimeDelta::seconds(40))
+    );
+    let playlist = http::get(&address, &range);
+    let decoded = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", &format!("http://{address}{range}")])
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    s.terminate();
+
+    assert!(!temp.exists(), "the half-written file is still there");
+    assert!(
+        !listed.iter().any(|n| n.to_string().contains("-temp-")),
+        "a temporary file is listed: {listed:?}"
+    );
+    for (path, bytes) in &kept {
+        assert_eq!(
+            std::fs::read(path).ok().as_ref(),
+            Some(bytes),
+            "{} changed after the restart",
+            path.display()
+        );
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(
+            listed.iter().any(|n| n == name.as_ref()),
+            "{name} is not listed: {listed:?}"
+        );
+    }
+    // The stretch the kill lost is one hole in the playlist, and ffmpeg
+    // still reads the range whole.
+    assert_eq!(playlist.status, 200, "{}", playlist.body);
+    assert_eq!(
+        playlist.body.matches("#EXT-X-DISCONTINUITY").count(),
+        1,
+        "{}",
+        playlist.body
+    );
+    assert!(
+        decoded.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
 }
