@@ -15,10 +15,12 @@
 //! cargo built beside it, on generated stations in real time and reads its
 //! CPU, wake-ups and memory over a steady stretch; and, when `liquidsoap`
 //! is installed, the box and Liquidsoap doing the same stream job at once.
+//! Last, the archive's reading side on a generated month of segments.
 
 // The modules are public for the benchmark's tests, which include this
 // file as a module of the `bench` test (tests/bench.rs, tests/bench/tests.rs).
 pub mod air;
+pub mod archive;
 pub mod audio;
 // Shared with the integration tests, which use more of it.
 #[allow(dead_code)]
@@ -171,6 +173,8 @@ pub struct Options {
     pub streams: Option<StreamTools>,
     /// `liquidsoap`, when installed.
     pub liquidsoap: Option<PathBuf>,
+    /// Days of archive generated for its reading side; 0 leaves it out.
+    pub archive_days: u32,
 }
 
 impl Options {
@@ -194,6 +198,7 @@ impl Options {
                 lame: PathBuf::from("lame"),
             }),
             liquidsoap: liquidsoap::find(),
+            archive_days: 30,
         })
     }
 }
@@ -365,6 +370,15 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         }
         None => None,
     };
+    let archive = match options.archive_days {
+        0 => None,
+        days => {
+            progress(&format!(
+                "generating {days} day(s) of archive and reading it: playlists, coverage, a cut"
+            ));
+            Some(archive::measure(work.path(), days, options.runs)?)
+        }
+    };
     Ok(Report {
         audio: options.audio,
         runs: options.runs,
@@ -374,6 +388,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         stream_box,
         liquidsoap: beside,
         studio,
+        archive,
         debug_build: cfg!(debug_assertions),
     })
 }

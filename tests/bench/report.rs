@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::archive::ArchiveRun;
 use super::liquidsoap::{self, Side};
 use super::running::BoxRun;
 use super::streams::{
@@ -41,6 +42,8 @@ pub struct Report {
     pub liquidsoap: Side,
     /// The studio in real time: press-to-live latency, display and capture.
     pub studio: Option<StudioRun>,
+    /// The archive's reading side on a generated archive.
+    pub archive: Option<ArchiveRun>,
     /// Numbers from a debug build say little about the box.
     pub debug_build: bool,
 }
@@ -190,6 +193,7 @@ impl Report {
                 Side::NotInstalled | Side::NotRun => true,
             }
             && self.studio.as_ref().is_none_or(StudioRun::passed)
+            && self.archive.as_ref().is_none_or(ArchiveRun::passed)
     }
 
     fn show_real_time(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -406,6 +410,10 @@ impl fmt::Display for Report {
         if let Some(studio) = &self.studio {
             writeln!(f)?;
             write!(f, "{studio}")?;
+        }
+        if let Some(archive) = &self.archive {
+            writeln!(f)?;
+            write!(f, "{archive}")?;
         }
         writeln!(f)?;
         write!(f, "Result: {}", verdict(self.passed()))

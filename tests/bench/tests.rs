@@ -26,7 +26,35 @@ fn options(audio: Duration) -> Options {
         temp: std::env::temp_dir(),
         streams: None,
         liquidsoap: None,
+        archive_days: 0,
     }
+}
+
+#[test]
+fn the_archive_is_read_back_whole_from_a_generated_day() {
+    let work = WorkFolder::create(&std::env::temp_dir()).unwrap();
+    let run = crate::cost::archive::measure(work.path(), 1, 1).unwrap();
+    // A day of 6 s segments; the last hour's 600 hold 250 frames each,
+    // all of which a cut of that hour takes.
+    assert_eq!(run.segments, 14_400);
+    assert_eq!(run.cut_bytes, 600 * 250 * 384);
+    // 7 200 entries of about 150 bytes, and each time measured.
+    assert!(run.playlist_bytes > 7_200 * 100, "{run:?}");
+    for time in [
+        run.playlist_cold,
+        run.playlist_warm,
+        run.coverage_cold,
+        run.cut,
+        run.cat,
+    ] {
+        assert!(
+            time > Duration::ZERO && time < Duration::from_secs(60),
+            "{run:?}"
+        );
+    }
+    let shown = run.to_string();
+    assert!(shown.contains("12 h playlist, warm"), "{shown}");
+    eprintln!("{shown}");
 }
 
 #[test]
@@ -330,6 +358,7 @@ fn report(files: Vec<FileResult>, null_box: Option<BoxRun>) -> Report {
         stream_box: None,
         liquidsoap: Side::NotInstalled,
         studio: None,
+        archive: None,
         debug_build: false,
     }
 }
