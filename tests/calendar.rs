@@ -300,10 +300,10 @@ fn an_unreachable_or_broken_calendar_keeps_the_cached_schedule_airing() {
     // Only yesterday's editions are there: each booked slot airs one, which
     // only happens if the box knows the booking.
     s.programme("2026-03-01 01:02", "jazz-hour", 1100, 30.0, "wav");
-    s.programme("2026-03-01 01:05", "morning-show", 1300, 30.0, "wav");
+    s.programme("2026-03-01 01:09", "morning-show", 1300, 30.0, "wav");
     let server = CalendarServer::start(calendar(&[
         &daily("Jazz Hour", "20260225T010200", "20260225T010300"),
-        &daily("Morning Show", "20260225T010500", "20260225T010600"),
+        &daily("Morning Show", "20260225T010900", "20260225T011000"),
     ]));
     s.section(&format!(
         "[calendar]\nsource = \"{}\"\nrefresh_minutes = 1\n",
@@ -347,9 +347,16 @@ fn an_unreachable_or_broken_calendar_keeps_the_cached_schedule_airing() {
     );
 
     // A restart while the source is still broken airs from the cached copy.
+    // (The browser and the fetches above take real seconds: the slot is
+    // far enough ahead for a loaded machine.)
+    assert!(
+        s.now() < s.local("2026-03-02 01:08:00"),
+        "the test ran too slowly to restart before the Morning Show: {}",
+        s.now()
+    );
     s.kill();
     s.start();
-    s.wait_until(s.local("2026-03-02 01:06:00"));
+    s.wait_until(s.local("2026-03-02 01:10:00"));
     s.terminate();
 
     let runs = s.runs(&s.aired());
@@ -360,7 +367,7 @@ fn an_unreachable_or_broken_calendar_keeps_the_cached_schedule_airing() {
         s.local("2026-03-02 01:02:30"),
         ms(ON_TIME),
     );
-    expect_start(&runs, 1300, s.local("2026-03-02 01:05"), ms(ON_TIME));
+    expect_start(&runs, 1300, s.local("2026-03-02 01:09"), ms(ON_TIME));
     let log = s.log_json();
     log.check(
         log.of_kind(Kind::Substitute).len() == 2,
