@@ -26,7 +26,7 @@ use axum::routing::get;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Deserialize;
 
-use super::{ArchiveView, Refused, inside, part, time, view};
+use super::{ArchiveView, Refused, blocking, inside, part, time, unreadable, view};
 use crate::archive::{listing, playlist};
 use crate::web::State;
 
@@ -101,25 +101,6 @@ fn playlist_name<'a>(what: &str, name: &'a str) -> Result<&'a str, Refused> {
         )
     })?;
     part(what, stem)
-}
-
-fn unreadable(e: std::io::Error) -> Refused {
-    Refused::Problem(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!("cannot read the archive: {e}"),
-    )
-}
-
-/// Runs the disk's part of an answer on a blocking thread.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Refused> + Send + 'static,
-) -> Result<T, Refused> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-        Err(Refused::Problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the archive's reader failed: {e}"),
-        ))
-    })
 }
 
 fn playlist_answer(text: String, closed: bool) -> Response {

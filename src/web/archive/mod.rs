@@ -163,6 +163,25 @@ pub fn inside(
     Ok(real)
 }
 
+/// Runs the disk's part of an answer on a blocking thread.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Refused> + Send + 'static,
+) -> Result<T, Refused> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(Refused::Problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the archive's reader failed: {e}"),
+        ))
+    })
+}
+
+pub fn unreadable(e: std::io::Error) -> Refused {
+    Refused::Problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("cannot read the archive: {e}"),
+    )
+}
+
 /// A folder's listing, when it is inside the archive; a missing one
 /// lists nothing.
 fn folders(root: &std::path::Path, dir: std::path::PathBuf) -> Response {

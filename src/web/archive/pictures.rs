@@ -29,7 +29,7 @@ use axum::routing::get;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
-use super::{ArchiveView, Refused, part, time, view};
+use super::{ArchiveView, Refused, blocking, inside, part, time, unreadable, view};
 use crate::archive::coverage::{self, Cover, HOUR_PIXELS, HourCoverage, MAP_ROWS};
 use crate::archive::listing::Listed;
 use crate::archive::peaks::{self, Peaks};
@@ -88,13 +88,19 @@ fn quality_dir(
                 format!("no such picture or figures: expected <quality>{ext}"),
             )
         })?;
-    let dir = view.root.join(channel).join(quality);
-    if !dir.is_dir() {
-        return Err(Refused::Problem(
-            StatusCode::NOT_FOUND,
-            format!("the archive has no quality {quality:?} of channel {channel:?}"),
-        ));
-    }
+    let dir = match inside(
+        &view.root,
+        &view.root.join(channel).join(quality),
+        "quality",
+    ) {
+        Err(Refused::Problem(StatusCode::NOT_FOUND, _)) => {
+            return Err(Refused::Problem(
+                StatusCode::NOT_FOUND,
+                format!("the archive has no quality {quality:?} of channel {channel:?}"),
+            ));
+        }
+        found => found?,
+    };
     Ok((dir, quality.to_string()))
 }
 
@@ -121,25 +127,6 @@ fn png_response(png: Vec<u8>) -> Response {
         png,
     )
         .into_response()
-}
-
-/// Runs disk work off the server's threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Refused> + Send + 'static,
-) -> Result<T, Refused> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-        Err(Refused::Problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the archive's reader stopped: {e}"),
-        ))
-    })
-}
-
-fn unreadable(e: std::io::Error) -> Refused {
-    Refused::Problem(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!("cannot read the archive: {e}"),
-    )
 }
 
 async fn waveform(

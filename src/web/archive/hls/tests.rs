@@ -708,6 +708,16 @@ fn paths_out_of_the_archive_are_refused_and_never_read() {
         ),
         ("a listing of %2e%2e", "/files/%2e%2e".into(), 403),
         (
+            "a waveform of a quality symlinked out",
+            "/waveform/fm/elsewhere.png?start=-1h&end=now".into(),
+            403,
+        ),
+        (
+            "coverage of a quality symlinked out",
+            "/coverage/fm/elsewhere.json".into(),
+            403,
+        ),
+        (
             "a cut of a quality symlinked out",
             "/cut/fm/elsewhere.mp3?start=-1h&end=now".into(),
             403,
