@@ -272,12 +272,14 @@ impl DeviceCallback {
         stats
             .frames_out
             .fetch_add((played / CHANNELS) as u64, Ordering::Relaxed);
+        // Silence after the first programme in a period is already an
+        // underrun: the listener hears the gap.
+        self.primed |= played > 0;
         if played < wanted && self.primed && !self.state.stop.load(Ordering::Relaxed) {
             stats
                 .frames_underrun
                 .fetch_add(((wanted - played) / CHANNELS) as u64, Ordering::Relaxed);
         }
-        self.primed |= played > 0;
         let left = ring.slots();
         self.state.level.store(left, Ordering::Relaxed);
         self.state.callbacks.fetch_add(1, Ordering::Release);

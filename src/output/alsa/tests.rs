@@ -118,14 +118,16 @@ fn a_feed_plays_silence_and_counts_the_shortfall_once_audio_has_started() {
     callback.fill(&mut out);
     assert_eq!(out, [0; 8]);
     assert_eq!(state.stats.frames_underrun.load(Ordering::Relaxed), 0);
-    // Half a period of audio (one sample over full scale): the engine is
-    // starting. Then an empty ring: four frames of underrun.
+    // Half a period of audio (one sample over full scale): the silence
+    // after it is heard between programme, so it is two frames of
+    // underrun. Then an empty ring: four more.
     producer.push_entire_slice(&[0.5, -0.5, 1.5, -1.0]).unwrap();
     callback.fill(&mut out);
     assert_eq!(out, [16384, -16384, 32767, -32768, 0, 0, 0, 0]);
     assert_eq!(state.stats.frames_out.load(Ordering::Relaxed), 2);
+    assert_eq!(state.stats.frames_underrun.load(Ordering::Relaxed), 2);
     callback.fill(&mut out);
-    assert_eq!(state.stats.frames_underrun.load(Ordering::Relaxed), 4);
+    assert_eq!(state.stats.frames_underrun.load(Ordering::Relaxed), 6);
     // Dropping the callback (the stream ended) hands the ring back.
     drop(callback);
     let mut ring = back_rx.try_recv().unwrap();
