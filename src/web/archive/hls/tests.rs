@@ -44,12 +44,18 @@ impl Server {
     /// A box whose clock stands at 12:00 UTC, with an archive of
     /// `fm/128k` from 10:59:42 to 11:00:30 (6 s segments).
     fn start(name: &str) -> Server {
+        Server::start_reading(name, false)
+    }
+
+    /// As [`Server::start`], on a box whose reading may need a login
+    /// (`web.read_requires_login`).
+    fn start_reading(name: &str, read_requires_login: bool) -> Server {
         let dir = std::env::temp_dir().join(format!("onair-hls-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let root = dir.join("archive");
         let quality = root.join("fm").join("128k");
         let b = Server {
-            address: serve(&dir, &root),
+            address: serve(&dir, &root, read_requires_login),
             dir,
             quality,
         };
@@ -131,7 +137,7 @@ impl Server {
 }
 
 /// The web server on a runtime of its own, for as long as the test runs.
-fn serve(dir: &std::path::Path, root: &std::path::Path) -> SocketAddr {
+fn serve(dir: &std::path::Path, root: &std::path::Path, read_requires_login: bool) -> SocketAddr {
     std::fs::create_dir_all(root).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let (dir, root) = (dir.to_path_buf(), root.to_path_buf());
@@ -159,7 +165,11 @@ fn serve(dir: &std::path::Path, root: &std::path::Path) -> SocketAddr {
                     panel,
                     controls,
                     buttons: None,
-                    access: Arc::new(Access::new(&dir, Duration::from_secs(3600), false)),
+                    access: Arc::new(Access::new(
+                        &dir,
+                        Duration::from_secs(3600),
+                        read_requires_login,
+                    )),
                     archive: Some(ArchiveView {
                         root,
                         best: Arc::new(BestCache::default()),
@@ -736,4 +746,62 @@ fn paths_out_of_the_archive_are_refused_and_never_read() {
     assert!(crate::archive::listing::is_visible(
         &b.quality, hour, &segment
     ));
+}
+
+#[test]
+fn a_box_that_needs_a_login_to_read_asks_for_one_on_every_archive_route() {
+    let b = Server::start_reading("login", true);
+    let segment = b.segment(0, 6.0, SegmentType::Full);
+    let token = crate::auth::tokens::generate();
+    let password = crate::auth::password::hash("studio password").unwrap();
+    crate::auth::update(&b.dir, |s| {
+        s.password = Some(password);
+        s.tokens.push(crate::auth::TokenRecord {
+            name: "listen-again".into(),
+            sha256: crate::auth::tokens::digest(&token),
+            created: Utc::now(),
+        });
+        Ok(())
+    })
+    .unwrap();
+    let bearer = format!("Bearer {token}");
+    let routes = [
+        "/files".to_string(),
+        "/files/fm/128k/2026-01-05T11".to_string(),
+        "/playlist/fm.m3u8".to_string(),
+        format!("/playlist/fm/128k.m3u8?{RANGE}"),
+        b.url_of(&segment),
+        format!("/cut/fm/128k.mp3?{RANGE}"),
+        "/waveform/fm/128k.png?start=2026-01-05T10:59:50Z&end=2026-01-05T11:00:20Z".to_string(),
+        "/coverage/fm/128k.json?start=2026-01-05T10:00:00Z&end=2026-01-05T12:00:00Z".to_string(),
+    ];
+    for route in &routes {
+        // Bad input: no credentials, and a token that was never issued.
+        for headers in [&[][..], &[("authorization", "Bearer made-up")][..]] {
+            let refused = b.request("GET", route, headers);
+            assert_eq!(
+                refused.status,
+                401,
+                "{route} {headers:?}: {}",
+                refused.text()
+            );
+            assert!(refused.body.len() < 1000, "{route} gave away content");
+        }
+        let read = b.request("GET", route, &[("authorization", bearer.as_str())]);
+        assert!(
+            read.status != 401 && read.status != 403,
+            "{route} with a token: {} {}",
+            read.status,
+            read.text()
+        );
+    }
+    // What a listener with the token gets is the archive itself.
+    let listed = b.request(
+        "GET",
+        "/files/fm/128k/2026-01-05T11",
+        &[("authorization", bearer.as_str())],
+    );
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let name = segment.file_name().unwrap().to_string_lossy().to_string();
+    assert!(listed.text().contains(&name), "{}", listed.text());
 }
