@@ -315,7 +315,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         .audio
         .saturating_sub(BOX_FROM + Duration::from_secs(10))
         .clamp(Duration::from_secs(5), LONGEST_STRETCH);
-    let (mut null_box, mut stream_box) = (None, None);
+    let (mut null_box, mut stream_box, mut archived_box) = (None, None, None);
     let mut beside = match &options.liquidsoap {
         None => Side::NotInstalled,
         Some(_) => Side::NotRun,
@@ -343,6 +343,19 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
                 work.path(),
                 &files,
                 Outputs::NullAndTwoMounts(server.port),
+                BOX_FROM,
+                stretch,
+            )?);
+            progress(&format!(
+                "running the box streaming to two mounts and keeping an archive, measuring {} s \
+                 in real time",
+                stretch.as_secs()
+            ));
+            archived_box = Some(measure_box(
+                binary,
+                work.path(),
+                &files,
+                Outputs::TwoMountsArchived(server.port),
                 BOX_FROM,
                 stretch,
             )?);
@@ -386,6 +399,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         streams,
         null_box,
         stream_box,
+        archived_box,
         liquidsoap: beside,
         studio,
         archive,

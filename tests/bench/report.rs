@@ -26,6 +26,12 @@ pub const NULL_BOX_TARGET: f64 = 15.0;
 pub const DIRECTOR_TARGET: f64 = 3.0;
 /// The whole box's wake-ups (voluntary context switches) per second.
 pub const WAKES_TARGET: f64 = 150.0;
+/// What keeping an archive adds to the box streaming to two mounts, in
+/// per cent of that box's CPU.
+pub const ARCHIVE_ADDED_TARGET: f64 = 5.0;
+/// The archive's own thread; the rest of its work (handing the encoder's
+/// MP3 to its queue) is a copy on the encoder's thread.
+pub const ARCHIVE_THREAD: &str = "archive writer";
 
 /// The outcome of one benchmark.
 #[derive(Debug, Clone)]
@@ -39,6 +45,8 @@ pub struct Report {
     pub null_box: Option<BoxRun>,
     /// The running box in real time streaming to two mounts.
     pub stream_box: Option<BoxRun>,
+    /// The same, keeping an archive of the stream.
+    pub archived_box: Option<BoxRun>,
     pub liquidsoap: Side,
     /// The studio in real time: press-to-live latency, display and capture.
     pub studio: Option<StudioRun>,
@@ -172,6 +180,30 @@ impl Report {
             .is_none_or(|ratio| ratio <= REAL_TIME_TARGET)
     }
 
+    /// What the archive adds while airing: its writer thread's CPU, and
+    /// the whole archived box against the box without an archive, both in
+    /// per cent of the latter (per hour of audio). The thread's share is
+    /// judged: two runs of the whole box differ by more than the archive
+    /// costs.
+    pub fn archive_added(&self) -> Option<(f64, f64)> {
+        let (plain, archived) = (self.stream_box.as_ref()?, self.archived_box.as_ref()?);
+        let base = per_hour(plain.cpu, plain.ran_for).max(1e-9);
+        let writer = archived
+            .cpu_by_thread
+            .iter()
+            .filter(|(name, _, _)| name == ARCHIVE_THREAD)
+            .map(|(_, _, cpu)| *cpu)
+            .sum();
+        let thread = per_hour(writer, archived.ran_for) / base * 100.0;
+        let whole = (per_hour(archived.cpu, archived.ran_for) - base) / base * 100.0;
+        Some((thread, whole))
+    }
+
+    pub fn archive_added_passed(&self) -> bool {
+        self.archive_added()
+            .is_none_or(|(thread, _)| thread <= ARCHIVE_ADDED_TARGET)
+    }
+
     pub fn null_box_passed(&self) -> bool {
         self.null_box
             .as_ref()
@@ -188,6 +220,8 @@ impl Report {
             && self.stream_box.as_ref().is_none_or(BoxRun::passed)
             && self.real_time_passed()
             && self.null_box_passed()
+            && self.archived_box.as_ref().is_none_or(BoxRun::passed)
+            && self.archive_added_passed()
             && match &self.liquidsoap {
                 Side::Measured(beside) => beside.passed(),
                 Side::NotInstalled | Side::NotRun => true,
@@ -228,9 +262,31 @@ impl Report {
                 self.real_time_passed(),
             )?;
         }
+        if let (Some(run), Some((thread, whole))) = (&self.archived_box, self.archive_added()) {
+            let writer = run
+                .cpu_by_thread
+                .iter()
+                .filter(|(name, _, _)| name == ARCHIVE_THREAD)
+                .map(|(_, _, cpu)| *cpu)
+                .sum();
+            row(
+                f,
+                "archive added on top of two mounts",
+                format!("{:.2} s/h = {thread:.1} %", per_hour(writer, run.ran_for)),
+                format!("target <= {ARCHIVE_ADDED_TARGET} %"),
+                self.archive_added_passed(),
+            )?;
+            writeln!(
+                f,
+                "  {:<40} {:>22}",
+                "  (whole box, archived against not)",
+                format!("{:.1} s/h, {whole:+.1} %", per_hour(run.cpu, run.ran_for))
+            )?;
+        }
         for (name, run) in [
             ("null output", &self.null_box),
             ("two mounts", &self.stream_box),
+            ("two mounts and an archive", &self.archived_box),
         ] {
             let Some(run) = run else { continue };
             row(

@@ -8,7 +8,7 @@ use std::process::{Child, Command as Process, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::audio::ProgrammeFiles;
-use super::streams::{self, STREAM_RATE};
+use super::streams::{self, STREAM_BITRATE, STREAM_RATE};
 use super::threads::{ThreadTime, since, status_field, threads_of};
 use super::{BenchError, ENGINE_RATE};
 
@@ -116,13 +116,16 @@ pub enum Outputs {
     /// One mount of the server on this port and nothing else, at 44.1 kHz:
     /// the job set beside Liquidsoap.
     OneMount(u16),
+    /// As `NullAndTwoMounts`, keeping an archive of the stream's MP3 (the
+    /// archive shares the streams' encoder).
+    TwoMountsArchived(u16),
 }
 
 impl Outputs {
     fn mounts(self) -> usize {
         match self {
             Outputs::Null => 0,
-            Outputs::NullAndTwoMounts(_) => 2,
+            Outputs::NullAndTwoMounts(_) | Outputs::TwoMountsArchived(_) => 2,
             Outputs::OneMount(_) => 1,
         }
     }
@@ -132,6 +135,7 @@ impl Outputs {
             Outputs::Null => "station",
             Outputs::NullAndTwoMounts(_) => "station-two-mounts",
             Outputs::OneMount(_) => "station-one-mount",
+            Outputs::TwoMountsArchived(_) => "station-archived",
         }
     }
 }
@@ -146,7 +150,7 @@ pub fn write_station(
     files: &ProgrammeFiles,
     outputs: Outputs,
 ) -> Result<PathBuf, BenchError> {
-    for folder in ["programmes", "filler", "state"] {
+    for folder in ["programmes", "filler", "state", "archive"] {
         let path = dir.join(folder);
         std::fs::create_dir_all(&path).map_err(io("create the folder", &path))?;
     }
@@ -163,7 +167,9 @@ pub fn write_station(
     let config = dir.join("bench.toml");
     let (rate, null, mounts) = match outputs {
         Outputs::Null => (ENGINE_RATE, true, Vec::new()),
-        Outputs::NullAndTwoMounts(port) => (STREAM_RATE, true, streams::station_mounts(port, 2)),
+        Outputs::NullAndTwoMounts(port) | Outputs::TwoMountsArchived(port) => {
+            (STREAM_RATE, true, streams::station_mounts(port, 2))
+        }
         Outputs::OneMount(port) => (STREAM_RATE, false, streams::station_mounts(port, 1)),
     };
     let mut text = format!(
@@ -209,6 +215,11 @@ bitrate = {}
 listen_url = ""
 "#,
             mount.host, mount.port, mount.mount, mount.user, mount.password, mount.bitrate
+        ));
+    }
+    if let Outputs::TwoMountsArchived(_) = outputs {
+        text.push_str(&format!(
+            "\n[archive]\ndir = \"archive\"\nbitrate = {STREAM_BITRATE}\n"
         ));
     }
     std::fs::write(&config, text).map_err(io("write the station configuration", &config))?;

@@ -12,7 +12,7 @@ use crate::cost::audio::{ProgrammeAudio, ProgrammeFiles};
 use crate::cost::cpu::{Who, cpu_time};
 use crate::cost::icecast::Icecast;
 use crate::cost::liquidsoap::{self, Beside, Side};
-use crate::cost::report::{FileResult, Report, per_hour, verdict};
+use crate::cost::report::{ARCHIVE_THREAD, FileResult, Report, per_hour, verdict};
 use crate::cost::running::{BoxRun, Outputs, Running, proc_status, write_station};
 use crate::cost::streams::StreamTools;
 use crate::cost::*;
@@ -356,6 +356,7 @@ fn report(files: Vec<FileResult>, null_box: Option<BoxRun>) -> Report {
         streams: None,
         null_box,
         stream_box: None,
+        archived_box: None,
         liquidsoap: Side::NotInstalled,
         studio: None,
         archive: None,
@@ -410,6 +411,43 @@ fn targets_decide_the_result() {
     assert!(
         text.contains("NOT MEASURED: liquidsoap is not installed"),
         "{text}"
+    );
+}
+
+#[test]
+fn the_archive_may_add_five_per_cent_to_the_streaming_box() {
+    // The box streaming: 150 ms in 36 s. The archived box spends `writer`
+    // ms in the archive's thread and `whole` ms in all.
+    let archived = |writer: u64, whole: u64| {
+        let mut run = box_run(1024, whole, 30, 3_600);
+        run.cpu_by_thread
+            .push((ARCHIVE_THREAD.into(), 1, Duration::from_millis(writer)));
+        run
+    };
+    let with = |writer, whole| {
+        let mut r = report(vec![file(1000, 1000)], None);
+        r.stream_box = Some(box_run(1024, 150, 30, 3_600));
+        r.archived_box = Some(archived(writer, whole));
+        r
+    };
+    let (thread, whole) = with(7, 160).archive_added().unwrap();
+    assert!((thread - 7.0 / 150.0 * 100.0).abs() < 1e-9, "{thread}");
+    assert!((whole - 10.0 / 150.0 * 100.0).abs() < 1e-9, "{whole}");
+    assert!(with(7, 160).passed());
+    // 7.5 ms is exactly 5 %; more fails, whatever the whole box did.
+    assert!(with(7, 140).passed());
+    assert!(!with(8, 150).passed());
+    let text = with(8, 158).to_string();
+    assert!(
+        text.contains("archive added on top of two mounts") && text.contains("= 5.3 %"),
+        "{text}"
+    );
+    assert!(text.contains("+5.3 %"), "{text}");
+    // Without an archived run there is nothing to judge.
+    assert!(
+        report(vec![file(1000, 1000)], None)
+            .archive_added()
+            .is_none()
     );
 }
 
@@ -586,6 +624,28 @@ fn the_generated_station_loads_with_its_programme_after_the_clock_start() {
             .join("bench-filler.flac")
             .exists()
     );
+    assert!(config.archive.is_none());
+
+    // The archived station keeps the stream's own MP3: same bitrate, so
+    // one encoder serves the mounts and the archive.
+    let dir = work.path().join("archived");
+    let config =
+        Config::load(&write_station(&dir, &files, Outputs::TwoMountsArchived(8000)).unwrap())
+            .unwrap();
+    assert!(config.check().is_empty(), "{:?}", config.check());
+    let archive = config.archive.as_ref().expect("an [archive] section");
+    assert_eq!(archive.dir, dir.join("archive"));
+    assert!(archive.dir.is_dir());
+    let stream_bitrates: Vec<u32> = config
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            onair::config::OutputConfig::Icecast(mount) => Some(mount.bitrate),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stream_bitrates.len(), 2);
+    assert!(stream_bitrates.iter().all(|b| *b == archive.bitrate));
 }
 
 /// The stream side: the box's encoder beside lame, and its verdicts.
