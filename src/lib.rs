@@ -31,6 +31,8 @@
 //!   traits: the Pi's GPIO, or simulated pins pressed from the page.
 //! - [`panel`]: the front-panel display, a pure render of the status into a
 //!   128x64 frame sent to the OLED and served as `/panel.png`.
+//! - [`recorder`]: other stations' and partners' streams recorded into the
+//!   archive as they come, always or in weekly windows.
 //! - [`station`]: `onair run`: assembles the parts and stops them in order.
 //! - [`timetable`]: `onair schedule`, today and tomorrow with bookings,
 //!   substitutes and pre-air check results.
@@ -59,6 +61,7 @@ pub mod listen_back;
 pub mod output;
 pub mod pacing;
 pub mod panel;
+pub mod recorder;
 pub mod report;
 pub mod schedule;
 pub mod station;

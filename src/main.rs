@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use onair::cli;
 use onair::config::Config;
 use onair::hw::Button;
+use onair::recorder::registry::NewChannel;
 use onair::{demo, station};
 
 #[derive(Parser)]
@@ -135,6 +136,16 @@ enum Command {
         #[command(subcommand)]
         command: ArchiveCommand,
     },
+    /// The streams the box records into its archive (also while it runs).
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
+    /// The categories of the recorded channels.
+    Category {
+        #[command(subcommand)]
+        command: CategoryCommand,
+    },
     /// Check a configuration file and print every problem. Exits 1 if the box
     /// would refuse it; warnings (missing folders or files, with which the box
     /// still starts) are printed and exit 0.
@@ -204,6 +215,55 @@ enum ArchiveCommand {
         /// Cut around holes: the runs of audio back to back, shorter than the range.
         #[arg(long)]
         allow_holes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChannelCommand {
+    /// Record another stream: kept in the data folder, so it survives
+    /// restarts; the running box starts on it within seconds.
+    Add {
+        /// Its folder in the archive: lower-case letters, digits, '-', '_'.
+        name: String,
+        /// The stream's http:// or https:// address, or its .m3u/.pls playlist.
+        #[arg(long)]
+        url: String,
+        /// Its category (default: other).
+        #[arg(long)]
+        category: Option<String>,
+        /// Create the category if there is none of that name yet.
+        #[arg(long)]
+        create_category: bool,
+        /// Record only in this weekly window ("Mon-Fri 06:00-09:00"), in
+        /// the station's zone; repeat for more. Default: always.
+        #[arg(long)]
+        record: Vec<String>,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Every channel: its category, when it records, where it is defined.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Stop recording a channel added with `channel add`; what it recorded stays.
+    Remove {
+        name: String,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CategoryCommand {
+    /// Every category with how many channels it holds.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, short)]
+        config: PathBuf,
     },
 }
 
@@ -307,6 +367,38 @@ fn main() -> ExitCode {
                     allow_holes,
                 )
             }),
+        },
+        Command::Channel { command } => match command {
+            ChannelCommand::Add {
+                name,
+                url,
+                category,
+                create_category,
+                record,
+                config,
+            } => load(&config).and_then(|c| {
+                cli::channel::add(
+                    &c,
+                    NewChannel {
+                        name,
+                        url,
+                        category,
+                        create_category,
+                        record,
+                    },
+                )
+            }),
+            ChannelCommand::List { json, config } => {
+                load(&config).and_then(|c| cli::channel::list(&c, json))
+            }
+            ChannelCommand::Remove { name, config } => {
+                load(&config).and_then(|c| cli::channel::remove(&c, &name))
+            }
+        },
+        Command::Category { command } => match command {
+            CategoryCommand::List { json, config } => {
+                load(&config).and_then(|c| cli::channel::categories(&c, json))
+            }
         },
         Command::CheckConfig { file } => return cli::check_config::check_config(&file),
     };

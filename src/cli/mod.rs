@@ -2,6 +2,8 @@
 //! binary's `main.rs` only reads the command line and calls them.
 //!
 //! - [`archive`]: `onair archive list|coverage|cut`, from the archive's folder.
+//! - [`channel`]: `onair channel add|list|remove` and `onair category list`,
+//!   the streams the box records.
 //! - [`log`]: `onair log` and `onair report`, from the as-run log or the
 //!   running box that holds it.
 //! - [`status`]: `onair status`, the running box's status as text.
@@ -12,6 +14,7 @@
 
 pub mod archive;
 pub mod ask_box;
+pub mod channel;
 pub mod check_config;
 pub mod control;
 pub mod log;

@@ -12,6 +12,7 @@
 //! - `live`: `[live]` (the studio's input) and `[silence]` (its thresholds).
 //! - `panel`: `[panel]`, the front panel's pins and display.
 //! - `archive`: `[archive]`, where what aired is kept.
+//! - `recorder`: `[recorder]`, the other streams recorded into the archive.
 //! - `machine`: what `onair check-config` warns about on this machine
 //!   (folders and files missing or unusable).
 
@@ -21,6 +22,7 @@ mod machine;
 mod outputs;
 mod panel;
 mod reader;
+mod recorder;
 mod sections;
 
 use std::fmt;
@@ -34,6 +36,7 @@ use toml::Table;
 pub use outputs::{MP3_BITRATES, MP3_SAMPLE_RATES};
 pub use panel::{DisplayConfig, DisplayKind, Lines, PanelConfig, PanelPins, Pull};
 use reader::TableReader;
+pub use recorder::{DEFAULT_CATEGORY, RecordWhen, RecordedChannel, RecorderConfig};
 use sections::DEFAULT_CHECK_AHEAD_MINUTES;
 
 #[derive(Debug, Clone)]
@@ -61,6 +64,8 @@ pub struct Config {
     pub panel: PanelConfig,
     /// Where what aired is kept; `None`: the box keeps no archive.
     pub archive: Option<ArchiveConfig>,
+    /// Other streams recorded into the archive; `None`: none.
+    pub recorder: Option<RecorderConfig>,
 }
 
 /// `[archive]`: what aired, kept as MP3 segments in

@@ -26,7 +26,7 @@ const MAX_SPEED: f64 = 1000.0;
 
 const TOP_KEYS: &[&str] = &[
     "station", "library", "clock", "audio", "data", "output", "web", "calendar", "live", "silence",
-    "panel", "archive",
+    "panel", "archive", "recorder",
 ];
 const CALENDAR_KEYS: &[&str] = &["source", "refresh_minutes", "check_ahead_minutes"];
 const DEFAULT_REFRESH_MINUTES: u32 = 15;
@@ -75,6 +75,7 @@ impl TableReader {
                 .map_or("onair", |s: &super::Station| &s.name),
             &outputs,
         );
+        let recorder = self.recorder(root, archive.as_ref());
 
         if let Some(clock) = &clock {
             self.outputs_for_clock(root, &outputs, clock);
@@ -95,6 +96,7 @@ impl TableReader {
             silence,
             panel,
             archive,
+            recorder,
         })
     }
 
@@ -113,7 +115,9 @@ impl TableReader {
                 None
             }
             Some(value) => match value.as_str().map(str::trim) {
-                Some(text) if !text.is_empty() => self.calendar_source(value, text, example),
+                Some(text) if !text.is_empty() => {
+                    self.calendar_source("calendar.source", value, text, example)
+                }
                 _ => {
                     self.problem("calendar.source", Some(value), example);
                     None
@@ -135,8 +139,10 @@ impl TableReader {
         })
     }
 
-    fn calendar_source(
+    /// An iCalendar's address or path, for `key`.
+    pub(super) fn calendar_source(
         &mut self,
+        key: &str,
         value: &Value,
         text: &str,
         example: &str,
@@ -154,7 +160,7 @@ impl TableReader {
             "file" if !rest.is_empty() => Some(CalendarSource::File(self.base.join(rest))),
             _ => {
                 self.problem(
-                    "calendar.source",
+                    key,
                     Some(value),
                     format!("{example}: the box fetches http:// and https:// addresses only"),
                 );
