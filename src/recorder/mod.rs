@@ -3,9 +3,11 @@
 //!
 //! - `address`: a channel's name and stream address, checked.
 //! - `windows`: when a channel records, in weekly windows of wall time.
+//! - `plan`: which channels record now, a pure decision.
 //! - `registry`: the channels and categories, from the config file and
 //!   added at run time (kept in the data folder).
 
 pub mod address;
+pub mod plan;
 pub mod registry;
 pub mod windows;

@@ -235,10 +235,16 @@ pub enum Recording {
 
 /// The windows as a whole at `now`: overlapping and touching passes join.
 pub fn recording_at(windows: &[Window], zone: Tz, now: DateTime<Utc>) -> Recording {
-    let mut spans: Vec<Span> = windows
+    let spans = windows
         .iter()
         .flat_map(|w| w.spans(zone, now - TimeDelta::days(2), now + TimeDelta::days(8)))
         .collect();
+    recording_in(spans, now)
+}
+
+/// Spans as a whole at `now` (any order; overlapping and touching ones
+/// join): inside one until its end, or waiting for the next start.
+pub fn recording_in(mut spans: Vec<Span>, now: DateTime<Utc>) -> Recording {
     spans.sort_by_key(|s| s.start);
     let mut joined: Vec<Span> = Vec::with_capacity(spans.len());
     for span in spans {
