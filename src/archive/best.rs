@@ -19,9 +19,13 @@
 //!   what follows;
 //! - a hole last when the range's end is not reached.
 //!
-//! The best segments of each hour are kept in memory, keyed on the hour's
-//! listing, so a playlist asked for again reads 13 folders and parses
-//! nothing when they have not changed.
+//! The best segments of the hours used last are kept in memory, keyed on
+//! each hour's listing, so a playlist asked for again reads 13 folders and
+//! parses nothing when they have not changed. An hour of 6 s segments
+//! holds a few hundred kilobytes of names, so only the last
+//! [`CACHED_HOURS`] used are kept (a day of listen-again and a 12 h
+//! playlist beside it); the coverage of a month keeps its own small
+//! figures instead (`coverage`).
 
 use std::collections::HashMap;
 use std::io;
@@ -38,9 +42,8 @@ pub const ALLOWABLE_GAP: TimeDelta = TimeDelta::milliseconds(10);
 /// An overlap this short is not an overlap.
 pub const ALLOWABLE_OVERLAP: TimeDelta = TimeDelta::milliseconds(10);
 
-/// Hours the cache holds before it starts again: a month of one quality
-/// and then some.
-const CACHED_HOURS: usize = 2048;
+/// Hours the cache holds; the one used longest ago goes first.
+pub const CACHED_HOURS: usize = 40;
 
 /// One hour as read and chosen.
 #[derive(Debug, Default)]
@@ -50,10 +53,17 @@ pub struct HourBest {
     pub best: Vec<Listed>,
 }
 
-/// The hours already chosen, keyed on their listings.
+/// The hours chosen last, keyed on their listings.
 #[derive(Default)]
 pub struct BestCache {
-    hours: Mutex<HashMap<PathBuf, Arc<HourBest>>>,
+    hours: Mutex<Hours>,
+}
+
+/// Each hour with when it was last used, on a counter.
+#[derive(Default)]
+struct Hours {
+    by_folder: HashMap<PathBuf, (Arc<HourBest>, u64)>,
+    uses: u64,
 }
 
 impl BestCache {
@@ -62,10 +72,13 @@ impl BestCache {
         let start = parse_hour(hour).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let entries = listing::entries(quality_dir, hour)?;
         let key = quality_dir.join(hour);
-        let hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(known) = hours.get(&key)
+        let mut hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
+        hours.uses += 1;
+        let now = hours.uses;
+        if let Some((known, used)) = hours.by_folder.get_mut(&key)
             && known.listing.entries == listing::digest(&entries)
         {
+            *used = now;
             return Ok(known.clone());
         }
         drop(hours);
@@ -73,11 +86,27 @@ impl BestCache {
         let best = best_by_start(&quality_dir.join(hour), &listing.segments);
         let chosen = Arc::new(HourBest { listing, best });
         let mut hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
-        if hours.len() >= CACHED_HOURS {
-            hours.clear();
+        if hours.by_folder.len() >= CACHED_HOURS && !hours.by_folder.contains_key(&key) {
+            let oldest = hours
+                .by_folder
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(folder, _)| folder.clone());
+            if let Some(oldest) = oldest {
+                hours.by_folder.remove(&oldest);
+            }
         }
-        hours.insert(key, chosen.clone());
+        hours.by_folder.insert(key, (chosen.clone(), now));
         Ok(chosen)
+    }
+
+    /// How many hours it holds now.
+    pub fn held(&self) -> usize {
+        self.hours
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_folder
+            .len()
     }
 
     /// The segments and holes that make up `start..end`.

@@ -23,13 +23,19 @@
 //! - the map's 1800 pixels of 2 s: none (any part uncovered), partial
 //!   (covered, not all of it by `full` segments), full.
 //!
-//! Each hour's best segments are kept, keyed on its listing (the names in
-//! its folder), so an unchanged hour is read again but nothing in it parsed
-//! or chosen again; the walk is arithmetic on what is kept.
+//! The walk goes an hour at a time and keeps, for each hour, only what the
+//! hour adds to the timeline (a few stretches, its holes and overlaps, its
+//! counts) and where the timeline stood when it left the hour, never the
+//! hour's segments: a month of hours costs kilobytes, not the hundreds of
+//! megabytes its segments' names would. What an hour adds depends only on
+//! its folder's names and where the timeline stood when it began, so it is
+//! remembered on those ([`WALKED`]): a /metrics scrape of an unchanged
+//! month reads each hour's folder and parses nothing.
 
+use std::collections::HashMap;
 use std::io;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
@@ -164,21 +170,95 @@ pub fn quality(
     // to the last hour that holds a segment at all (so that the time
     // after the newest segment is known to be no hole).
     let walk_from = (shown_from - hour).max(first);
-    let mut hours = Vec::new();
-    let mut at = walk_from;
-    while at <= last {
-        hours.push((at, best.hour(quality_dir, &hour_folder(at))?));
-        at += hour;
-    }
     // The timeline began before the walk: what the walk starts with may
     // already be a hole.
-    let began = (walk_from > first).then_some(walk_from);
-    let timeline = Timeline::walk(&hours, began);
-    Ok(hours
+    let began = (walk_from > first).then_some(micros(walk_from));
+    let mut state = Entering {
+        chain_end: began,
+        raw_end: began,
+    };
+    let mut timeline = Timeline::default();
+    let mut counts = Vec::new();
+    let mut at = walk_from;
+    while at <= last {
+        let walked = walk_hour(best, quality_dir, at, state)?;
+        timeline.absorb(&walked.added);
+        state = walked.leaving;
+        if (shown_from..=shown_to).contains(&at) {
+            counts.push((at, walked.counts.clone()));
+        }
+        at += hour;
+    }
+    Ok(counts
         .iter()
-        .filter(|(start, _)| (shown_from..=shown_to).contains(start))
-        .map(|(start, chosen)| timeline.hour(*start, chosen))
+        .map(|(start, counts)| timeline.hour(*start, counts))
         .collect())
+}
+
+/// Where the timeline stood: the end of the chain, and of any segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Entering {
+    chain_end: Option<i64>,
+    raw_end: Option<i64>,
+}
+
+/// An hour's own segments, counted.
+#[derive(Debug, Clone, Default)]
+struct Counts {
+    segments: ByType<u32>,
+    segment_seconds: ByType<f64>,
+    bad: u32,
+}
+
+/// What one hour adds to the timeline, from where the timeline stood.
+#[derive(Debug, Default)]
+struct Walked {
+    added: Timeline,
+    leaving: Entering,
+    counts: Counts,
+}
+
+/// Hours walked, remembered by folder on the folder's listing digest and
+/// where the timeline stood (see the top of this file). Shared by every
+/// reader in the process, as the folders are; an entry is a few hundred
+/// bytes, and the lot is forgotten past [`WALKED_HOURS`] (ten years of
+/// hours of a few channels), then filled again by the next walks.
+static WALKED: Mutex<Option<HashMap<PathBuf, Remembered>>> = Mutex::new(None);
+/// An hour's walk, with the listing digest and the state it was walked from.
+type Remembered = (u64, Entering, Arc<Walked>);
+const WALKED_HOURS: usize = 200_000;
+
+/// The hour at `start`: what it adds, remembered or walked now.
+fn walk_hour(
+    best: &BestCache,
+    quality_dir: &Path,
+    start: DateTime<Utc>,
+    entering: Entering,
+) -> io::Result<Arc<Walked>> {
+    let folder = hour_folder(start);
+    let key = quality_dir.join(&folder);
+    let digest = listing::digest(&listing::entries(quality_dir, &folder)?);
+    let remembered = |walked: &mut Option<HashMap<_, _>>| {
+        walked
+            .get_or_insert_with(HashMap::new)
+            .get(&key)
+            .filter(|(d, e, _)| *d == digest && *e == entering)
+            .map(|(_, _, w): &Remembered| w.clone())
+    };
+    if let Some(walked) = remembered(&mut WALKED.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(walked);
+    }
+    let chosen = best.hour(quality_dir, &folder)?;
+    let walked = Arc::new(Timeline::walk_one(&chosen, entering));
+    let mut all = WALKED.lock().unwrap_or_else(|e| e.into_inner());
+    let all = all.get_or_insert_with(HashMap::new);
+    if all.len() >= WALKED_HOURS {
+        all.clear();
+    }
+    // Keyed on the digest the hour was chosen from, which may be newer
+    // than the one read above; a mismatch only means walking it again.
+    all.insert(key, (chosen.listing.entries, entering, walked.clone()));
+    Ok(walked)
 }
 
 /// The archive walked as one timeline, in µs since the epoch (a month of
@@ -223,13 +303,27 @@ fn extend(stretches: &mut Vec<Stretch>, start: i64, end: i64, slack: i64) {
 }
 
 impl Timeline {
-    fn walk(hours: &[(DateTime<Utc>, Arc<HourBest>)], began: Option<DateTime<Utc>>) -> Timeline {
+    /// One hour's best segments from where the timeline stood: what they
+    /// add, and where they leave it.
+    fn walk_one(chosen: &HourBest, entering: Entering) -> Walked {
         let gap = ALLOWABLE_GAP.num_microseconds().unwrap_or(0);
         let overlap = ALLOWABLE_OVERLAP.num_microseconds().unwrap_or(0);
         let mut t = Timeline::default();
-        let mut chain_end = began.map(micros);
-        let mut raw_end = chain_end;
-        for (_, chosen) in hours {
+        let Entering {
+            mut chain_end,
+            mut raw_end,
+        } = entering;
+        let mut counts = Counts {
+            bad: chosen.listing.bad.len() as u32,
+            ..Counts::default()
+        };
+        for listed in &chosen.listing.segments {
+            counts.segments.add(listed.name.kind, 1);
+            counts
+                .segment_seconds
+                .add(listed.name.kind, listed.name.duration);
+        }
+        {
             for segment in &chosen.best {
                 let (start, end) = (micros(segment.name.start), micros(segment.name.end()));
                 if end <= start {
@@ -266,19 +360,41 @@ impl Timeline {
                 chain_end = Some(chain_end.map_or(end, |r| r.max(end)));
             }
         }
-        t
+        Walked {
+            added: t,
+            leaving: Entering { chain_end, raw_end },
+            counts,
+        }
     }
 
-    /// One hour's figures, from the timeline and its own listing.
-    fn hour(&self, start: DateTime<Utc>, chosen: &HourBest) -> HourCoverage {
+    /// Adds what a later hour added: its stretches join this timeline's
+    /// last ones as they would have in one walk.
+    fn absorb(&mut self, later: &Timeline) {
+        let gap = ALLOWABLE_GAP.num_microseconds().unwrap_or(0);
+        for (into, from, slack) in [
+            (&mut self.raw, &later.raw, 0),
+            (&mut self.raw_joined, &later.raw_joined, gap),
+            (&mut self.full_joined, &later.full_joined, gap),
+            (&mut self.chain, &later.chain, 0),
+        ] {
+            for &(start, end) in from {
+                extend(into, start, end, slack);
+            }
+        }
+        self.raw_holes.extend_from_slice(&later.raw_holes);
+        self.editable_holes.extend_from_slice(&later.editable_holes);
+        self.overlaps.extend_from_slice(&later.overlaps);
+    }
+
+    /// One hour's figures, from the timeline and its own counts.
+    fn hour(&self, start: DateTime<Utc>, counts: &Counts) -> HourCoverage {
         let end = start + TimeDelta::hours(1);
         let (from, to) = (micros(start), micros(end));
-        let mut segments = ByType::<u32>::default();
-        let mut segment_seconds = ByType::<f64>::default();
-        for listed in &chosen.listing.segments {
-            segments.add(listed.name.kind, 1);
-            segment_seconds.add(listed.name.kind, listed.name.duration);
-        }
+        let Counts {
+            segments,
+            segment_seconds,
+            bad,
+        } = counts.clone();
         let covered = |stretches: &[Stretch]| {
             within(stretches, from, to)
                 .map(|(a, b)| (b - a) as f64 / 1e6)
@@ -291,7 +407,7 @@ impl Timeline {
             hour: hour_folder(start),
             start,
             segments,
-            bad: chosen.listing.bad.len() as u32,
+            bad,
             segment_seconds,
             raw_coverage: covered(&self.raw),
             editable_coverage: covered(&self.chain),

@@ -193,3 +193,62 @@ fn a_range_shows_its_hours_and_an_hour_without_a_folder_is_all_hole() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_long_archive_is_walked_an_hour_at_a_time_and_remembered_without_its_segments() {
+    let dir = archive("long");
+    // Sixty hours of ten 6 s segments each at the top of the hour.
+    let first = utc("2026-01-05T00:00:00Z");
+    for h in 0..60 {
+        let hour = hour_folder(first + TimeDelta::hours(h));
+        for s in 0..10 {
+            put(
+                &dir,
+                &hour,
+                &format!("00:{:02}.000000-6.0-full-{{h}}.mp3", s * 6),
+                &format!("{h}-{s}"),
+            );
+        }
+    }
+    let best = BestCache::default();
+    let all = quality(&best, &dir, None, None).unwrap();
+    assert_eq!(all.len(), 60);
+    assert!(
+        best.held() <= crate::archive::best::CACHED_HOURS,
+        "the segments of {} hours are held",
+        best.held()
+    );
+    // Each hour: a minute covered, then a hole to the next hour's start
+    // (none after the last segment, which is the archive's newest).
+    assert!(all[..59].iter().all(|h| h.raw_coverage == 60.0
+        && h.raw_holes.len() == 1
+        && h.raw_holes[0].seconds == 3540.0));
+    assert!(all[59].raw_holes.is_empty());
+
+    // Walked again, nothing changed: the same figures, and no hour's
+    // segments read (a fresh cache stays empty).
+    let fresh = BestCache::default();
+    assert_eq!(quality(&fresh, &dir, None, None).unwrap(), all);
+    assert_eq!(fresh.held(), 0);
+
+    // A segment of hour 30 deleted: that hour gets the hole, the others
+    // keep their figures.
+    let thirty = hour_folder(first + TimeDelta::hours(30));
+    let gone = std::fs::read_dir(dir.join(&thirty))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.starts_with("00:12."))
+        .unwrap();
+    std::fs::remove_file(dir.join(&thirty).join(gone)).unwrap();
+    let after = quality(&fresh, &dir, None, None).unwrap();
+    assert_eq!(fresh.held(), 1, "only the changed hour is read again");
+    assert_eq!(after[30].raw_coverage, 54.0);
+    assert_eq!(after[30].raw_holes.len(), 2);
+    assert_eq!(after[30].raw_holes[0].seconds, 6.0);
+    for (h, (before, now)) in all.iter().zip(&after).enumerate() {
+        if h != 30 {
+            assert_eq!(before, now, "hour {h}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
