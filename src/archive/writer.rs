@@ -273,6 +273,7 @@ impl Writer {
             full: segment.full,
             codec: Codec::Mp3,
             audio: &segment.mp3,
+            peaks: true,
         };
         store_segment(&self.quality_dir, &bytes, &mp3_frame_ends).map(|stored| {
             if let Some(e) = stored.peaks_error {
@@ -294,6 +295,8 @@ pub struct SegmentBytes<'a> {
     pub full: bool,
     pub codec: Codec,
     pub audio: &'a [u8],
+    /// Whether to write its peaks sidecar.
+    pub peaks: bool,
 }
 
 /// A segment in view.
@@ -320,9 +323,10 @@ pub fn mp3_frame_ends(mp3: &[u8]) -> Vec<(usize, u64)> {
 /// stream recorder both do: its timestamp tag and frames to a `temp` name
 /// in its hour folder, its peaks sidecar beside it, then the rename to its
 /// final name (`full` or `partial`, with the hash of its bytes) in one
-/// atomic step. When the disk takes only part of it (it is full), the
-/// whole frames that reached it (`frame_ends` finds them) are kept as a
-/// `partial` segment; the error then says how many samples were kept.
+/// atomic step (the sidecar only when `segment.peaks` asks for it). When
+/// the disk takes only part of it (it is full), the whole frames that
+/// reached it (`frame_ends` finds them) are kept as a `partial` segment;
+/// the error then says how many samples were kept.
 pub fn store_segment(
     quality_dir: &Path,
     segment: &SegmentBytes,
@@ -382,7 +386,11 @@ pub fn store_segment(
     let path = hour.join(name.file_name_as(segment.codec));
     // The peaks before the rename: a segment in view has its sidecar.
     let sidecar = peaks::sidecar_path(&path);
-    let peaks_error = peaks::write_as(&sidecar, audio, segment.codec).err();
+    let peaks_error = if segment.peaks {
+        peaks::write_as(&sidecar, audio, segment.codec).err()
+    } else {
+        None
+    };
     if let Err(e) = std::fs::rename(&temp, &path) {
         let _ = std::fs::remove_file(&temp);
         let _ = std::fs::remove_file(&sidecar);

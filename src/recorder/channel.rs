@@ -254,6 +254,8 @@ struct Recording {
     current_title: Option<String>,
     /// Frames of this connection.
     frames: u64,
+    /// Whether this connection's recording was announced (state, log).
+    announced: bool,
     /// Audio of this connection, µs.
     recorded_micros: i64,
     skipped: u64,
@@ -282,6 +284,7 @@ impl Recording {
             unplaced: Vec::new(),
             current_title: None,
             frames: 0,
+            announced: false,
             recorded_micros: 0,
             skipped: 0,
             last_drop_report: None,
@@ -296,7 +299,9 @@ impl Recording {
             return;
         }
         tracing::debug!("recorder {}: title {title:?}", self.name);
-        self.status.set_title(Some(title.clone()));
+        // An empty title is the station clearing it: none to show.
+        self.status
+            .set_title(Some(title.clone()).filter(|t| !t.is_empty()));
         self.current_title = Some(title.clone());
         self.unplaced.push(title);
     }
@@ -336,8 +341,8 @@ impl Recording {
         if self.format != Some(info.format) {
             self.change_format(info.format);
         }
-        if first {
-            self.status.set_format(Some(info.format.to_string()));
+        if !self.announced {
+            self.announced = true;
             let state = ChannelState::Recording;
             if self.status.set_state(state, self.clock.now()) {
                 tracing::info!(
@@ -398,6 +403,7 @@ impl Recording {
             self.timing.reset();
         }
         self.format = Some(format);
+        self.status.set_format(Some(format.to_string()));
         let channel_dir = self.archive.join(&self.name);
         let quality = match quality::quality_for(&channel_dir, format) {
             Ok((quality, true)) => quality,
@@ -486,6 +492,7 @@ impl Recording {
         self.framer.reset();
         self.unplaced.clear();
         self.frames = 0;
+        self.announced = false;
         self.recorded_micros = 0;
     }
 }
@@ -496,6 +503,7 @@ pub struct Writer {
     pub name: String,
     pub status: Arc<ChannelStatus>,
     pub retention: retention::Retention,
+    pub peaks: bool,
 }
 
 impl Writer {
@@ -558,6 +566,7 @@ impl Writer {
             full: cut.full,
             codec,
             audio: &cut.audio,
+            peaks: self.peaks,
         };
         let frame_ends = match codec {
             Codec::Mp3 => mp3_frame_ends,
