@@ -708,19 +708,22 @@ struct Answer {
     once: bool,
 }
 
+/// Each path's answers, in order.
+type Answers = Arc<Mutex<Vec<(String, Vec<Answer>)>>>;
+
 /// A small HTTP/1.0 server: each path answers from its list, one answer
 /// per request (the last again and again unless it is given once), then
 /// 404.
 struct BadServer {
     port: u16,
-    answers: Arc<Mutex<Vec<(String, Vec<Answer>)>>>,
+    answers: Answers,
 }
 
 impl BadServer {
     fn start() -> BadServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let answers: Arc<Mutex<Vec<(String, Vec<Answer>)>>> = Arc::default();
+        let answers: Answers = Arc::default();
         let shared = answers.clone();
         std::thread::spawn(move || {
             for socket in listener.incoming().flatten() {
