@@ -1000,3 +1000,59 @@ fn bad_answers_are_refused_in_words_and_garbage_between_frames_is_skipped() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_disk_that_takes_nothing_is_counted_and_recording_carries_on() {
+    let dir = temp_dir("blocked");
+    let archive = dir.join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    // Bad input: a file where the channel's folder should be, as a disk
+    // that refuses every write would.
+    std::fs::write(archive.join("blocked"), b"not a folder").unwrap();
+    let web = BadServer::start();
+    let mp3 = encoded(
+        &dir,
+        "tone",
+        8.0,
+        44_100,
+        &["-c:a", "libmp3lame", "-b:a", "128k", "-write_xing", "0"],
+        "mp3",
+    );
+    let url = web.on(
+        "/live.mp3",
+        vec![Answer {
+            status: "200 OK",
+            content_type: "audio/mpeg",
+            body: mp3,
+            once: true,
+        }],
+    );
+    let mut recorder = Recorder::new(settings(&archive), vec![channel("blocked", &url)]).unwrap();
+    assert!(recorder.start_always_on().is_empty());
+    let status = recorder.status("blocked").unwrap();
+    wait_for(
+        "the lost segments to be counted",
+        Duration::from_secs(20),
+        || status.write_errors.load(Ordering::Relaxed) >= 2,
+    );
+    // The recorder carries on: it asks for the stream again.
+    wait_for("the recorder to ask again", Duration::from_secs(20), || {
+        status
+            .snapshot()
+            .last_error
+            .is_some_and(|e| e.contains("answers 404"))
+    });
+    recorder.stop_all();
+    let snapshot = status.snapshot();
+    assert_eq!(snapshot.segments, 0, "{snapshot:?}");
+    assert!(
+        (snapshot.dropped_seconds - 8.0).abs() < 0.2,
+        "all the audio is counted as dropped: {snapshot:?}"
+    );
+    assert_eq!(snapshot.state, ChannelState::Stopped);
+    assert_eq!(
+        std::fs::read(archive.join("blocked")).unwrap(),
+        b"not a folder"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
