@@ -23,6 +23,9 @@
 //!   to subscribers.
 //! - [`archive`]: beside the outputs, fed by a stream encoder: what aired,
 //!   kept as timed MP3 segments written on a thread of their own.
+//! - [`recorder`]: other stations' streams recorded into the archive as
+//!   they come (MP3 or AAC frames, never re-encoded), one channel per
+//!   thread pair, reconnecting for ever.
 //! - [`pacing`]: when the audio threads wake (block, burst, batches) and the
 //!   bell that wakes them when there is work.
 //! - [`listen_back`]: the box listens to its own public streams as a listener

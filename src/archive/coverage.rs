@@ -13,7 +13,7 @@
 //! written) is no hole; an hour in between without a folder is all hole.
 //! Figures per hour:
 //! - segment counts and seconds by type, of the segments it lists
-//!   (`bad`: `.mp3` names that do not read as segments);
+//!   (`bad`: `.mp3` or `.aac` names that do not read as segments);
 //! - raw coverage: the time any best segment covers (overlaps once);
 //! - editable coverage: the time of the non-overlapping chain a cut would
 //!   take (a segment starting more than 10 ms before the chain's end is

@@ -1,7 +1,8 @@
 //! What the archive holds, as every reader must see it: the one place that
 //! reads the archive's folders. Hidden entries (a leading `.`) are never
 //! listed, nor are `temp` files (being written) or segments hidden by a
-//! tombstone: an empty file `X.tombstone` beside `X.mp3`. A tombstone hides
+//! tombstone: an empty file `X.tombstone` beside `X.mp3` (or `X.aac`, a
+//! recorded stream's AAC). A tombstone hides
 //! only its exact name, so another segment with the same start (a partial
 //! one, say) may then be chosen in its place. Listings, playlists, cuts,
 //! waveforms, coverage and the segment route all read through here, so a
@@ -13,7 +14,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use super::names::{NameError, SegmentName, SegmentType, parse_hour};
+use super::names::{NameError, SegmentName, SegmentType, parse_hour, split_extension};
 
 pub const TOMBSTONE: &str = ".tombstone";
 
@@ -32,7 +33,7 @@ pub struct HourListing {
     pub segments: Vec<Listed>,
     /// The tombstones' file names, sorted.
     pub tombstones: Vec<String>,
-    /// `.mp3` files whose names do not read as segments: counted by the
+    /// `.mp3` and `.aac` files whose names do not read as segments: counted by the
     /// coverage check as wubloader's `bad`, never served.
     pub bad: Vec<NameError>,
     /// A digest of every entry's name as read, sorted: what a cache of
@@ -111,8 +112,8 @@ pub fn read_entries(hour: DateTime<Utc>, entries: &[String]) -> HourListing {
             }
             continue;
         }
-        let Some(stem) = name.strip_suffix(".mp3") else {
-            continue; // sidecars and anything else beside the segments
+        let Some((stem, _)) = split_extension(name) else {
+            continue; // sidecars, track lists and anything else beside the segments
         };
         if entries.binary_search(&format!("{stem}{TOMBSTONE}")).is_ok() {
             continue;
@@ -141,7 +142,7 @@ pub fn digest(entries: &[String]) -> u64 {
 /// Whether `file` in an hour folder may be served: a segment's name, not
 /// hidden, not temporary, not tombstoned.
 pub fn is_visible(quality_dir: &Path, hour: &str, file: &str) -> bool {
-    let (Ok(start), Some(stem)) = (parse_hour(hour), file.strip_suffix(".mp3")) else {
+    let (Ok(start), Some((stem, _))) = (parse_hour(hour), split_extension(file)) else {
         return false;
     };
     if file.starts_with('.') {
@@ -213,6 +214,45 @@ mod tests {
         // A missing folder holds nothing; it is not an error.
         assert!(folders(&dir.join("nowhere")).unwrap().is_empty());
         assert!(hour(&dir, "2026-01-05T11").unwrap().segments.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn aac_segments_are_listed_and_hidden_as_mp3_ones_are() {
+        let dir = std::env::temp_dir().join(format!("onair-listing-aac-{}", std::process::id()));
+        let hour_dir = dir.join("2026-01-05T10");
+        std::fs::create_dir_all(&hour_dir).unwrap();
+        let shown = format!("00:00.000000-6.0-full-{HASH}.aac");
+        let buried = format!("00:06.000000-6.0-full-{HASH}.aac");
+        for name in [
+            shown.as_str(),
+            buried.as_str(),
+            // Bad input: an AAC segment being written, a track list and a
+            // format note beside the segments, an extension not served.
+            "00:12.000000-6.0-temp-1b4e-28ba.aac",
+            ".tracks.jsonl",
+            ".format",
+            "00:18.000000-6.0-full-x.m4a",
+        ] {
+            std::fs::write(hour_dir.join(name), b"x").unwrap();
+        }
+        std::fs::write(
+            hour_dir.join(format!("00:06.000000-6.0-full-{HASH}.tombstone")),
+            b"",
+        )
+        .unwrap();
+        let listing = hour(&dir, "2026-01-05T10").unwrap();
+        let files: Vec<&str> = listing.segments.iter().map(|s| s.file.as_str()).collect();
+        assert_eq!(files, [shown.as_str()]);
+        assert!(listing.bad.is_empty(), "{:?}", listing.bad);
+        assert!(is_visible(&dir, "2026-01-05T10", &shown));
+        assert!(!is_visible(&dir, "2026-01-05T10", &buried));
+        assert!(!is_visible(
+            &dir,
+            "2026-01-05T10",
+            "00:12.000000-6.0-temp-1b4e-28ba.aac"
+        ));
+        assert!(!is_visible(&dir, "2026-01-05T10", ".tracks.jsonl"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

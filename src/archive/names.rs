@@ -1,5 +1,7 @@
 //! Segment names, as wubloader lays them out (with `.mp3` for `.ts`):
-//! `<channel>/<quality>/<YYYY-MM-DDTHH>/<MM:SS.ffffff>-<duration>-<type>-<hash>.mp3`.
+//! `<channel>/<quality>/<YYYY-MM-DDTHH>/<MM:SS.ffffff>-<duration>-<type>-<hash>.mp3`
+//! (`.aac` for the AAC in ADTS that a recorded stream may carry: HLS
+//! packed audio takes both).
 //! The hour folder is the UTC hour of the segment's start; the time is its
 //! minutes and seconds with always six fractional digits, so names sort by
 //! start time; the duration is written as Python's `str(float)` writes it
@@ -12,6 +14,39 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, TimeZone, Timelike, Utc};
 use sha2::{Digest, Sha256};
+
+/// What a segment's bytes are, as its extension says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// MPEG-1/2 layer III frames.
+    Mp3,
+    /// AAC in ADTS frames.
+    Aac,
+}
+
+impl Codec {
+    /// The extension, without its dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Codec::Mp3 => "mp3",
+            Codec::Aac => "aac",
+        }
+    }
+
+    /// The codec a file's name ends in, if it is a segment's extension.
+    pub fn of_file(file: &str) -> Option<Codec> {
+        split_extension(file).map(|(_, codec)| codec)
+    }
+}
+
+/// `X.mp3` → (`X`, MP3); `X.aac` → (`X`, AAC); anything else `None`.
+pub fn split_extension(file: &str) -> Option<(&str, Codec)> {
+    if let Some(stem) = file.strip_suffix(".mp3") {
+        Some((stem, Codec::Mp3))
+    } else {
+        file.strip_suffix(".aac").map(|stem| (stem, Codec::Aac))
+    }
+}
 
 /// How complete a segment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,9 +90,9 @@ pub struct SegmentName {
 pub enum NameError {
     #[error("{0:?} is not an hour folder: expected YYYY-MM-DDTHH (UTC), such as 2026-01-05T10")]
     Hour(String),
-    #[error("{0:?} does not end in .mp3")]
+    #[error("{0:?} does not end in .mp3 or .aac")]
     Extension(String),
-    #[error("{0:?}: expected MM:SS.ffffff-DURATION-TYPE-HASH.mp3")]
+    #[error("{0:?}: expected MM:SS.ffffff-DURATION-TYPE-HASH.mp3 (or .aac)")]
     Parts(String),
     #[error("{name:?}: {time:?} is not a time in the hour: expected MM:SS.ffffff (six digits)")]
     Time { name: String, time: String },
@@ -105,14 +140,20 @@ impl SegmentName {
     }
 
     pub fn file_name(&self) -> String {
+        self.file_name_as(Codec::Mp3)
+    }
+
+    /// The file name with the extension of `codec`.
+    pub fn file_name_as(&self, codec: Codec) -> String {
         format!(
-            "{:02}:{:02}.{:06}-{}-{}-{}.mp3",
+            "{:02}:{:02}.{:06}-{}-{}-{}.{}",
             self.start.minute(),
             self.start.second(),
             self.start.timestamp_subsec_micros(),
             format_duration(self.duration),
             self.kind.as_str(),
-            self.hash
+            self.hash,
+            codec.extension()
         )
     }
 
@@ -140,11 +181,11 @@ impl SegmentName {
         Self::parse_in(parse_hour(hour)?, file)
     }
 
-    /// Reads a file name in the hour folder that starts at `hour`.
+    /// Reads a file name in the hour folder that starts at `hour`
+    /// (`.mp3` or `.aac`: [`Codec::of_file`] tells which).
     pub fn parse_in(hour: DateTime<Utc>, file: &str) -> Result<SegmentName, NameError> {
-        let stem = file
-            .strip_suffix(".mp3")
-            .ok_or_else(|| NameError::Extension(file.to_string()))?;
+        let (stem, _) =
+            split_extension(file).ok_or_else(|| NameError::Extension(file.to_string()))?;
         // A temp file's id may hold dashes: the fourth part is the rest.
         let mut parts = stem.splitn(4, '-');
         let (Some(time), Some(duration), Some(kind), Some(hash)) =

@@ -18,6 +18,12 @@
 //!   `#EXT-X-ENDLIST`, when the range closes, not in the header where it
 //!   would be a changed line.
 //!
+//! A playlist holds one codec: MP3, or the AAC (ADTS) of a recorded
+//! stream. A quality folder holds one format by design (the recorder
+//! starts another quality when a stream changes codec or rate), and should
+//! one hold both all the same, segments of a codec other than the range's
+//! first are left out as holes: a player cannot switch codecs mid-playlist.
+//!
 //! Every segment carries its `#EXT-X-PROGRAM-DATE-TIME` (the station time
 //! of its first sample, from its name), so a player shows the time of day
 //! after a hole. ffmpeg ignores `#EXT-X-DISCONTINUITY` and follows the
@@ -29,6 +35,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 
 use super::listing::Listed;
+use super::names::Codec;
 
 /// What a playlist is served as.
 pub const CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -37,8 +44,13 @@ pub const CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
 /// (the encoder's frames, the writer's queue, a slow disk).
 pub const WRITER_MARGIN: TimeDelta = TimeDelta::seconds(10);
 
-/// The codec of every variant: MP3, as hls.js and Safari name it.
-const CODECS: &str = "mp4a.40.34";
+/// The `CODECS` of a variant: MP3 as hls.js and Safari name it, or AAC-LC.
+pub fn codecs_attribute(codec: Codec) -> &'static str {
+    match codec {
+        Codec::Mp3 => "mp4a.40.34",
+        Codec::Aac => "mp4a.40.2",
+    }
+}
 
 /// The bit rate a variant is announced at when its folder does not say
 /// (a folder not named `<kbit/s>k`): MP3's highest, since a player reads
@@ -81,7 +93,12 @@ pub fn media(of: &Media, pieces: &[Option<Listed>]) -> String {
     text.push_str("#EXT-X-MEDIA-SEQUENCE:0\n");
     let mut written = false;
     let mut after_hole = false;
+    let codec = pieces
+        .iter()
+        .flatten()
+        .find_map(|s| Codec::of_file(&s.file));
     for piece in pieces {
+        let piece = piece.as_ref().filter(|s| Codec::of_file(&s.file) == codec);
         let Some(segment) = piece else {
             // A hole before the first segment is the range starting
             // before the archive does: nothing to mark.
@@ -139,12 +156,22 @@ fn write_segment(text: &mut String, of: &Media, segment: &Listed) {
 
 /// A master playlist of `channel`: one variant per quality, each with the
 /// query string the master was asked with (`start=…&end=…`), as it came.
+/// Every quality is announced as MP3 ([`master_of`] names each one's codec).
 pub fn master(channel: &str, qualities: &[String], query: Option<&str>) -> String {
+    let qualities: Vec<(String, Codec)> =
+        qualities.iter().map(|q| (q.clone(), Codec::Mp3)).collect();
+    master_of(channel, &qualities, query)
+}
+
+/// [`master`] with each quality's codec (a recorded stream's `source` may
+/// be AAC).
+pub fn master_of(channel: &str, qualities: &[(String, Codec)], query: Option<&str>) -> String {
     let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
-    for quality in qualities {
+    for (quality, codec) in qualities {
         text.push_str(&format!(
-            "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{CODECS}\"\n/playlist/{}/{}.m3u8",
+            "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}\"\n/playlist/{}/{}.m3u8",
             bandwidth(quality),
+            codecs_attribute(*codec),
             encode(channel),
             encode(quality)
         ));

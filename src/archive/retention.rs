@@ -4,8 +4,9 @@
 //! never read), and, while the disk has less than `min_free_mb` free, the
 //! oldest hours go too. The hour being written (and any after it) is never
 //! touched. Only files named as segments are deleted, each with its peaks
-//! sidecar: a tombstone (and anything else a person put there) stays, and
-//! its folder with it.
+//! sidecar, and a recorded stream's track list of the hour
+//! (`.tracks.jsonl`): a tombstone (and anything else a person put there)
+//! stays, and its folder with it.
 
 use std::path::Path;
 
@@ -13,6 +14,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::names::{SegmentName, parse_hour};
 use super::peaks;
+
+/// A recorded stream's titles of an hour, beside its segments.
+pub const TRACK_LIST: &str = ".tracks.jsonl";
 
 /// What retention keeps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,6 +82,10 @@ fn delete_hour(hour: &Path, start: DateTime<Utc>) -> usize {
             // writing them and renaming the segment).
             let _ = std::fs::remove_file(file.path());
         }
+    }
+    // The recorder's track list describes the segments that went.
+    if deleted > 0 {
+        let _ = std::fs::remove_file(hour.join(TRACK_LIST));
     }
     // Fails, as it should, while a tombstone or anything else is left.
     let _ = std::fs::remove_dir(hour);
@@ -160,6 +168,9 @@ mod tests {
         // A tombstone in the oldest hour: its folder stays, with it alone.
         let tombstone = dir.join("2026-01-01T00/00:00.000000-6.0-full-x.tombstone");
         std::fs::write(&tombstone, b"").unwrap();
+        // A recorded stream's track list goes with its hour's segments.
+        let tracks = dir.join("2026-01-01T01").join(TRACK_LIST);
+        std::fs::write(&tracks, b"{}\n").unwrap();
         let retention = Retention {
             keep_days: Some(1),
             min_free_bytes: None,
@@ -177,6 +188,7 @@ mod tests {
             ]
         );
         assert!(tombstone.exists());
+        assert!(!tracks.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

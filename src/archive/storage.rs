@@ -131,7 +131,8 @@ pub fn warning(dir: &Path, min_free_mb: Option<u64>) -> Option<(String, &'static
     })
 }
 
-/// Removes the temporary files under `quality_dir` (`<hour>/…-temp-….mp3`)
+/// Removes the temporary files under `quality_dir` (`<hour>/…-temp-….mp3`
+/// or `.aac`)
 /// that a box stopped while writing left behind; returns how many.
 pub fn discard_temporary(quality_dir: &Path) -> usize {
     let Ok(hours) = std::fs::read_dir(quality_dir) else {
@@ -153,9 +154,9 @@ pub fn discard_temporary(quality_dir: &Path) -> usize {
     removed
 }
 
-/// `MM:SS.ffffff-DURATION-temp-ID.mp3`.
+/// `MM:SS.ffffff-DURATION-temp-ID.mp3` (or `.aac`).
 pub fn is_temporary(name: &str) -> bool {
-    name.ends_with(".mp3") && name.split('-').nth(2) == Some("temp")
+    super::names::split_extension(name).is_some() && name.split('-').nth(2) == Some("temp")
 }
 
 #[cfg(test)]
@@ -171,7 +172,9 @@ mod tests {
         std::fs::write(hour.join(kept), b"x").unwrap();
         // Bad input: a half-written segment left by a box that was killed.
         std::fs::write(hour.join("00:06.000000-6.0-temp-1b4e-28ba.mp3"), b"x").unwrap();
-        assert_eq!(discard_temporary(&dir), 1);
+        // And one of a recorded AAC stream.
+        std::fs::write(hour.join("00:12.000000-6.0-temp-5d1c-88aa.aac"), b"x").unwrap();
+        assert_eq!(discard_temporary(&dir), 2);
         let left: Vec<String> = std::fs::read_dir(&hour)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::feed::{ArchiveFeed, Inbox, Item};
-use super::names::{SegmentName, SegmentType, hour_folder};
+use super::names::{Codec, SegmentName, SegmentType, hour_folder};
 use super::retention::{self, Retention};
 use super::segmenter::{Segment, Segmenter, Timing};
 use super::storage::{self, StorageError};
@@ -263,78 +263,142 @@ impl Writer {
         self.last_report = Some(Instant::now());
     }
 
-    /// Writes one segment: its tag and MP3 to a temporary name, then the
-    /// rename to its final name. When the disk takes only part of it (it
-    /// is full), the whole frames that reached it are kept as a `partial`
-    /// segment; the error then says how many samples were kept.
+    /// Writes one segment ([`store_segment`]); a segment without peaks
+    /// is logged, as it is shown blank in a waveform.
     fn store(&self, segment: &Segment) -> Result<(), (std::io::Error, u64)> {
-        let start = DateTime::from_timestamp_micros(segment.start_micros).ok_or_else(|| {
-            (
-                std::io::Error::other("the segment's time is out of range"),
-                0,
-            )
-        })?;
-        let tag = id3::timestamp_tag(id3::pts_of_micros(segment.start_micros));
-        let hour = self.quality_dir.join(hour_folder(start));
-        std::fs::create_dir_all(&hour).map_err(|e| (in_path(e, &hour), 0))?;
-        let mut name = SegmentName {
-            start,
-            duration: segment.duration(),
-            kind: SegmentType::Temp,
-            hash: format!("{:016x}", rand::random::<u64>()),
+        let bytes = SegmentBytes {
+            start_micros: segment.start_micros,
+            samples: segment.samples,
+            sample_rate: segment.sample_rate,
+            full: segment.full,
+            codec: Codec::Mp3,
+            audio: &segment.mp3,
+            peaks: true,
         };
-        let temp = hour.join(name.file_name());
-        let (mp3, failed) = match write_file(&temp, &tag, &segment.mp3) {
-            Ok(()) => (&segment.mp3[..], None),
-            Err((e, on_disk)) => {
-                let kept = frames::frames(&segment.mp3)
-                    .map(|(at, h)| at + h.length)
-                    .take_while(|&end| id3::TAG_BYTES + end <= on_disk)
-                    .last()
-                    .unwrap_or(0);
-                let truncated = kept > 0
-                    && std::fs::OpenOptions::new()
-                        .write(true)
-                        .open(&temp)
-                        .and_then(|f| f.set_len((id3::TAG_BYTES + kept) as u64))
-                        .is_ok();
-                if !truncated {
-                    let _ = std::fs::remove_file(&temp);
-                    return Err((in_path(e, &temp), 0));
-                }
-                (&segment.mp3[..kept], Some(e))
+        store_segment(&self.quality_dir, &bytes, &mp3_frame_ends).map(|stored| {
+            if let Some(e) = stored.peaks_error {
+                tracing::debug!("{}: no peaks for {}: {e}", self.name, stored.path.display());
             }
-        };
-        let samples: u64 = if failed.is_some() {
-            frames::frames(mp3).map(|(_, h)| u64::from(h.samples)).sum()
-        } else {
-            segment.samples
-        };
-        let mut hash = Sha256::new();
-        hash.update(tag);
-        hash.update(mp3);
-        name.kind = if segment.full && failed.is_none() {
-            SegmentType::Full
-        } else {
-            SegmentType::Partial
-        };
-        name.duration = samples as f64 / f64::from(segment.sample_rate);
-        name.hash = super::names::hash_text(&hash.finalize());
-        let path = hour.join(name.file_name());
-        // The peaks before the rename: a segment in view has its sidecar.
-        let sidecar = peaks::sidecar_path(&path);
-        if let Err(e) = peaks::write(&sidecar, mp3) {
-            tracing::debug!("{}: no peaks for {}: {e}", self.name, path.display());
+        })
+    }
+}
+
+/// One segment to store: whole frames of one codec, without the ID3 tag.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentBytes<'a> {
+    /// Microseconds since the Unix epoch of its first decoded sample.
+    pub start_micros: i64,
+    /// Samples (per channel, at `sample_rate`) it decodes to.
+    pub samples: u64,
+    pub sample_rate: u32,
+    /// Closed at its planned length.
+    pub full: bool,
+    pub codec: Codec,
+    pub audio: &'a [u8],
+    /// Whether to write its peaks sidecar.
+    pub peaks: bool,
+}
+
+/// A segment in view.
+#[derive(Debug)]
+pub struct Stored {
+    pub path: PathBuf,
+    /// Why its peaks sidecar could not be made, if it could not.
+    pub peaks_error: Option<String>,
+}
+
+/// The end of each whole frame in `audio` and the samples it decodes to,
+/// in order: how [`store_segment`] keeps whole frames of a segment that
+/// reached a full disk only in part.
+pub type FrameEnds = dyn Fn(&[u8]) -> Vec<(usize, u64)>;
+
+/// [`FrameEnds`] for MP3.
+pub fn mp3_frame_ends(mp3: &[u8]) -> Vec<(usize, u64)> {
+    frames::frames(mp3)
+        .map(|(at, h)| (at + h.length, u64::from(h.samples)))
+        .collect()
+}
+
+/// Stores one segment under `quality_dir`, as the archive's writer and the
+/// stream recorder both do: its timestamp tag and frames to a `temp` name
+/// in its hour folder, its peaks sidecar beside it, then the rename to its
+/// final name (`full` or `partial`, with the hash of its bytes) in one
+/// atomic step (the sidecar only when `segment.peaks` asks for it). When
+/// the disk takes only part of it (it is full), the whole frames that
+/// reached it (`frame_ends` finds them) are kept as a `partial` segment;
+/// the error then says how many samples were kept.
+pub fn store_segment(
+    quality_dir: &Path,
+    segment: &SegmentBytes,
+    frame_ends: &FrameEnds,
+) -> Result<Stored, (std::io::Error, u64)> {
+    let start = DateTime::from_timestamp_micros(segment.start_micros).ok_or_else(|| {
+        (
+            std::io::Error::other("the segment's time is out of range"),
+            0,
+        )
+    })?;
+    let tag = id3::timestamp_tag(id3::pts_of_micros(segment.start_micros));
+    let hour = quality_dir.join(hour_folder(start));
+    std::fs::create_dir_all(&hour).map_err(|e| (in_path(e, &hour), 0))?;
+    let mut name = SegmentName {
+        start,
+        duration: segment.samples as f64 / f64::from(segment.sample_rate),
+        kind: SegmentType::Temp,
+        hash: format!("{:016x}", rand::random::<u64>()),
+    };
+    let temp = hour.join(name.file_name_as(segment.codec));
+    let (audio, samples, failed) = match write_file(&temp, &tag, segment.audio) {
+        Ok(()) => (segment.audio, segment.samples, None),
+        Err((e, on_disk)) => {
+            let (kept, samples) = frame_ends(segment.audio)
+                .into_iter()
+                .scan(0u64, |samples, (end, n)| {
+                    *samples += n;
+                    Some((end, *samples))
+                })
+                .take_while(|&(end, _)| id3::TAG_BYTES + end <= on_disk)
+                .last()
+                .unwrap_or((0, 0));
+            let truncated = kept > 0
+                && std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&temp)
+                    .and_then(|f| f.set_len((id3::TAG_BYTES + kept) as u64))
+                    .is_ok();
+            if !truncated {
+                let _ = std::fs::remove_file(&temp);
+                return Err((in_path(e, &temp), 0));
+            }
+            (&segment.audio[..kept], samples, Some(e))
         }
-        if let Err(e) = std::fs::rename(&temp, &path) {
-            let _ = std::fs::remove_file(&temp);
-            let _ = std::fs::remove_file(&sidecar);
-            return Err((in_path(e, &path), 0));
-        }
-        match failed {
-            None => Ok(()),
-            Some(e) => Err((in_path(e, &temp), samples)),
-        }
+    };
+    let mut hash = Sha256::new();
+    hash.update(tag);
+    hash.update(audio);
+    name.kind = if segment.full && failed.is_none() {
+        SegmentType::Full
+    } else {
+        SegmentType::Partial
+    };
+    name.duration = samples as f64 / f64::from(segment.sample_rate);
+    name.hash = super::names::hash_text(&hash.finalize());
+    let path = hour.join(name.file_name_as(segment.codec));
+    // The peaks before the rename: a segment in view has its sidecar.
+    let sidecar = peaks::sidecar_path(&path);
+    let peaks_error = if segment.peaks {
+        peaks::write_as(&sidecar, audio, segment.codec).err()
+    } else {
+        None
+    };
+    if let Err(e) = std::fs::rename(&temp, &path) {
+        let _ = std::fs::remove_file(&temp);
+        let _ = std::fs::remove_file(&sidecar);
+        return Err((in_path(e, &path), 0));
+    }
+    match failed {
+        None => Ok(Stored { path, peaks_error }),
+        Some(e) => Err((in_path(e, &temp), samples)),
     }
 }
 

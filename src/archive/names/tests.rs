@@ -115,3 +115,25 @@ fn bad_names_are_refused_with_the_reason() {
         assert!(error.contains(reason), "{path}: {error}");
     }
 }
+
+#[test]
+fn an_aac_segment_is_named_and_read_as_an_mp3_one_is() {
+    let name = SegmentName {
+        start: at("2026-01-05T10:59:54.5Z"),
+        duration: 6.013968253968254,
+        kind: SegmentType::Partial,
+        hash: content_hash(b"adts"),
+    };
+    let file = name.file_name_as(Codec::Aac);
+    assert!(file.starts_with("59:54.500000-6.013968253968254-partial-"));
+    assert!(file.ends_with(".aac"), "{file}");
+    assert_eq!(Codec::of_file(&file), Some(Codec::Aac));
+    assert_eq!(Codec::of_file(&name.file_name()), Some(Codec::Mp3));
+    assert_eq!(
+        SegmentName::parse(&format!("2026-01-05T10/{file}")),
+        Ok(name)
+    );
+    // Bad input: an extension that is neither, and one in capitals.
+    assert_eq!(Codec::of_file("59:54.500000-6.0-full-x.m4a"), None);
+    assert_eq!(Codec::of_file("59:54.500000-6.0-full-x.AAC"), None);
+}

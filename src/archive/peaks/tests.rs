@@ -93,6 +93,10 @@ fn a_sidecar_reads_back_and_a_damaged_one_is_refused() {
         sidecar_name("00:06.000000-6.0-full-abc.mp3"),
         "00:06.000000-6.0-full-abc.peaks"
     );
+    assert_eq!(
+        sidecar_name("00:06.000000-6.0-full-abc.aac"),
+        "00:06.000000-6.0-full-abc.peaks"
+    );
 }
 
 #[test]
@@ -114,8 +118,9 @@ fn the_peaks_of_a_tone_then_silence_are_loud_then_flat() {
     for (i, b) in peaks.buckets[110..190].iter().enumerate() {
         assert!(b.max < 3 && b.min > -3, "bucket {}: {b:?}", i + 110);
     }
-    // Bad input: bytes that are no MP3.
+    // Bad input: bytes that are no MP3, nor ADTS.
     assert!(Peaks::of_mp3(b"not an mp3 at all").is_err());
+    assert!(Peaks::of_audio(b"not an aac at all", Codec::Aac).is_err());
 }
 
 #[test]

@@ -3,7 +3,7 @@ use m3u8_rs::{MediaPlaylist, MediaPlaylistType};
 
 use super::*;
 use crate::archive::best::BestCache;
-use crate::archive::names::{SegmentName, SegmentType, content_hash};
+use crate::archive::names::{Codec, SegmentName, SegmentType, content_hash};
 
 const HASH: &str = "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU";
 
@@ -324,4 +324,61 @@ fn a_master_playlist_names_each_quality_with_its_bit_rate_and_the_query() {
     );
     assert_eq!(bandwidth("k"), 326_400);
     assert_eq!(bandwidth("64k"), 65_280);
+}
+
+/// A segment of `codec` at `start`.
+fn of_codec(start: f64, codec: Codec) -> Option<Listed> {
+    let name = SegmentName {
+        start: at(start),
+        duration: 6.0,
+        kind: SegmentType::Full,
+        hash: HASH.to_string(),
+    };
+    Some(Listed {
+        file: name.file_name_as(codec),
+        name,
+    })
+}
+
+#[test]
+fn a_playlist_holds_one_codec_and_a_master_names_aac_as_aac() {
+    // An AAC range reads as such.
+    let pieces = [of_codec(0.0, Codec::Aac), of_codec(6.0, Codec::Aac)];
+    let text = media(&of(true), &pieces);
+    let read = parsed(&text);
+    assert_eq!(read.segments.len(), 2);
+    assert!(
+        read.segments.iter().all(|s| s.uri.ends_with(".aac")),
+        "{text}"
+    );
+    assert!(!text.contains("DISCONTINUITY"), "{text}");
+    // Bad input: a quality folder that holds both codecs. The range's
+    // first codec is kept; the other's segments are holes.
+    let mixed = [
+        of_codec(0.0, Codec::Aac),
+        of_codec(6.0, Codec::Mp3),
+        of_codec(12.0, Codec::Aac),
+    ];
+    let text = media(&of(true), &mixed);
+    let read = parsed(&text);
+    let uris: Vec<&str> = read.segments.iter().map(|s| s.uri.as_str()).collect();
+    assert_eq!(uris.len(), 2, "{text}");
+    assert!(uris.iter().all(|u| u.ends_with(".aac")), "{text}");
+    assert!(read.segments[1].discontinuity, "{text}");
+    // The master names each quality's codec.
+    let text = master_of(
+        "news",
+        &[
+            ("source".to_string(), Codec::Aac),
+            ("source-mp3-44100".to_string(), Codec::Mp3),
+        ],
+        None,
+    );
+    let read = m3u8_rs::parse_master_playlist_res(text.as_bytes()).unwrap();
+    let codecs: Vec<&str> = read
+        .variants
+        .iter()
+        .map(|v| v.codecs.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(codecs, ["mp4a.40.2", "mp4a.40.34"]);
 }
