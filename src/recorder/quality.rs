@@ -8,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::framer::Format;
+use crate::archive::names::Codec;
 
 /// The first format's quality folder.
 pub const SOURCE: &str = "source";
@@ -40,6 +41,23 @@ pub fn quality_for(channel_dir: &Path, format: Format) -> io::Result<(String, bo
     Ok((SOURCE.to_string(), true))
 }
 
+/// The codec a quality folder holds, for a master playlist's `CODECS`
+/// ([`playlist::master_of`](crate::archive::playlist::master_of)): a
+/// recorded `source` says it in its `.format`, another recorded format in
+/// its folder's name (`source-aac-48000`); anything else is the box's own
+/// MP3.
+pub fn codec_of(channel_dir: &Path, quality: &str) -> Codec {
+    let from_note = || {
+        let note = std::fs::read_to_string(channel_dir.join(quality).join(FORMAT_FILE)).ok()?;
+        Format::parse(&note).map(|f| f.codec)
+    };
+    let from_name = || {
+        let rest = quality.strip_prefix(SOURCE)?.strip_prefix('-')?;
+        Format::parse(rest).map(|f| f.codec)
+    };
+    from_note().or_else(from_name).unwrap_or(Codec::Mp3)
+}
+
 /// `<archive>/<channel>/<quality>`.
 pub fn quality_dir(archive: &Path, channel: &str, quality: &str) -> PathBuf {
     archive.join(channel).join(quality)
@@ -49,7 +67,6 @@ pub fn quality_dir(archive: &Path, channel: &str, quality: &str) -> PathBuf {
 mod tests {
     use super::*;
     use crate::archive::listing;
-    use crate::archive::names::Codec;
 
     #[test]
     fn the_first_format_is_source_and_another_gets_a_folder_of_its_own() {
@@ -90,6 +107,11 @@ mod tests {
             std::fs::read_to_string(dir.join("source/.format")).unwrap(),
             "aac-44100\n"
         );
+        // What a master playlist announces for each.
+        assert_eq!(codec_of(&dir, "source"), Codec::Aac);
+        assert_eq!(codec_of(&dir, "source-mp3-48000"), Codec::Mp3);
+        assert_eq!(codec_of(&dir, "source-aac-48000"), Codec::Aac);
+        assert_eq!(codec_of(&dir, "128k"), Codec::Mp3);
         // Bad input: a note that does not read is claimed afresh.
         std::fs::write(dir.join("source/.format"), "ogg?").unwrap();
         assert_eq!(
