@@ -22,6 +22,7 @@ use crate::listen_back;
 use crate::output::{self, OutputContext};
 use crate::pacing;
 use crate::panel;
+use crate::recorder::scheduler::RecorderTask;
 use crate::schedule::resolve_local;
 use crate::status::Status;
 use crate::web;
@@ -272,6 +273,8 @@ async fn on_air(
         config.library.programmes.display(),
         config.outputs.len()
     );
+    // Other stations' streams, on threads of their own beside playout.
+    let recorder = RecorderTask::start(&config, clock);
     let director = Director::new(Wiring {
         config: config.clone(),
         clock,
@@ -284,9 +287,13 @@ async fn on_air(
         commands,
         live,
         archive: archive_wiring,
+        recordings: recorder.as_ref().map(|r| r.views.clone()),
     });
     let engine = director.run(stop).await;
     info!("stopping");
+    if let Some(recorder) = recorder {
+        recorder.stop();
+    }
     listen_back.stop();
     engine.shutdown();
     drop(live_input);

@@ -114,6 +114,9 @@ pub struct Status {
     /// The front panel's lamps as this snapshot lights them.
     #[serde(default)]
     pub lamps: Lamps,
+    /// The other streams the box records, each with what it is doing.
+    #[serde(default)]
+    pub recordings: Vec<crate::recorder::scheduler::RecordingView>,
     /// When the director took the snapshot (real time). The web server
     /// reports its age, so a page can tell a box whose playout has stopped
     /// reporting from one that is merely quiet; `None` before the first.

@@ -7,8 +7,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{line, print};
-use crate::config::{Config, RecordWhen};
+use crate::config::Config;
 use crate::recorder::registry::{self, Channel, NewChannel, Origin, Registry};
+use crate::recorder::scheduler::records;
 
 /// `onair channel add`.
 pub fn add(config: &Config, new: NewChannel) -> Result<()> {
@@ -25,7 +26,7 @@ pub fn add(config: &Config, new: NewChannel) -> Result<()> {
         "added channel {} ({}, {}): {}",
         channel.channel.name,
         channel.channel.category,
-        when(&channel.channel.when),
+        records(&channel.channel.when),
         channel.channel.url
     )))
 }
@@ -108,21 +109,9 @@ fn row(channel: &Channel) -> Row<'_> {
     Row {
         name: &channel.channel.name,
         category: &channel.channel.category,
-        records: when(&channel.channel.when),
+        records: records(&channel.channel.when),
         url: &channel.channel.url,
         defined_in: channel.origin,
-    }
-}
-
-fn when(when: &RecordWhen) -> String {
-    match when {
-        RecordWhen::Always => "always".to_string(),
-        RecordWhen::Windows(windows) => windows
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        RecordWhen::Calendar(source) => format!("calendar {source}"),
     }
 }
 

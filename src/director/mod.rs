@@ -113,7 +113,13 @@ pub struct Wiring {
     pub live: Option<LiveWiring>,
     /// The archive; `None` when the box keeps none.
     pub archive: Option<ArchiveWiring>,
+    /// What the recorder's channels are doing, as its thread last said;
+    /// `None` when the box records no other streams.
+    pub recordings: Option<Recordings>,
 }
+
+/// The recorder's channels as its thread publishes them.
+pub type Recordings = Arc<std::sync::Mutex<Vec<crate::recorder::scheduler::RecordingView>>>;
 
 /// Why an item was taken off air other than by the schedule.
 #[derive(Clone)]
@@ -215,6 +221,7 @@ pub struct Director {
     /// (`Some(None)`: until AUTO, there being no next programme).
     dead_air_hold: Option<Option<DateTime<Utc>>>,
     archive: Option<archive_watch::ArchiveWatch>,
+    recordings: Option<Recordings>,
 }
 
 impl Director {
@@ -231,6 +238,7 @@ impl Director {
             commands,
             live,
             archive,
+            recordings,
         } = parts;
         let fade = delta_to_samples(
             TimeDelta::milliseconds(config.audio.fade_ms as i64),
@@ -295,6 +303,7 @@ impl Director {
             alarms: Vec::new(),
             dead_air_hold: None,
             archive: archive.map(archive_watch::ArchiveWatch::new),
+            recordings,
         }
     }
 

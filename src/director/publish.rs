@@ -257,6 +257,11 @@ impl Director {
             live: self.live_state(),
             alarms: self.alarms.clone(),
             lamps: status::Lamps::default(),
+            recordings: self
+                .recordings
+                .as_ref()
+                .map(|r| r.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                .unwrap_or_default(),
             published: Some(Instant::now()),
         };
         snapshot.lamps = status::Lamps::of(&snapshot);

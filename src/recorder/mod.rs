@@ -28,6 +28,8 @@
 //! - `plan`: which channels record now, a pure decision.
 //! - `registry`: the channels and categories, from the config file and
 //!   added at run time (kept in the data folder).
+//! - `scheduler`: the recorder in the running box, starting and stopping
+//!   channels by the plan and publishing what each does.
 //!
 //! Which channels exist and when they record is the caller's: it hands
 //! [`Recorder`] the channels and calls [`Recorder::start`] and
@@ -44,6 +46,7 @@ pub mod plan;
 pub mod playlist;
 pub mod quality;
 pub mod registry;
+pub mod scheduler;
 pub mod source;
 pub mod status;
 pub mod timing;
@@ -268,6 +271,39 @@ impl Recorder {
             statuses,
             running: BTreeMap::new(),
         })
+    }
+
+    /// The channels are now `channels` (the list changed at run time): a
+    /// channel gone stops, in order; a new one waits to be started; one
+    /// whose address changed stops, to start again on the new one.
+    pub fn set_channels(&mut self, channels: Vec<RecorderChannel>) -> Result<(), RecorderError> {
+        let mut known = BTreeMap::new();
+        for channel in channels {
+            if !valid_name(&channel.name) {
+                return Err(RecorderError::BadName(channel.name));
+            }
+            if known.contains_key(&channel.name) {
+                return Err(RecorderError::SameName(channel.name));
+            }
+            known.insert(channel.name.clone(), channel);
+        }
+        let stale: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(name, running)| known.get(*name) != Some(&running.channel))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some(running) = self.running.remove(&name) {
+                running.stop();
+            }
+        }
+        self.statuses.retain(|name, _| known.contains_key(name));
+        for name in known.keys() {
+            self.statuses.entry(name.clone()).or_default();
+        }
+        self.channels = known;
+        Ok(())
     }
 
     /// Starts every always-on channel; returns the errors of those that

@@ -1,0 +1,303 @@
+//! The recorder in the running box: a thread of its own that, every
+//! second of the box's clock, reads the channel list again if it changed
+//! (`onair channel add|remove`), asks the plan which channels record now,
+//! starts and stops them, and publishes what each is doing for the status
+//! page and `/metrics`. Channels that record by calendar each get the
+//! calendar machinery of the playout calendar (fetched on its own thread,
+//! cached under `<data>/recorder/calendars/<channel>/`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::plan::{due, events_range};
+use super::registry::{self, Registry};
+use super::windows::Recording;
+use super::{ChannelSnapshot, Recorder, RecorderChannel, RecorderSettings};
+use crate::calendar::CalendarWatch;
+use crate::clock::Clock;
+use crate::config::{CalendarConfig, Config, RecordWhen, RecorderConfig};
+
+/// How often the plan is asked, in real time.
+const TICK: Duration = Duration::from_secs(1);
+/// How often a recording channel's calendar is fetched again, minutes.
+const CALENDAR_REFRESH_MINUTES: u32 = 15;
+
+/// One channel as the status page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordingView {
+    pub name: String,
+    pub category: String,
+    pub url: String,
+    /// `always`, the windows, or `calendar <source>`.
+    pub records: String,
+    /// When the current recording ends (a window's end), if it does.
+    pub until: Option<DateTime<Utc>>,
+    /// When the next recording starts, when it is not recording.
+    pub next: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub status: ChannelSnapshot,
+}
+
+/// The recorder's thread and what it publishes.
+pub struct RecorderTask {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pub views: Arc<Mutex<Vec<RecordingView>>>,
+}
+
+impl RecorderTask {
+    /// Starts the recorder of `config` (none without `[archive]` and with
+    /// no channels in the config or added at run time: the thread still
+    /// starts when there is an archive, to pick up `onair channel add`).
+    pub fn start(config: &Config, clock: Clock) -> Option<RecorderTask> {
+        let archive = config.archive.as_ref()?;
+        let mut settings =
+            RecorderSettings::new(archive.dir.clone(), archive.segment_seconds, clock);
+        settings.retention = crate::archive::retention::Retention {
+            keep_days: archive.keep_days,
+            min_free_bytes: archive.min_free_mb.map(|mb| mb * 1024 * 1024),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let views = Arc::new(Mutex::new(Vec::new()));
+        let mut keeper = Keeper {
+            recorder: match Recorder::new(settings, Vec::new()) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("recorder: {e}");
+                    return None;
+                }
+            },
+            config: config.recorder.clone(),
+            data_dir: config.data.dir.clone(),
+            zone: config.station.timezone,
+            clock,
+            list_changed: None,
+            registry: Registry::default(),
+            calendars: BTreeMap::new(),
+            views: views.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("recorder".into())
+            .spawn({
+                let stop = stop.clone();
+                move || keeper.run(&stop)
+            })
+            .map_err(|e| tracing::error!("recorder: cannot start its thread: {e}"))
+            .ok()?;
+        Some(RecorderTask {
+            stop,
+            thread: Some(thread),
+            views,
+        })
+    }
+
+    /// Stops every channel in order and the thread.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RecorderTask {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+struct Keeper {
+    recorder: Recorder,
+    config: Option<RecorderConfig>,
+    data_dir: PathBuf,
+    zone: Tz,
+    clock: Clock,
+    /// When the run-time channel list last changed, as last read.
+    list_changed: Option<Option<SystemTime>>,
+    registry: Registry,
+    calendars: BTreeMap<String, CalendarWatch>,
+    views: Arc<Mutex<Vec<RecordingView>>>,
+}
+
+impl Keeper {
+    fn run(&mut self, stop: &AtomicBool) {
+        while !stop.load(Ordering::Acquire) {
+            self.reload();
+            self.tick(self.clock.now());
+            std::thread::sleep(TICK);
+        }
+        self.recorder.stop_all();
+        self.publish(self.clock.now(), &BTreeMap::new());
+    }
+
+    /// Reads the channels again when the run-time list changed (or at
+    /// first); a list that cannot be read keeps the channels as they are.
+    fn reload(&mut self) {
+        let changed = std::fs::metadata(registry::added_file(&self.data_dir))
+            .and_then(|m| m.modified())
+            .ok();
+        if self.list_changed == Some(changed) {
+            return;
+        }
+        self.list_changed = Some(changed);
+        let registry = match Registry::load(self.config.as_ref(), &self.data_dir) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("recorder: {e}; the channels stay as they were");
+                return;
+            }
+        };
+        let channels = registry
+            .channels
+            .iter()
+            .map(|c| RecorderChannel {
+                name: c.channel.name.clone(),
+                url: c.channel.url.clone(),
+                category: c.channel.category.clone(),
+                always_on: c.channel.when == RecordWhen::Always,
+            })
+            .collect();
+        if let Err(e) = self.recorder.set_channels(channels) {
+            tracing::error!("recorder: {e}; the channels stay as they were");
+            return;
+        }
+        if self.registry != registry {
+            tracing::info!(
+                "recorder: {} channel(s): {}",
+                registry.channels.len(),
+                registry
+                    .channels
+                    .iter()
+                    .map(|c| c.channel.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        self.calendars.retain(|name, _| {
+            registry
+                .find(name)
+                .is_some_and(|c| matches!(c.channel.when, RecordWhen::Calendar(_)))
+        });
+        for channel in &registry.channels {
+            if let RecordWhen::Calendar(source) = &channel.channel.when
+                && !self.calendars.contains_key(&channel.channel.name)
+            {
+                let dir = self
+                    .data_dir
+                    .join("recorder")
+                    .join("calendars")
+                    .join(&channel.channel.name);
+                let started = std::fs::create_dir_all(&dir).and_then(|()| {
+                    CalendarWatch::start(
+                        &CalendarConfig {
+                            source: source.clone(),
+                            refresh_minutes: CALENDAR_REFRESH_MINUTES,
+                            check_ahead_minutes: 0,
+                        },
+                        dir,
+                        self.zone,
+                        self.clock,
+                    )
+                });
+                match started {
+                    Ok(watch) => {
+                        self.calendars.insert(channel.channel.name.clone(), watch);
+                    }
+                    Err(e) => tracing::error!(
+                        "recorder: channel {}: cannot read its calendar {source}: {e}",
+                        channel.channel.name
+                    ),
+                }
+            }
+        }
+        self.registry = registry;
+    }
+
+    /// Starts and stops the channels as the plan says at `now`.
+    fn tick(&mut self, now: DateTime<Utc>) {
+        let mut plans = BTreeMap::new();
+        for channel in &self.registry.channels {
+            let name = &channel.channel.name;
+            let events = match self.calendars.get(name) {
+                Some(watch) => {
+                    let (from, to) = events_range(now);
+                    watch.snapshot().events_between(from, to)
+                }
+                None => Vec::new(),
+            };
+            let plan = due(&channel.channel.when, self.zone, now, &events);
+            let recording = self.recorder.is_recording(name);
+            match plan {
+                Recording::Until(_) if !recording => match self.recorder.start(name) {
+                    Ok(()) => tracing::info!("recorder: {name}: recording"),
+                    Err(e) => tracing::error!("recorder: {name}: {e}"),
+                },
+                Recording::Waiting(next) if recording => {
+                    if let Err(e) = self.recorder.stop(name) {
+                        tracing::error!("recorder: {name}: {e}");
+                    }
+                    tracing::info!(
+                        "recorder: {name}: window over{}",
+                        next.map_or(String::new(), |t| format!(", next at {t}"))
+                    );
+                }
+                _ => {}
+            }
+            plans.insert(name.clone(), plan);
+        }
+        self.publish(now, &plans);
+    }
+
+    fn publish(&self, _now: DateTime<Utc>, plans: &BTreeMap<String, Recording>) {
+        let snapshots: BTreeMap<String, ChannelSnapshot> = self
+            .recorder
+            .snapshot()
+            .into_iter()
+            .map(|(c, s)| (c.name, s))
+            .collect();
+        let views = self
+            .registry
+            .channels
+            .iter()
+            .filter_map(|c| {
+                let status = snapshots.get(&c.channel.name)?.clone();
+                let (until, next) = match plans.get(&c.channel.name) {
+                    Some(Recording::Until(until)) => (*until, None),
+                    Some(Recording::Waiting(next)) => (None, *next),
+                    None => (None, None),
+                };
+                Some(RecordingView {
+                    name: c.channel.name.clone(),
+                    category: c.channel.category.clone(),
+                    url: c.channel.url.clone(),
+                    records: records(&c.channel.when),
+                    until,
+                    next,
+                    status,
+                })
+            })
+            .collect();
+        *self.views.lock().unwrap_or_else(|e| e.into_inner()) = views;
+    }
+}
+
+/// How a channel's `record` setting reads to people.
+pub fn records(when: &RecordWhen) -> String {
+    match when {
+        RecordWhen::Always => "always".to_string(),
+        RecordWhen::Windows(windows) => windows
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        RecordWhen::Calendar(source) => format!("calendar {source}"),
+    }
+}
