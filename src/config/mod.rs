@@ -12,10 +12,12 @@
 //! - `live`: `[live]` (the studio's input) and `[silence]` (its thresholds).
 //! - `panel`: `[panel]`, the front panel's pins and display.
 //! - `archive`: `[archive]`, where what aired is kept.
+//! - `jobs`: `[jobs]` and `[[jobs.hook]]`, the programs hook jobs run.
 //! - `machine`: what `onair check-config` warns about on this machine
 //!   (folders and files missing or unusable).
 
 mod archive;
+mod jobs;
 mod live;
 mod machine;
 mod outputs;
@@ -61,6 +63,26 @@ pub struct Config {
     pub panel: PanelConfig,
     /// Where what aired is kept; `None`: the box keeps no archive.
     pub archive: Option<ArchiveConfig>,
+    /// The job queue's hooks and their priority.
+    pub jobs: JobsConfig,
+}
+
+/// `[jobs]`: what hook jobs may run, and how gently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobsConfig {
+    pub hooks: Vec<HookConfig>,
+    /// The niceness hooks run at (0 to 19): below playout.
+    pub nice: i32,
+}
+
+/// `[[jobs.hook]]`: a program a `hook` job runs with its file as the last argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookConfig {
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Killed, and its job failed, after this long.
+    pub timeout_seconds: u32,
 }
 
 /// `[archive]`: what aired, kept as MP3 segments in

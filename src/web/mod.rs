@@ -21,6 +21,8 @@
 //!
 //! - the archive, read-only: listings, HLS playlists and segments, cuts,
 //!   waveforms and coverage ([`archive`]).
+//! - `GET /api/jobs`, `GET /api/jobs/{id}` — the job queue as JSON
+//!   ([`crate::jobs::api`]).
 //! - `GET /metrics` — Prometheus: the box's counters and the archive's
 //!   coverage ([`metrics`]).
 //! - `GET /assets/…` — hls.js for the page's listen-again player
@@ -111,7 +113,21 @@ pub fn router(state: State) -> Router {
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, state: State) {
-    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    serve_with_jobs(listener, state, None).await
+}
+
+/// [`serve`], with `/api/jobs` (read-only) when the box runs a job queue.
+pub async fn serve_with_jobs(
+    listener: tokio::net::TcpListener,
+    state: State,
+    jobs: Option<crate::jobs::Jobs>,
+) {
+    let access = state.access.clone();
+    let mut router = router(state);
+    if let Some(jobs) = jobs {
+        router = router.merge(crate::jobs::api::read_routes(jobs, access));
+    }
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, service).await {
         error!("web server stopped: {e}");
     }
