@@ -76,15 +76,17 @@ async fn answer<T: serde::Serialize + Send + 'static>(
     }
 }
 
-fn may_read(api: &Api, headers: &HeaderMap) -> Result<(), Response> {
-    match &api.access {
-        Some(access) => access.reader(headers).map_err(IntoResponse::into_response),
-        None => Ok(()),
-    }
+/// The refusal, when the asker may not read the queue.
+fn refused_reader(api: &Api, headers: &HeaderMap) -> Option<Response> {
+    let access = api.access.as_ref()?;
+    access
+        .reader(headers)
+        .err()
+        .map(IntoResponse::into_response)
 }
 
 async fn list(Extract(api): Extract<Api>, headers: HeaderMap) -> Response {
-    if let Err(refused) = may_read(&api, &headers) {
+    if let Some(refused) = refused_reader(&api, &headers) {
         return refused;
     }
     answer(move || api.jobs.list()).await
@@ -95,7 +97,7 @@ async fn show(
     headers: HeaderMap,
     UrlPath(id): UrlPath<u64>,
 ) -> Response {
-    if let Err(refused) = may_read(&api, &headers) {
+    if let Some(refused) = refused_reader(&api, &headers) {
         return refused;
     }
     answer(move || api.jobs.get(id)).await
