@@ -142,7 +142,8 @@ fn station(name: &str, more_hooks: &[(&str, &str, u32)]) -> (Station, PathBuf, P
         &s,
         "record.sh",
         &format!(
-            "echo \"$1\" >> {}\necho \"saw $(cat \"$1\")\"",
+            "echo \"$1\" >> {}\necho \"saw $(cat \"$1\")\"\n\
+             echo \"nice $(cut -d' ' -f19 /proc/$$/stat)\"",
             runs.display()
         ),
     );
@@ -195,7 +196,11 @@ fn a_chain_of_three_runs_in_order() {
     assert!(time(&a, "ended") <= time(&b, "started"), "{a:#}\n{b:#}");
     assert!(time(&b, "ended") <= time(&c, "started"), "{b:#}\n{c:#}");
     for hook in [&b, &c] {
-        assert_eq!(hook["output"].as_str().unwrap().trim(), "saw the news");
+        assert_eq!(
+            hook["output"].as_str().unwrap().trim(),
+            "saw the news\nnice 10",
+            "the hook's output, at a lower priority"
+        );
     }
     assert!(a["output"].as_str().unwrap().contains("8 bytes"), "{a:#}");
     let copied_name = copied.display().to_string();
@@ -222,6 +227,36 @@ fn a_chain_of_three_runs_in_order() {
     assert!(
         std::fs::read_dir(&share).unwrap().count() == 1,
         "no partial file left"
+    );
+
+    // The same queue on the web server, and its counts for Prometheus.
+    let address = s.web_address();
+    let get = |target: &str| {
+        ureq::get(format!("http://{address}{target}"))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {target}: {e}"))
+            .body_mut()
+            .read_to_string()
+            .unwrap_or_else(|e| panic!("GET {target}: {e}"))
+    };
+    let api: Vec<Value> = serde_json::from_str(&get("/api/jobs")).unwrap();
+    assert_eq!(api, list(&s));
+    let one: Value = serde_json::from_str(&get(&format!("/api/jobs/{first}"))).unwrap();
+    assert_eq!(one, b);
+    let metrics = get("/metrics");
+    for line in [
+        "onair_jobs{state=\"done\"} 3",
+        "onair_jobs{state=\"failed\"} 1",
+        "onair_jobs{state=\"waiting\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
+    // Reading only: the web server adds no job.
+    let posted = ureq::post(format!("http://{address}/api/jobs")).send("{}");
+    assert!(
+        posted.is_err(),
+        "POST /api/jobs on the web server: {posted:?}"
     );
     s.terminate();
 }
@@ -460,5 +495,41 @@ fn bad_input_gets_a_clear_error_and_loses_nothing() {
     let output = job(&s, &["retry", "999"], &[]);
     assert_eq!(output.status.code(), Some(1), "{}", printed(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("there is no job 999"));
+    s.terminate();
+}
+
+#[test]
+fn an_orderly_stop_mid_hook_runs_the_job_again_at_the_next_start() {
+    let (mut s, file, _share) = station(
+        "jobs-stop",
+        &[(
+            "slow",
+            "echo start >> \"$(dirname \"$0\")/slow-runs.txt\"\nsleep 3\n\
+             echo finished >> \"$(dirname \"$0\")/slow-runs.txt\"",
+            30,
+        )],
+    );
+    s.start();
+    let slow = add(
+        &s,
+        &["hook", "slow"],
+        &["--file", &file.display().to_string()],
+    );
+    wait_for(&s, &[slow], &["running"]);
+    s.terminate();
+    let stopped = find(&list(&s), slow);
+    assert_eq!(state(&stopped), "interrupted", "{stopped:#}");
+    assert_eq!(
+        stopped["interruptions"], 0,
+        "an orderly stop is not a crash"
+    );
+
+    s.start();
+    let done = find(&wait_for(&s, &[slow], &["done"]), slow);
+    assert_eq!(done["interruptions"], 0, "{done:#}");
+    // The stop killed the hook and what it started: the first run never finished.
+    std::thread::sleep(Duration::from_secs(1));
+    let lines = std::fs::read_to_string(s.dir().join("slow-runs.txt")).unwrap();
+    assert_eq!(lines, "start\nstart\nfinished\n");
     s.terminate();
 }

@@ -90,7 +90,16 @@ pub struct State {
 }
 
 pub fn router(state: State) -> Router {
-    Router::new()
+    router_with_jobs(state, None)
+}
+
+/// [`router`], with the job queue's `/api/jobs` (read-only) and its counts
+/// on `/metrics` when the box runs one.
+pub fn router_with_jobs(state: State, jobs: Option<crate::jobs::Jobs>) -> Router {
+    let access = state.access.clone();
+    let metrics_jobs = jobs.clone();
+    let metrics = move |state, headers| metrics::metrics_with_jobs(state, headers, metrics_jobs);
+    let router = Router::new()
         .route("/", get(page))
         .route("/api/status", get(status))
         .route("/api/log", get(log))
@@ -103,13 +112,17 @@ pub fn router(state: State) -> Router {
         .route("/api/auto", post(control::auto))
         .route("/api/skip", post(control::skip))
         .route("/api/press/{button}", post(control::press))
-        .route("/metrics", get(metrics::metrics))
+        .route("/metrics", get(metrics))
         .merge(archive::routes())
         .merge(assets::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(limit_body))
         .layer(CsrfLayer::new().with_rejection_response(cross_site))
-        .with_state(state)
+        .with_state(state);
+    match jobs {
+        Some(jobs) => router.merge(crate::jobs::api::read_routes(jobs, access)),
+        None => router,
+    }
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, state: State) {
@@ -122,12 +135,7 @@ pub async fn serve_with_jobs(
     state: State,
     jobs: Option<crate::jobs::Jobs>,
 ) {
-    let access = state.access.clone();
-    let mut router = router(state);
-    if let Some(jobs) = jobs {
-        router = router.merge(crate::jobs::api::read_routes(jobs, access));
-    }
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let service = router_with_jobs(state, jobs).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, service).await {
         error!("web server stopped: {e}");
     }
