@@ -230,3 +230,69 @@ fn a_refused_job_writes_nothing_and_a_kill_is_retried_once() {
     assert_eq!(retried.interruptions, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn problems(jobs: &str) -> String {
+    let text = format!("[station]\ntimezone = \"Europe/London\"\n{jobs}");
+    match Config::parse(&text, std::path::Path::new("/etc/onair.toml")) {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn hooks_are_read_with_their_defaults() {
+    let text = "[station]\ntimezone = \"Europe/London\"\n[[jobs.hook]]\nname = \"publish\"\n\
+                program = \"bin/publish\"\nargs = [\"--quiet\"]\n";
+    let config = Config::parse(text, std::path::Path::new("/etc/onair/onair.toml")).unwrap();
+    assert_eq!(config.jobs.nice, 10);
+    assert_eq!(
+        config.jobs.hooks,
+        vec![crate::config::HookConfig {
+            name: "publish".into(),
+            program: PathBuf::from("/etc/onair/bin/publish"),
+            args: vec!["--quiet".into()],
+            timeout_seconds: 600,
+        }]
+    );
+}
+
+#[test]
+fn a_bad_hook_is_named_with_its_key_value_and_fix() {
+    let unknown = problems("[[jobs.hook]]\nname = \"a\"\nprogram = \"/bin/true\"\ntimeout = 5\n");
+    assert!(
+        unknown.contains("jobs.hook[1].timeout = 5: unknown key")
+            && unknown.contains("did you mean `timeout_seconds`?"),
+        "{unknown}"
+    );
+    let missing = problems("[[jobs.hook]]\nname = \"a\"\n");
+    assert!(
+        missing.contains("jobs.hook[1].program is missing: expected the program to run"),
+        "{missing}"
+    );
+    let slow =
+        problems("[[jobs.hook]]\nname = \"a\"\nprogram = \"/bin/true\"\ntimeout_seconds = 0\n");
+    assert!(
+        slow.contains(
+            "jobs.hook[1].timeout_seconds = 0: expected a whole number of seconds from 1 to 86400"
+        ),
+        "{slow}"
+    );
+    let twice = problems(
+        "[[jobs.hook]]\nname = \"a\"\nprogram = \"/bin/true\"\n\
+         [[jobs.hook]]\nname = \"a\"\nprogram = \"/bin/false\"\n",
+    );
+    assert!(
+        twice.contains("jobs.hook[2].name = \"a\": another [[jobs.hook]] has this name"),
+        "{twice}"
+    );
+    let section = problems("[jobs]\nniceness = 5\n");
+    assert!(
+        section.contains("jobs.niceness = 5: unknown key"),
+        "{section}"
+    );
+    let args = problems("[[jobs.hook]]\nname = \"a\"\nprogram = \"/bin/true\"\nargs = \"-q\"\n");
+    assert!(
+        args.contains("jobs.hook[1].args = \"-q\": expected a list"),
+        "{args}"
+    );
+}
