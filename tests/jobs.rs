@@ -533,3 +533,69 @@ fn an_orderly_stop_mid_hook_runs_the_job_again_at_the_next_start() {
     assert_eq!(lines, "start\nstart\nfinished\n");
     s.terminate();
 }
+
+#[test]
+fn a_cut_of_the_archive_is_copied_to_the_share_and_handed_to_a_hook() {
+    let (mut s, _file, share) = station("jobs-cut", &[]);
+    let archive = s.dir().join("archive");
+    s.section(&format!("[archive]\ndir = \"{}\"\n", archive.display()));
+    s.start();
+    // A minute of the box's own output in the archive (6 s segments).
+    let from = s.now() + chrono::TimeDelta::seconds(40);
+    let to = from + chrono::TimeDelta::seconds(30);
+    s.wait_until(to + chrono::TimeDelta::seconds(12));
+    let rfc = |t: DateTime<Utc>| t.to_rfc3339();
+    let output = s.dir().join("window.mp3");
+    let cut = add(
+        &s,
+        &["cut"],
+        &[
+            "--channel",
+            "test-fm",
+            "--from",
+            &rfc(from),
+            "--to",
+            &rfc(to),
+            "--output",
+            &output.display().to_string(),
+        ],
+    );
+    let copy = add(
+        &s,
+        &["copy"],
+        &[
+            "--after",
+            &cut.to_string(),
+            "--to",
+            &share.display().to_string(),
+        ],
+    );
+    let record = add(&s, &["hook", "record"], &["--after", &copy.to_string()]);
+    let jobs = wait_for(&s, &[cut, copy, record], &["done", "failed"]);
+    for id in [cut, copy, record] {
+        assert_eq!(state(&find(&jobs, id)), "done", "{jobs:#?}");
+    }
+    let cut_bytes = std::fs::read(&output).unwrap();
+    let copied = share.join("window.mp3");
+    assert_eq!(std::fs::read(&copied).unwrap(), cut_bytes);
+    // 30 s of MP3 in whole frames, as ffprobe reads it.
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&copied)
+        .output()
+        .expect("ffprobe runs");
+    let seconds: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("ffprobe: {e}: {}", String::from_utf8_lossy(&probe.stderr)));
+    assert!((29.8..30.4).contains(&seconds), "{seconds} s");
+    assert_eq!(runs(&s), vec![copied.display().to_string()]);
+    s.terminate();
+}
