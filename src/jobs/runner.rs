@@ -28,9 +28,19 @@ struct Shared {
     clock: Clock,
     /// The flags of the jobs at work, by id.
     running: Mutex<HashMap<u64, Arc<AtomicU8>>>,
-    /// Set when the box stops; the runner waits on `bell`.
-    stopping: Mutex<bool>,
+    /// What the runner is asked; it waits on `bell` for a change.
+    asked: Mutex<Asked>,
     bell: Condvar,
+}
+
+/// The runner's doorbell: set under the lock, so that a ring while the
+/// runner is busy is seen at its next look rather than lost.
+#[derive(Default)]
+struct Asked {
+    /// The box is stopping.
+    stop: bool,
+    /// Something changed since the runner last looked at the queue.
+    look: bool,
 }
 
 impl Shared {
@@ -39,7 +49,13 @@ impl Shared {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn asked(&self) -> MutexGuard<'_, Asked> {
+        // Two flags, whole after any panic.
+        self.asked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn ring(&self) {
+        self.asked().look = true;
         self.bell.notify_all();
     }
 }
@@ -71,7 +87,7 @@ impl Jobs {
                 config: config.clone(),
                 clock,
                 running: Mutex::new(HashMap::new()),
-                stopping: Mutex::new(false),
+                asked: Mutex::new(Asked::default()),
                 bell: Condvar::new(),
             }),
         })
@@ -143,15 +159,11 @@ impl Runner {
     }
 
     fn halt(&mut self) {
-        *self
-            .shared
-            .stopping
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = true;
+        self.shared.asked().stop = true;
         for flag in self.shared.running().values() {
             flag.store(SHUT_DOWN, Ordering::Release);
         }
-        self.shared.ring();
+        self.shared.bell.notify_all();
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
@@ -173,17 +185,18 @@ fn run(shared: &Arc<Shared>) {
             error!("job queue: {e}");
         }
         workers.retain(|w| !w.is_finished());
-        let stopping = shared.stopping.lock().unwrap_or_else(|p| p.into_inner());
-        if *stopping {
+        let mut asked = shared.asked();
+        if !asked.stop && !asked.look {
+            asked = shared
+                .bell
+                .wait_timeout(asked, IDLE)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        if asked.stop {
             break;
         }
-        let (stopping, _) = shared
-            .bell
-            .wait_timeout(stopping, IDLE)
-            .unwrap_or_else(|p| p.into_inner());
-        if *stopping {
-            break;
-        }
+        asked.look = false;
     }
     for flag in shared.running().values() {
         flag.store(SHUT_DOWN, Ordering::Release);
