@@ -229,6 +229,18 @@ fn a_chain_of_three_runs_in_order() {
         "no partial file left"
     );
 
+    // The table an engineer reads.
+    let table = job(&s, &["list"], &[]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains(&format!("   {first}  default  hook  done ")),
+        "{table}"
+    );
+    assert!(
+        table.contains("exists already"),
+        "the failure in words: {table}"
+    );
+
     // The same queue on the web server, and its counts for Prometheus.
     let address = s.web_address();
     let get = |target: &str| {

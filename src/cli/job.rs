@@ -311,8 +311,12 @@ fn table(jobs: &[Job], tz: Tz) -> String {
             let names: Vec<String> = job.after.iter().map(ToString::to_string).collect();
             format!(" after {}", names.join(", "))
         };
+        let name = job
+            .name
+            .as_ref()
+            .map_or_else(String::new, |n| format!(" named {n:?}"));
         text.push_str(&format!(
-            "{:>4}  {:<8} {:<5} {:<11} started {}  ended {}{after}\n      {}\n",
+            "{:>4}  {:<8} {:<5} {:<11} started {}  ended {}{after}{name}\n      {}\n",
             job.id,
             job.queue,
             job.work.kind(),
