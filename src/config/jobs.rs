@@ -6,7 +6,10 @@ use toml::{Table, Value};
 use super::reader::{TableReader, article_type, join};
 use super::{HookConfig, JobsConfig};
 
-const JOBS_KEYS: &[&str] = &["hook", "nice"];
+const JOBS_KEYS: &[&str] = &["hook", "nice", "keep_days"];
+/// Finished jobs are forgotten after a month by default.
+const DEFAULT_KEEP_DAYS: u32 = 30;
+const KEEP_DAYS: std::ops::RangeInclusive<i64> = 1..=3650;
 const HOOK_KEYS: &[&str] = &["name", "program", "args", "timeout_seconds"];
 /// A day: a hook that needs longer is not a follow-up job.
 const TIMEOUT_SECONDS: std::ops::RangeInclusive<i64> = 1..=86_400;
@@ -20,6 +23,7 @@ impl Default for JobsConfig {
         JobsConfig {
             hooks: Vec::new(),
             nice: DEFAULT_NICE,
+            keep_days: DEFAULT_KEEP_DAYS,
         }
     }
 }
@@ -40,6 +44,9 @@ impl TableReader {
         };
         if let Some(nice) = self.integer("jobs", Some(table), "nice", NICE, "steps of niceness") {
             config.nice = nice as i32;
+        }
+        if let Some(days) = self.integer("jobs", Some(table), "keep_days", KEEP_DAYS, "days") {
+            config.keep_days = days as u32;
         }
         let hooks = match table.get("hook") {
             None => return config,

@@ -73,6 +73,9 @@ pub struct JobsConfig {
     pub hooks: Vec<HookConfig>,
     /// The niceness hooks run at (0 to 19): below playout.
     pub nice: i32,
+    /// Finished jobs that ended longer ago than this are forgotten at the
+    /// box's start (unless a job still waiting depends on them).
+    pub keep_days: u32,
 }
 
 /// `[[jobs.hook]]`: a program a `hook` job runs with its file as the last argument.

@@ -18,9 +18,9 @@ use crate::asrun::Database;
 use crate::clock::Clock;
 use crate::config::Config;
 
-/// How often the runner looks at the queue when nothing wakes it: a job
-/// added by `onair job add` while the box was starting, say.
-const IDLE: Duration = Duration::from_secs(1);
+/// How often the runner looks at the queue when nothing wakes it. Every
+/// change to the queue in the box rings; this is only a safety net.
+const IDLE: Duration = Duration::from_secs(30);
 
 struct Shared {
     store: JobStore,
@@ -80,6 +80,14 @@ impl Jobs {
                     job.label()
                 ),
             }
+        }
+        let keep = chrono::TimeDelta::days(i64::from(config.jobs.keep_days));
+        let forgotten = store.forget(clock.now() - keep)?;
+        if forgotten > 0 {
+            info!(
+                "{forgotten} job(s) finished more than {} days ago forgotten (jobs.keep_days)",
+                config.jobs.keep_days
+            );
         }
         Ok(Jobs {
             shared: Arc::new(Shared {

@@ -298,6 +298,39 @@ impl JobStore {
     }
 }
 
+impl JobStore {
+    /// Forgets the finished jobs that ended before `before`, except those a
+    /// job not finished depends on. Returns how many were forgotten.
+    pub fn forget(&self, before: DateTime<Utc>) -> Result<usize, JobError> {
+        let _writing = self.lock();
+        let jobs = self.all()?;
+        let needed: std::collections::HashSet<u64> = jobs
+            .iter()
+            .filter(|j| !j.status.is_finished())
+            .flat_map(|j| j.after.iter().filter_map(|d| resolve(&jobs, d)))
+            .map(|d| d.id)
+            .collect();
+        let mut batch = sled::Batch::default();
+        let mut forgotten = 0;
+        for job in &jobs {
+            if job.status.is_finished()
+                && job.ended.is_some_and(|end| end < before)
+                && !needed.contains(&job.id)
+            {
+                batch.remove(&key(job.id)[..]);
+                forgotten += 1;
+            }
+        }
+        if forgotten > 0 {
+            self.tree
+                .apply_batch(batch)
+                .map_err(|e| self.write_error(e))?;
+            self.tree.flush().map_err(|e| self.write_error(e))?;
+        }
+        Ok(forgotten)
+    }
+}
+
 /// Whether the work can be done with this configuration: the hook is
 /// configured, the channel and range exist, the folders are there.
 fn check_work(work: &Work, has_dependencies: bool, config: &Config) -> Result<(), JobError> {

@@ -245,6 +245,7 @@ fn hooks_are_read_with_their_defaults() {
                 program = \"bin/publish\"\nargs = [\"--quiet\"]\n";
     let config = Config::parse(text, std::path::Path::new("/etc/onair/onair.toml")).unwrap();
     assert_eq!(config.jobs.nice, 10);
+    assert_eq!(config.jobs.keep_days, 30);
     assert_eq!(
         config.jobs.hooks,
         vec![crate::config::HookConfig {
@@ -295,4 +296,46 @@ fn a_bad_hook_is_named_with_its_key_value_and_fix() {
         args.contains("jobs.hook[1].args = \"-q\": expected a list"),
         "{args}"
     );
+}
+
+#[test]
+fn finished_jobs_are_forgotten_unless_a_waiting_job_needs_them() {
+    let dir = scratch("forget");
+    let config = config(&dir);
+    let then = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let file = dir.join("news.mp3");
+    std::fs::write(&file, b"audio").unwrap();
+    let store = JobStore::open(Database::open(&config.data.dir).unwrap()).unwrap();
+    let new = |after: Vec<Dependency>| NewJob {
+        work: Work::Hook {
+            hook: "publish".into(),
+            file: Some(file.clone()),
+        },
+        queue: None,
+        name: None,
+        after,
+    };
+    for _ in 0..2 {
+        store.add(new(vec![]), &config, then).unwrap();
+    }
+    for id in [1, 2] {
+        store
+            .update(id, |job| {
+                job.status = JobStatus::Done;
+                job.ended = Some(then);
+                Ok(())
+            })
+            .unwrap();
+    }
+    store
+        .add(new(vec![Dependency::Id(2)]), &config, then)
+        .unwrap();
+    let later = then + chrono::TimeDelta::days(40);
+    assert_eq!(
+        store.forget(later - chrono::TimeDelta::days(30)).unwrap(),
+        1
+    );
+    let left: Vec<u64> = store.all().unwrap().iter().map(|j| j.id).collect();
+    assert_eq!(left, vec![2, 3], "job 2 is kept: job 3 waits for it");
+    let _ = std::fs::remove_dir_all(&dir);
 }
