@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::{JobError, Jobs, NewJob};
-use crate::web::Access;
+use crate::web::access::Access;
 
 #[derive(Clone)]
 struct Api {
