@@ -290,7 +290,16 @@ fn input_file(jobs: &[Job], job: &Job) -> Option<std::path::PathBuf> {
 
 fn work_on(shared: &Arc<Shared>, job: Job, input: Option<std::path::PathBuf>, flag: &AtomicU8) {
     let tail = Arc::new(Mutex::new(Tail::default()));
-    let ended = work::perform(&job, input.clone(), &shared.config, flag, &tail);
+    let keep = || {
+        let output = tail.lock().unwrap_or_else(|p| p.into_inner()).text();
+        if let Err(e) = shared.store.update(job.id, |job| {
+            job.output = output;
+            Ok(())
+        }) {
+            warn!("job {}: cannot keep its output so far: {e}", job.id);
+        }
+    };
+    let ended = work::perform(&job, input.clone(), &shared.config, flag, &tail, &keep);
     let output = tail.lock().unwrap_or_else(|p| p.into_inner()).text();
     let asked = flag.load(Ordering::Acquire);
     let now = shared.clock.now();

@@ -22,6 +22,9 @@ use crate::config::{Config, HookConfig};
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 /// How often a running hook is checked for its end, its limit and a stop.
 const POLL: Duration = Duration::from_millis(50);
+/// How often a running hook's output so far is kept, for `onair job show`
+/// while it runs (a hook that seems to hang says where it is).
+const KEEP_OUTPUT: Duration = Duration::from_secs(2);
 
 /// What the runner asks of a job at work, through its flag.
 pub(super) const GO_ON: u8 = 0;
@@ -79,13 +82,15 @@ impl Tail {
 }
 
 /// Does `job`'s work with `input` as its file (for a copy or a hook).
-/// The output captured goes into `tail`.
+/// The output captured goes into `tail`; `keep` is called now and then
+/// while a hook runs, to keep its output so far.
 pub(super) fn perform(
     job: &Job,
     input: Option<PathBuf>,
     config: &Config,
     flag: &AtomicU8,
     tail: &Arc<Mutex<Tail>>,
+    keep: &dyn Fn(),
 ) -> Ended {
     match &job.work {
         Work::Cut {
@@ -134,7 +139,7 @@ pub(super) fn perform(
             let Some(file) = input else {
                 return failed("no file for the hook: its dependency handed on none");
             };
-            run_hook(hook, config.jobs.nice, &file, flag, tail)
+            run_hook(hook, config.jobs.nice, &file, flag, tail, keep)
         }
     }
 }
@@ -276,6 +281,7 @@ fn run_hook(
     file: &Path,
     flag: &AtomicU8,
     tail: &Arc<Mutex<Tail>>,
+    keep: &dyn Fn(),
 ) -> Ended {
     let mut command = Command::new(&hook.program);
     command
@@ -337,6 +343,7 @@ fn run_hook(
     .collect();
     let limit = Duration::from_secs(u64::from(hook.timeout_seconds));
     let started = Instant::now();
+    let mut kept = Instant::now();
     let kill_group = || {
         // SAFETY: kill(2) only sends a signal, to the hook's own group.
         unsafe { libc::kill(-group, libc::SIGKILL) };
@@ -378,6 +385,10 @@ fn run_hook(
                 "timed out after {} s: the hook {:?} was killed (jobs.hook's timeout_seconds)",
                 hook.timeout_seconds, hook.name
             ));
+        }
+        if kept.elapsed() >= KEEP_OUTPUT {
+            keep();
+            kept = Instant::now();
         }
         std::thread::sleep(POLL);
     };
