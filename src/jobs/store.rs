@@ -81,11 +81,18 @@ impl JobStore {
         ))
     }
 
+    fn read_error(&self, error: sled::Error) -> JobError {
+        refused(format!(
+            "cannot read the job queue in {}: {error}; check the storage that holds data.dir",
+            self.db.dir().display()
+        ))
+    }
+
     /// Every job, in the order added.
     pub fn all(&self) -> Result<Vec<Job>, JobError> {
         let mut jobs = Vec::new();
         for item in self.tree.scan_prefix([JOB]) {
-            let (_, bytes) = item.map_err(|e| self.write_error(e))?;
+            let (_, bytes) = item.map_err(|e| self.read_error(e))?;
             let job: Job =
                 serde_json::from_slice(&bytes).map_err(|e| self.corrupt(format!("a job: {e}")))?;
             jobs.push(job);
@@ -94,7 +101,7 @@ impl JobStore {
     }
 
     pub fn get(&self, id: u64) -> Result<Job, JobError> {
-        match self.tree.get(key(id)).map_err(|e| self.write_error(e))? {
+        match self.tree.get(key(id)).map_err(|e| self.read_error(e))? {
             None => Err(JobError::NoSuchJob(id)),
             Some(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|e| self.corrupt(format!("job {id}: {e}")))
@@ -169,7 +176,7 @@ impl JobStore {
             }
         }
         check_work(&new.work, !new.after.is_empty(), config)?;
-        let id = match self.tree.get(NEXT_ID).map_err(|e| self.write_error(e))? {
+        let id = match self.tree.get(NEXT_ID).map_err(|e| self.read_error(e))? {
             None => 1,
             Some(bytes) => <[u8; 8]>::try_from(&bytes[..])
                 .map(u64::from_be_bytes)
