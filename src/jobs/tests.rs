@@ -339,3 +339,24 @@ fn finished_jobs_are_forgotten_unless_a_waiting_job_needs_them() {
     assert_eq!(left, vec![2, 3], "job 2 is kept: job 3 waits for it");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_job_waiting_on_another_queue_does_not_hold_up_its_own() {
+    // "news" job 2 waits for job 1 in "default"; job 3 in "news" goes first.
+    let mut first = job(1, "default", None, &[]);
+    first.status = JobStatus::Running;
+    let jobs = vec![
+        first,
+        job(2, "news", None, &[Dependency::Id(1)]),
+        job(3, "news", None, &[]),
+    ];
+    assert_eq!(next_to_run(&jobs), vec![3]);
+}
+
+#[test]
+fn an_interrupted_job_runs_again_before_later_ones() {
+    let mut first = job(1, "default", None, &[]);
+    first.status = JobStatus::Interrupted;
+    let jobs = vec![first, job(2, "default", None, &[])];
+    assert_eq!(next_to_run(&jobs), vec![1]);
+}
