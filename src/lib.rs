@@ -36,6 +36,8 @@
 //!   128x64 frame sent to the OLED and served as `/panel.png`.
 //! - [`recorder`]: other stations' and partners' streams recorded into the
 //!   archive as they come, always or in weekly windows.
+//! - [`jobs`]: the job queue (cut, copy, hook), kept in the as-run log's
+//!   database, run by the box in order and after each job's dependencies.
 //! - [`station`]: `onair run`: assembles the parts and stops them in order.
 //! - [`timetable`]: `onair schedule`, today and tomorrow with bookings,
 //!   substitutes and pre-air check results.
@@ -60,6 +62,7 @@ pub mod demo;
 pub mod director;
 pub mod engine;
 pub mod hw;
+pub mod jobs;
 pub mod listen_back;
 pub mod output;
 pub mod pacing;

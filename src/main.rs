@@ -136,6 +136,12 @@ enum Command {
         #[command(subcommand)]
         command: ArchiveCommand,
     },
+    /// The job queue: cuts, copies and hooks, run by the box in order and
+    /// after their dependencies (also while the box runs).
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
+    },
     /// The streams the box records into its archive (also while it runs).
     Channel {
         #[command(subcommand)]
@@ -215,6 +221,116 @@ enum ArchiveCommand {
         /// Cut around holes: the runs of audio back to back, shorter than the range.
         #[arg(long)]
         allow_holes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobCommand {
+    /// Every job: queue, kind, status, times, dependencies.
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One job, with its error and captured output.
+    Show {
+        id: u64,
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a job; prints its id.
+    Add {
+        #[command(subcommand)]
+        work: AddCommand,
+    },
+    /// Run a failed, cancelled or interrupted job again (and the jobs its
+    /// failure failed).
+    Retry {
+        id: u64,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Stop a job from running; one at work is stopped (a hook is killed).
+    Cancel {
+        id: u64,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct AddCommon {
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Run after this job is done: its id, or the name of a job (which may
+    /// be added later with --name). May be given more than once.
+    #[arg(long)]
+    after: Vec<String>,
+    /// The queue: one job at a time per queue, in the order added
+    /// (default: "default").
+    #[arg(long)]
+    queue: Option<String>,
+    /// A name for this job, for other jobs' --after.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+impl AddCommon {
+    fn options(&self) -> cli::job::AddOptions {
+        cli::job::AddOptions {
+            after: self.after.clone(),
+            queue: self.queue.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum AddCommand {
+    /// A range of a channel in the archive to a file: MP3, or WAV.
+    Cut {
+        #[command(flatten)]
+        common: AddCommon,
+        /// The channel (default: the box's own).
+        #[arg(long)]
+        channel: Option<String>,
+        /// The quality folder (default: the box's own, or the channel's only one).
+        #[arg(long)]
+        quality: Option<String>,
+        /// From this time, in the forms of `onair log --since`.
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// The file to write (a `.wav` name makes a WAV); it must not exist.
+        #[arg(long, short)]
+        output: PathBuf,
+        #[arg(long)]
+        wav: bool,
+    },
+    /// A file into a folder or mounted share, never over a file there.
+    Copy {
+        #[command(flatten)]
+        common: AddCommon,
+        /// The file (default: the file of the first --after job).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The folder.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// A hook of the configuration's [[jobs.hook]], with the file as its
+    /// last argument.
+    Hook {
+        hook: String,
+        #[command(flatten)]
+        common: AddCommon,
+        /// The file (default: the file of the first --after job).
+        #[arg(long)]
+        file: Option<PathBuf>,
     },
 }
 
@@ -368,6 +484,7 @@ fn main() -> ExitCode {
                 )
             }),
         },
+        Command::Job { command } => job(command),
         Command::Channel { command } => match command {
             ChannelCommand::Add {
                 name,
@@ -407,6 +524,47 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("onair: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn job(command: JobCommand) -> Result<()> {
+    match command {
+        JobCommand::List { config, json } => load(&config).and_then(|c| cli::job::list(&c, json)),
+        JobCommand::Show { id, config, json } => {
+            load(&config).and_then(|c| cli::job::show(&c, id, json))
+        }
+        JobCommand::Retry { id, config } => load(&config).and_then(|c| cli::job::retry(&c, id)),
+        JobCommand::Cancel { id, config } => load(&config).and_then(|c| cli::job::cancel(&c, id)),
+        JobCommand::Add { work } => {
+            let (common, work) = match work {
+                AddCommand::Cut {
+                    common,
+                    channel,
+                    quality,
+                    from,
+                    to,
+                    output,
+                    wav,
+                } => (
+                    common,
+                    cli::job::AddWork::Cut {
+                        channel,
+                        quality,
+                        from,
+                        to,
+                        output,
+                        wav,
+                    },
+                ),
+                AddCommand::Copy { common, file, to } => {
+                    (common, cli::job::AddWork::Copy { file, to })
+                }
+                AddCommand::Hook { hook, common, file } => {
+                    (common, cli::job::AddWork::Hook { hook, file })
+                }
+            };
+            load(&common.config).and_then(|c| cli::job::add(&c, work, common.options()))
         }
     }
 }

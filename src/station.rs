@@ -1,5 +1,5 @@
 //! `onair run`: puts the parts together — clock, as-run log, front panel,
-//! outputs and the archive, engine, listen-back, director, web — and takes them down in order on
+//! outputs and the archive, engine, listen-back, director, web, job queue — and takes them down in order on
 //! SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::director::{ArchiveWiring, CommandQueue, Controls, Director, LiveWiring, Wiring};
 use crate::engine::{self, EngineSettings, LiveInput};
 use crate::hw::FrontPanel;
+use crate::jobs::Jobs;
 use crate::listen_back;
 use crate::output::{self, OutputContext};
 use crate::pacing;
@@ -119,6 +120,8 @@ pub async fn run_with(
     let address: SocketAddr = listener.local_addr()?;
     let socket_path = config.web.control_socket.clone();
     let socket = web::local::bind(&socket_path)?;
+    // The job queue shares the log's database: sled opens a folder once.
+    let jobs = Jobs::open(log.database(), &config, clock)?;
     let state = web::State {
         status: status_rx,
         log: Arc::new(log.reader()) as Arc<dyn AsRunReader>,
@@ -138,8 +141,19 @@ pub async fn run_with(
             segment_seconds: a.segment_seconds,
         }),
     };
-    tokio::spawn(web::serve(listener, state.clone()));
-    tokio::spawn(web::local::serve(socket, state));
+    tokio::spawn(web::serve_with_jobs(
+        listener,
+        state.clone(),
+        Some(jobs.clone()),
+    ));
+    tokio::spawn(web::local::serve_with_jobs(
+        socket,
+        state,
+        Some(jobs.clone()),
+    ));
+    let runner = jobs
+        .start()
+        .context("cannot start the job queue's thread")?;
     let address_file = web_address_file(&config);
     write_web_address(&address_file, address)?;
     info!(
@@ -147,6 +161,11 @@ pub async fn run_with(
         socket_path.display()
     );
     let result = on_air(config, clock, log, status_tx, commands, stop).await;
+    // A hook at work is killed and its job marked interrupted: it runs
+    // again at the next start.
+    tokio::task::spawn_blocking(move || runner.stop())
+        .await
+        .ok();
     screen.stop();
     let _ = std::fs::remove_file(&address_file);
     let _ = std::fs::remove_file(&socket_path);

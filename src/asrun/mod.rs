@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::listen_back::ListenAlarm;
 
 pub use print::{COLUMNS, nearest, to_csv, to_json, to_table};
-pub use sled::{SledReader, SledWriter, log_exists};
+pub use sled::{Database, SledReader, SledWriter, log_exists};
 
 /// What kind of sound went on air.
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]

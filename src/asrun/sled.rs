@@ -99,6 +99,45 @@ impl SledWriter {
             store: self.store.clone(),
         }
     }
+
+    /// The database this log is kept in, for other records kept beside it
+    /// (the job queue): sled may be opened only once per folder and process.
+    pub fn database(&self) -> Database {
+        Database {
+            store: self.store.clone(),
+        }
+    }
+}
+
+/// The as-run log's sled database, shared with records kept beside the log
+/// in trees of their own. Holds the database (and its lock) open while any
+/// handle to it lives.
+#[derive(Clone)]
+pub struct Database {
+    store: Arc<Store>,
+}
+
+impl Database {
+    /// Opens the database in `data_dir` for a command run while the box is
+    /// stopped: [`AsRunError::Busy`] when the box holds it.
+    pub fn open(data_dir: &Path) -> Result<Self, AsRunError> {
+        Ok(Database {
+            store: Arc::new(Store::open(data_dir)?),
+        })
+    }
+
+    /// The tree `name`, created when missing.
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, AsRunError> {
+        self.store
+            .db
+            .open_tree(name)
+            .map_err(|e| self.store.write_error(e))
+    }
+
+    /// The database's folder, for messages.
+    pub fn dir(&self) -> &Path {
+        &self.store.dir
+    }
 }
 
 impl SledReader {

@@ -10,6 +10,8 @@
 //! - [`check_config`]: `onair check-config`.
 //! - [`ask_box`]: asking the running box over its web server.
 //! - [`control`]: `onair live|auto|skip|press` over the box's control socket.
+//! - [`job`]: `onair job list|show|add|retry|cancel`, from the database or
+//!   through the running box.
 //! - [`secrets`]: `onair passwd` and `onair token`.
 
 pub mod archive;
@@ -17,6 +19,7 @@ pub mod ask_box;
 pub mod channel;
 pub mod check_config;
 pub mod control;
+pub mod job;
 pub mod log;
 pub mod secrets;
 pub mod status;

@@ -13,10 +13,12 @@
 //! - `panel`: `[panel]`, the front panel's pins and display.
 //! - `archive`: `[archive]`, where what aired is kept.
 //! - `recorder`: `[recorder]`, the other streams recorded into the archive.
+//! - `jobs`: `[jobs]` and `[[jobs.hook]]`, the programs hook jobs run.
 //! - `machine`: what `onair check-config` warns about on this machine
 //!   (folders and files missing or unusable).
 
 mod archive;
+mod jobs;
 mod live;
 mod machine;
 mod outputs;
@@ -66,6 +68,29 @@ pub struct Config {
     pub archive: Option<ArchiveConfig>,
     /// Other streams recorded into the archive; `None`: none.
     pub recorder: Option<RecorderConfig>,
+    /// The job queue's hooks and their priority.
+    pub jobs: JobsConfig,
+}
+
+/// `[jobs]`: what hook jobs may run, and how gently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobsConfig {
+    pub hooks: Vec<HookConfig>,
+    /// The niceness hooks run at (0 to 19): below playout.
+    pub nice: i32,
+    /// Finished jobs that ended longer ago than this are forgotten at the
+    /// box's start (unless a job still waiting depends on them).
+    pub keep_days: u32,
+}
+
+/// `[[jobs.hook]]`: a program a `hook` job runs with its file as the last argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookConfig {
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Killed, and its job failed, after this long.
+    pub timeout_seconds: u32,
 }
 
 /// `[archive]`: what aired, kept as MP3 segments in

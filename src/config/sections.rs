@@ -1,5 +1,5 @@
 //! The station's sections (`[station]`, `[library]`, `[clock]`, `[audio]`,
-//! `[data]`, `[web]`, `[calendar]`; `[panel]` is in `panel`) read into their types, and the whole file
+//! `[data]`, `[web]`, `[calendar]`; `[panel]` is in `panel`, `[jobs]` in `jobs`) read into their types, and the whole file
 //! into a [`Config`].
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -26,7 +26,7 @@ const MAX_SPEED: f64 = 1000.0;
 
 const TOP_KEYS: &[&str] = &[
     "station", "library", "clock", "audio", "data", "output", "web", "calendar", "live", "silence",
-    "panel", "archive", "recorder",
+    "panel", "archive", "recorder", "jobs",
 ];
 const CALENDAR_KEYS: &[&str] = &["source", "refresh_minutes", "check_ahead_minutes"];
 const DEFAULT_REFRESH_MINUTES: u32 = 15;
@@ -77,6 +77,8 @@ impl TableReader {
         );
         let recorder = self.recorder(root, archive.as_ref());
 
+        let jobs = self.jobs(root);
+
         if let Some(clock) = &clock {
             self.outputs_for_clock(root, &outputs, clock);
         }
@@ -97,6 +99,7 @@ impl TableReader {
             panel,
             archive,
             recorder,
+            jobs,
         })
     }
 

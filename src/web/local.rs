@@ -6,7 +6,8 @@
 //! The same HTTP as the web server, without its login:
 //! `POST /api/live|auto|skip`, `POST /api/press/{button}`,
 //! `GET /api/status`, `GET /api/log` (for `onair status` and `onair log`
-//! on a box whose page needs a login to read, `web.read_requires_login`).
+//! on a box whose page needs a login to read, `web.read_requires_login`),
+//! and `/api/jobs` for `onair job` ([`crate::jobs::api`]).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -90,7 +91,21 @@ pub fn router(state: State) -> Router {
 }
 
 pub async fn serve(listener: UnixListener, state: State) {
-    let service = router(state).into_make_service_with_connect_info::<Peer>();
+    serve_with_jobs(listener, state, None).await
+}
+
+/// [`serve`], with the job queue's `/api/jobs` (read, add, retry, cancel)
+/// for `onair job` when the box runs one.
+pub async fn serve_with_jobs(
+    listener: UnixListener,
+    state: State,
+    jobs: Option<crate::jobs::Jobs>,
+) {
+    let mut router = router(state);
+    if let Some(jobs) = jobs {
+        router = router.merge(crate::jobs::api::control_routes(jobs));
+    }
+    let service = router.into_make_service_with_connect_info::<Peer>();
     if let Err(e) = axum::serve(listener, service).await {
         error!("control socket stopped: {e}");
     }

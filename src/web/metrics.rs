@@ -14,6 +14,10 @@
 //!   `overlap_duration{type}` (s), from the same figures as
 //!   `/coverage/…json` ([`crate::archive::coverage`]).
 //!
+//! - From the job queue, on a box that runs one: `onair_jobs{state}`, how
+//!   many jobs are in each state (`waiting`, `running`, `done`, `failed`,
+//!   `interrupted`, `cancelled`).
+//!
 //! The registry is made afresh for each scrape from what is there now, so
 //! an hour that retention deleted is simply gone from the next answer
 //! (wubloader's hour series grew for ever). Reading needs a login only
@@ -43,13 +47,32 @@ type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-pub async fn metrics(Extract(state): Extract<State>, headers: HeaderMap) -> Response {
+pub async fn metrics(state: Extract<State>, headers: HeaderMap) -> Response {
+    metrics_with_jobs(state, headers, None).await
+}
+
+/// [`metrics`], with the job counts of the box's queue.
+pub async fn metrics_with_jobs(
+    Extract(state): Extract<State>,
+    headers: HeaderMap,
+    jobs: Option<crate::jobs::Jobs>,
+) -> Response {
     if let Err(refusal) = state.access.reader(&headers) {
         return refusal.into_response();
     }
     let status = state.status.borrow().clone();
     let archive = state.archive.clone();
-    let text = tokio::task::spawn_blocking(move || exposition(&status, archive.as_ref())).await;
+    let text = tokio::task::spawn_blocking(move || {
+        let mut text = exposition(&status, archive.as_ref())?;
+        if let Some(jobs) = jobs {
+            let list = jobs.list().map_err(|e| e.to_string())?;
+            // The exposition ends with `# EOF`: the jobs' family goes before it.
+            let end = text.rfind("# EOF").unwrap_or(text.len());
+            text.insert_str(end, &job_counts(&list)?);
+        }
+        Ok::<_, String>(text)
+    })
+    .await;
     match text {
         Ok(Ok(text)) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Ok(Err(e)) => super::access::error(StatusCode::INTERNAL_SERVER_ERROR, &e, None),
@@ -73,6 +96,34 @@ pub fn exposition(status: &Status, archive: Option<&ArchiveView>) -> Result<Stri
     let mut text = String::new();
     encode(&mut text, &registry).map_err(|e| format!("cannot write the metrics: {e}"))?;
     Ok(text)
+}
+
+/// `onair_jobs{state}`: how many jobs are in each state, as exposition
+/// lines without the end marker.
+fn job_counts(jobs: &[crate::jobs::Job]) -> Result<String, String> {
+    let mut registry = Registry::default();
+    let counts = Gauges::default();
+    for state in [
+        "waiting",
+        "running",
+        "done",
+        "failed",
+        "interrupted",
+        "cancelled",
+    ] {
+        let n = jobs.iter().filter(|j| j.status.word() == state).count();
+        counts
+            .get_or_create(&vec![("state", state.to_string())])
+            .set(n as f64);
+    }
+    registry.sub_registry_with_prefix("onair").register(
+        "jobs",
+        "Jobs in the queue, by state",
+        counts,
+    );
+    let mut text = String::new();
+    encode(&mut text, &registry).map_err(|e| format!("cannot write the metrics: {e}"))?;
+    Ok(text.trim_end().trim_end_matches("# EOF").to_string())
 }
 
 fn register_status(registry: &mut Registry, status: &Status) {

@@ -21,6 +21,8 @@
 //!
 //! - the archive, read-only: listings, HLS playlists and segments, cuts,
 //!   waveforms and coverage ([`archive`]).
+//! - `GET /api/jobs`, `GET /api/jobs/{id}` — the job queue as JSON
+//!   ([`crate::jobs::api`]).
 //! - `GET /metrics` — Prometheus: the box's counters and the archive's
 //!   coverage ([`metrics`]).
 //! - `GET /assets/…` — hls.js for the page's listen-again player
@@ -88,7 +90,16 @@ pub struct State {
 }
 
 pub fn router(state: State) -> Router {
-    Router::new()
+    router_with_jobs(state, None)
+}
+
+/// [`router`], with the job queue's `/api/jobs` (read-only) and its counts
+/// on `/metrics` when the box runs one.
+pub fn router_with_jobs(state: State, jobs: Option<crate::jobs::Jobs>) -> Router {
+    let access = state.access.clone();
+    let metrics_jobs = jobs.clone();
+    let metrics = move |state, headers| metrics::metrics_with_jobs(state, headers, metrics_jobs);
+    let router = Router::new()
         .route("/", get(page))
         .route("/api/status", get(status))
         .route("/api/log", get(log))
@@ -101,17 +112,30 @@ pub fn router(state: State) -> Router {
         .route("/api/auto", post(control::auto))
         .route("/api/skip", post(control::skip))
         .route("/api/press/{button}", post(control::press))
-        .route("/metrics", get(metrics::metrics))
+        .route("/metrics", get(metrics))
         .merge(archive::routes())
         .merge(assets::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(limit_body))
         .layer(CsrfLayer::new().with_rejection_response(cross_site))
-        .with_state(state)
+        .with_state(state);
+    match jobs {
+        Some(jobs) => router.merge(crate::jobs::api::read_routes(jobs, access)),
+        None => router,
+    }
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, state: State) {
-    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    serve_with_jobs(listener, state, None).await
+}
+
+/// [`serve`], with `/api/jobs` (read-only) when the box runs a job queue.
+pub async fn serve_with_jobs(
+    listener: tokio::net::TcpListener,
+    state: State,
+    jobs: Option<crate::jobs::Jobs>,
+) {
+    let service = router_with_jobs(state, jobs).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, service).await {
         error!("web server stopped: {e}");
     }
