@@ -160,7 +160,7 @@ pub async fn run_with(
         "status page on http://{address}/, control socket {}",
         socket_path.display()
     );
-    let result = on_air(config, clock, log, status_tx, commands, stop).await;
+    let result = on_air(config, clock, log, status_tx, commands, jobs.clone(), stop).await;
     // A hook at work is killed and its job marked interrupted: it runs
     // again at the next start.
     tokio::task::spawn_blocking(move || runner.stop())
@@ -178,6 +178,7 @@ async fn on_air(
     log: SledWriter,
     status_tx: watch::Sender<Status>,
     commands: CommandQueue,
+    jobs: Jobs,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let rate = config.audio.sample_rate;
@@ -293,7 +294,7 @@ async fn on_air(
         config.outputs.len()
     );
     // Other stations' streams, on threads of their own beside playout.
-    let recorder = RecorderTask::start(&config, clock);
+    let recorder = RecorderTask::start(&config, clock, Some(jobs));
     let director = Director::new(Wiring {
         config: config.clone(),
         clock,

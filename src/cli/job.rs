@@ -181,6 +181,7 @@ fn work_of(config: &Config, work: AddWork) -> Result<Work> {
                 to: parse("to", &to)?,
                 output: absolute(output)?,
                 wav,
+                allow_holes: false,
             }
         }
         AddWork::Copy { file, to } => Work::Copy {

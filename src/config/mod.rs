@@ -38,7 +38,7 @@ use toml::Table;
 pub use outputs::{MP3_BITRATES, MP3_SAMPLE_RATES};
 pub use panel::{DisplayConfig, DisplayKind, Lines, PanelConfig, PanelPins, Pull};
 use reader::TableReader;
-pub use recorder::{DEFAULT_CATEGORY, RecordWhen, RecordedChannel, RecorderConfig};
+pub use recorder::{DEFAULT_CATEGORY, RecordWhen, RecordedChannel, RecorderConfig, WindowJobs};
 use sections::DEFAULT_CHECK_AHEAD_MINUTES;
 
 #[derive(Debug, Clone)]

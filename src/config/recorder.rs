@@ -11,17 +11,24 @@
 //! category = "news"
 //! record = ["Mon-Fri 06:00-09:00"]     # or "always" (the default)
 //! # calendar = "https://…/recordings.ics" instead of record
+//! cut_to = "/srv/cuts"                  # at each window's end: cut it here,
+//! copy_to = "/mnt/news"                 # then copy the cut there,
+//! hook = "publish"                      # then run this [[jobs.hook]] on it
 //! ```
+
+use std::path::PathBuf;
 
 use toml::{Table, Value};
 
 use super::reader::{TableReader, article_type};
-use super::{ArchiveConfig, CalendarSource};
+use super::{ArchiveConfig, CalendarSource, JobsConfig};
 use crate::recorder::address::{check_category, check_name, check_url};
 use crate::recorder::windows::Window;
 
 const RECORDER_KEYS: &[&str] = &["categories", "channel"];
-const CHANNEL_KEYS: &[&str] = &["name", "url", "category", "record", "calendar"];
+const CHANNEL_KEYS: &[&str] = &[
+    "name", "url", "category", "record", "calendar", "cut_to", "copy_to", "hook",
+];
 /// The category of a channel that names none.
 pub const DEFAULT_CATEGORY: &str = "other";
 
@@ -41,6 +48,18 @@ pub struct RecordedChannel {
     pub url: String,
     pub category: String,
     pub when: RecordWhen,
+    /// The jobs added when a window of it ends.
+    pub after_window: Option<WindowJobs>,
+}
+
+/// At a window's end: a cut of the window into `cut_to`, then a copy of
+/// the cut into `copy_to`, then `hook` run on the last file, each after
+/// the one before (the job queue's `recorder` queue).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowJobs {
+    pub cut_to: PathBuf,
+    pub copy_to: Option<PathBuf>,
+    pub hook: Option<String>,
 }
 
 /// When a channel records.
@@ -72,6 +91,7 @@ impl TableReader {
         &mut self,
         root: &Table,
         archive: Option<&ArchiveConfig>,
+        jobs: &JobsConfig,
     ) -> Option<RecorderConfig> {
         let table = self.section(root, "recorder", RECORDER_KEYS)?;
         if archive.is_none() && !root.contains_key("archive") {
@@ -97,7 +117,7 @@ impl TableReader {
                         );
                         continue;
                     };
-                    let Some(channel) = self.recorded_channel(&prefix, t) else {
+                    let Some(channel) = self.recorded_channel(&prefix, t, jobs) else {
                         continue;
                     };
                     if channels.iter().any(|c| c.name == channel.name) {
@@ -159,7 +179,12 @@ impl TableReader {
         categories
     }
 
-    fn recorded_channel(&mut self, prefix: &str, table: &Table) -> Option<RecordedChannel> {
+    fn recorded_channel(
+        &mut self,
+        prefix: &str,
+        table: &Table,
+        jobs: &JobsConfig,
+    ) -> Option<RecordedChannel> {
         self.unknown_keys(prefix, table, CHANNEL_KEYS);
         let text = |reader: &mut TableReader, key: &str, check: fn(&str) -> Result<(), String>| {
             let value = reader.string(prefix, Some(table), key)?;
@@ -194,12 +219,78 @@ impl TableReader {
             Some(DEFAULT_CATEGORY.to_string())
         };
         let when = self.record_when(prefix, table);
+        let after_window = self.window_jobs(prefix, table, jobs, when.as_ref());
         Some(RecordedChannel {
             name: name?,
             url: url?,
             category: category?,
             when: when?,
+            after_window: after_window?,
         })
+    }
+
+    /// `cut_to`, `copy_to` and `hook`: `Some(None)` when none is given.
+    fn window_jobs(
+        &mut self,
+        prefix: &str,
+        table: &Table,
+        jobs: &JobsConfig,
+        when: Option<&RecordWhen>,
+    ) -> Option<Option<WindowJobs>> {
+        if !["cut_to", "copy_to", "hook"]
+            .iter()
+            .any(|k| table.contains_key(*k))
+        {
+            return Some(None);
+        }
+        let mut fine = true;
+        if when == Some(&RecordWhen::Always) {
+            self.problem(
+                format!("{prefix}.cut_to"),
+                table.get("cut_to"),
+                "a channel that records always has no window to cut: give it `record` windows \
+                 or a `calendar`, or remove cut_to, copy_to and hook",
+            );
+            fine = false;
+        }
+        let cut_to = self.path(prefix, Some(table), "cut_to");
+        if !table.contains_key("cut_to") {
+            self.problem(
+                format!("{prefix}.cut_to"),
+                None,
+                "expected the folder each window's cut is written to (such as \"/srv/cuts\"): \
+                 copy_to and hook work on the cut",
+            );
+        }
+        let copy_to = self.path(prefix, Some(table), "copy_to");
+        let hook = self.string(prefix, Some(table), "hook").map(str::to_string);
+        if let Some(name) = &hook
+            && !jobs.hooks.iter().any(|h| &h.name == name)
+        {
+            self.problem(
+                format!("{prefix}.hook"),
+                table.get("hook"),
+                format!(
+                    "there is no [[jobs.hook]] named {name:?}; the hooks are: {}",
+                    if jobs.hooks.is_empty() {
+                        "none".to_string()
+                    } else {
+                        jobs.hooks
+                            .iter()
+                            .map(|h| h.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            );
+            fine = false;
+        }
+        let chain = WindowJobs {
+            cut_to: cut_to?,
+            copy_to,
+            hook,
+        };
+        fine.then_some(Some(chain))
     }
 
     fn record_when(&mut self, prefix: &str, table: &Table) -> Option<RecordWhen> {

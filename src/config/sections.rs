@@ -75,9 +75,9 @@ impl TableReader {
                 .map_or("onair", |s: &super::Station| &s.name),
             &outputs,
         );
-        let recorder = self.recorder(root, archive.as_ref());
 
         let jobs = self.jobs(root);
+        let recorder = self.recorder(root, archive.as_ref(), &jobs);
 
         if let Some(clock) = &clock {
             self.outputs_for_clock(root, &outputs, clock);

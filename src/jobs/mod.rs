@@ -54,6 +54,11 @@ pub enum Work {
         to: DateTime<Utc>,
         output: PathBuf,
         wav: bool,
+        /// Cut around holes (the runs of audio back to back) instead of
+        /// failing on them: a recording window's cut, whose stream may
+        /// have dropped for a moment.
+        #[serde(default)]
+        allow_holes: bool,
     },
     /// `file` (or, when `None`, the file of the job's first dependency)
     /// into the folder `to`, under its own name.

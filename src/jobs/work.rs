@@ -100,12 +100,13 @@ pub(super) fn perform(
             to,
             output,
             wav,
+            allow_holes,
         } => {
             let Some(archive) = &config.archive else {
                 return failed("this box keeps no archive (its config has no [archive])");
             };
             let dir = archive.dir.join(channel).join(quality);
-            let cut = match Cut::plan(&BestCache::default(), &dir, *from, *to, false) {
+            let cut = match Cut::plan(&BestCache::default(), &dir, *from, *to, *allow_holes) {
                 Ok(cut) => cut,
                 Err(e) => return failed(format!("cannot cut {channel}/{quality}: {e}")),
             };

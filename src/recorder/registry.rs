@@ -151,6 +151,7 @@ impl Registry {
                     url: added.url.clone(),
                     category: added.category.clone(),
                     when,
+                    after_window: None,
                 },
                 origin: Origin::Added,
             });

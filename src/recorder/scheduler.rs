@@ -4,7 +4,9 @@
 //! starts and stops them, and publishes what each is doing for the status
 //! page and `/metrics`. Channels that record by calendar each get the
 //! calendar machinery of the playout calendar (fetched on its own thread,
-//! cached under `<data>/recorder/calendars/<channel>/`).
+//! cached under `<data>/recorder/calendars/<channel>/`). When a window of
+//! a channel with `cut_to` ends, its cut (and the copy and hook after it)
+//! go to the job queue, in the `recorder` queue.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,12 +25,15 @@ use super::windows::Recording;
 use super::{ChannelSnapshot, Recorder, RecorderChannel, RecorderSettings};
 use crate::calendar::CalendarWatch;
 use crate::clock::Clock;
-use crate::config::{CalendarConfig, Config, RecordWhen, RecorderConfig};
+use crate::config::{CalendarConfig, Config, RecordWhen, RecorderConfig, WindowJobs};
+use crate::jobs::{Dependency, Jobs, NewJob, Work};
 
 /// How often the plan is asked, in real time.
 const TICK: Duration = Duration::from_secs(1);
 /// How often a recording channel's calendar is fetched again, minutes.
 const CALENDAR_REFRESH_MINUTES: u32 = 15;
+/// The job queue a window's jobs go to.
+const JOBS_QUEUE: &str = "recorder";
 
 /// One channel as the status page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,7 +62,7 @@ impl RecorderTask {
     /// Starts the recorder of `config` (none without `[archive]` and with
     /// no channels in the config or added at run time: the thread still
     /// starts when there is an archive, to pick up `onair channel add`).
-    pub fn start(config: &Config, clock: Clock) -> Option<RecorderTask> {
+    pub fn start(config: &Config, clock: Clock, jobs: Option<Jobs>) -> Option<RecorderTask> {
         let archive = config.archive.as_ref()?;
         let mut settings =
             RecorderSettings::new(archive.dir.clone(), archive.segment_seconds, clock);
@@ -83,6 +88,8 @@ impl RecorderTask {
             registry: Registry::default(),
             calendars: BTreeMap::new(),
             views: views.clone(),
+            jobs,
+            opened: BTreeMap::new(),
         };
         let thread = std::thread::Builder::new()
             .name("recorder".into())
@@ -125,6 +132,9 @@ struct Keeper {
     registry: Registry,
     calendars: BTreeMap<String, CalendarWatch>,
     views: Arc<Mutex<Vec<RecordingView>>>,
+    jobs: Option<Jobs>,
+    /// When each windowed channel started recording, for its window's cut.
+    opened: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl Keeper {
@@ -237,7 +247,10 @@ impl Keeper {
             let recording = self.recorder.is_recording(name);
             match plan {
                 Recording::Until(_) if !recording => match self.recorder.start(name) {
-                    Ok(()) => tracing::info!("recorder: {name}: recording"),
+                    Ok(()) => {
+                        tracing::info!("recorder: {name}: recording");
+                        self.opened.insert(name.clone(), now);
+                    }
                     Err(e) => tracing::error!("recorder: {name}: {e}"),
                 },
                 Recording::Waiting(next) if recording => {
@@ -248,12 +261,72 @@ impl Keeper {
                         "recorder: {name}: window over{}",
                         next.map_or(String::new(), |t| format!(", next at {t}"))
                     );
+                    if let (Some(opened), Some(after)) =
+                        (self.opened.remove(name), &channel.channel.after_window)
+                    {
+                        self.add_window_jobs(name, opened, now, after);
+                    }
                 }
                 _ => {}
             }
             plans.insert(name.clone(), plan);
         }
         self.publish(now, &plans);
+    }
+
+    /// The window `from..to` of `channel`: its cut, then the copy and the
+    /// hook, each after the one before.
+    fn add_window_jobs(
+        &self,
+        channel: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: &WindowJobs,
+    ) {
+        let Some(jobs) = &self.jobs else {
+            return;
+        };
+        let local = from.with_timezone(&self.zone);
+        let file = format!("{channel}-{}.mp3", local.format("%Y-%m-%d_%H%M"));
+        let mut chain = vec![Work::Cut {
+            channel: channel.to_string(),
+            quality: super::quality::SOURCE.to_string(),
+            from,
+            to,
+            output: after.cut_to.join(&file),
+            wav: false,
+            allow_holes: true,
+        }];
+        if let Some(to) = &after.copy_to {
+            chain.push(Work::Copy {
+                file: None,
+                to: to.clone(),
+            });
+        }
+        if let Some(hook) = &after.hook {
+            chain.push(Work::Hook {
+                hook: hook.clone(),
+                file: None,
+            });
+        }
+        let mut before: Option<u64> = None;
+        for work in chain {
+            let kind = work.kind();
+            let added = jobs.add(NewJob {
+                work,
+                queue: Some(JOBS_QUEUE.to_string()),
+                name: None,
+                after: before.map(Dependency::Id).into_iter().collect(),
+            });
+            match added {
+                Ok(job) => before = Some(job.id),
+                Err(e) => {
+                    tracing::error!("recorder: {channel}: cannot add the window's {kind}: {e}");
+                    return;
+                }
+            }
+        }
+        tracing::info!("recorder: {channel}: the window's jobs are queued ({file})");
     }
 
     fn publish(&self, _now: DateTime<Utc>, plans: &BTreeMap<String, Recording>) {

@@ -161,3 +161,44 @@ name = "no-address"
         "{found}"
     );
 }
+
+#[test]
+fn a_window_s_end_can_cut_copy_and_hand_the_recording_to_a_hook() {
+    let hooks = "[[jobs.hook]]\nname = \"publish\"\nprogram = \"/usr/local/bin/publish\"\n";
+    let config = parse(&format!(
+        "{hooks}[recorder]\n[[recorder.channel]]\nname = \"news\"\nurl = \"http://a.org/\"\n\
+         record = \"Mon-Fri 06:00-06:10\"\ncut_to = \"cuts\"\ncopy_to = \"/mnt/share\"\n\
+         hook = \"publish\"\n"
+    ))
+    .unwrap();
+    let channel = &config.recorder.unwrap().channels[0];
+    assert_eq!(
+        channel.after_window,
+        Some(WindowJobs {
+            cut_to: "/etc/onair/cuts".into(),
+            copy_to: Some("/mnt/share".into()),
+            hook: Some("publish".into()),
+        })
+    );
+
+    // Bad input: a channel that records always has no window to cut; a
+    // hook that is not configured; a copy without a cut.
+    let found = problems(&format!(
+        "{hooks}[recorder]\n[[recorder.channel]]\nname = \"a\"\nurl = \"http://a.org/\"\n\
+         cut_to = \"cuts\"\n\
+         [[recorder.channel]]\nname = \"b\"\nurl = \"http://a.org/\"\n\
+         record = \"daily 06:00-07:00\"\ncut_to = \"cuts\"\nhook = \"upload\"\n\
+         [[recorder.channel]]\nname = \"c\"\nurl = \"http://a.org/\"\n\
+         record = \"daily 06:00-07:00\"\ncopy_to = \"/mnt\"\n"
+    ));
+    for says in [
+        "recorder.channel[0].cut_to",
+        "records always has no window to cut",
+        "recorder.channel[1].hook",
+        "no [[jobs.hook]] named \"upload\"; the hooks are: publish",
+        "recorder.channel[2].cut_to",
+        "expected the folder each window's cut is written to",
+    ] {
+        assert!(found.contains(says), "missing {says:?} in:\n{found}");
+    }
+}

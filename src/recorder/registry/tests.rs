@@ -26,6 +26,7 @@ fn config() -> RecorderConfig {
             url: "https://news.example.org/live.mp3".into(),
             category: "news".into(),
             when: RecordWhen::Always,
+            after_window: None,
         }],
     }
 }
