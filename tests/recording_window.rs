@@ -1,0 +1,212 @@
+//! The recorder in the running box: a partner's stream (ffmpeg sending a
+//! tone as MP3 to a real icecast2 on loopback) recorded in a one-minute
+//! window of the station's wall clock; the status says what the channel
+//! does before, during and after the window; at the window's end its cut,
+//! a copy to a "share" and a hook are queued and run, and the cut holds
+//! the window's minute of the partner's tone. Bad input tried: a second
+//! channel whose address answers nothing (it reconnects, named in the
+//! status, and neither playout nor the first channel is disturbed).
+
+mod common;
+#[path = "common/icecast.rs"]
+mod server;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::tone::write_tones;
+use common::*;
+use server::{Icecast, SOURCE_PASSWORD, free_port};
+
+fn status(s: &Station) -> serde_json::Value {
+    let out = s.command("status", &["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("onair status --json prints JSON")
+}
+
+fn recording<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["recordings"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["name"] == name))
+        .unwrap_or_else(|| panic!("no recording {name:?} in {status}"))
+}
+
+fn jobs(s: &Station) -> Vec<serde_json::Value> {
+    let config = s.config_path().display().to_string();
+    let out = onair(&["job", "list", "--json", "--config", config.as_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("onair job list --json prints JSON")
+}
+
+#[test]
+fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
+    let server = Icecast::start("recording-window");
+    let mut s = Station::new("recording-window");
+    // Monday 2 March 2026, London (UTC in March), in real time.
+    s.clock("2026-03-02 05:59:50", 1.0);
+    s.filler(440, 300.0);
+    let dir = s.dir().to_path_buf();
+    let (share, cuts) = (dir.join("share"), dir.join("cuts"));
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::create_dir_all(&cuts).unwrap();
+    let hook = dir.join("hook.sh");
+    let handed = dir.join("handed.txt");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$1\" >> {}\n", handed.display()),
+    )
+    .unwrap();
+    let mut mode = std::fs::metadata(&hook).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+    std::fs::set_permissions(&hook, mode).unwrap();
+    let nowhere = free_port();
+    s.section("[archive]\ndir = \"archive\"\nchannel = \"fm\"\nsegment_seconds = 3\n");
+    s.section(&format!(
+        "[[jobs.hook]]\nname = \"publish\"\nprogram = \"{}\"\n",
+        hook.display()
+    ));
+    s.section(&format!(
+        "[recorder]\n\
+         [[recorder.channel]]\nname = \"partner\"\nurl = \"http://127.0.0.1:{}/partner.mp3\"\n\
+         category = \"partners\"\nrecord = \"Mon 06:00-06:01\"\ncut_to = \"{}\"\n\
+         copy_to = \"{}\"\nhook = \"publish\"\n\
+         [[recorder.channel]]\nname = \"gone\"\nurl = \"http://127.0.0.1:{nowhere}/gone.mp3\"\n",
+        server.port,
+        cuts.display(),
+        share.display()
+    ));
+
+    // The partner: a 1 kHz tone, sent as MP3 in real time.
+    let wav = dir.join("partner.wav");
+    write_tones(&wav, &[(1000, 120.0)], 44_100, 2);
+    let mut sender = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-i"])
+        .arg(&wav)
+        .args([
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+            "-content_type",
+            "audio/mpeg",
+        ])
+        .args(["-f", "mp3"])
+        .arg(format!(
+            "icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{}/partner.mp3",
+            server.port
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+
+    s.start();
+    s.wait_until(s.local("2026-03-02 05:59:55"));
+    let before = status(&s);
+    let partner = recording(&before, "partner");
+    assert_eq!(partner["state"], "stopped", "{partner}");
+    assert_eq!(partner["next"], "2026-03-02T06:00:00Z", "{partner}");
+    assert_eq!(partner["records"], "Mon 06:00-06:01");
+    // The channel without a window records always; its server is not there.
+    let gone = recording(&before, "gone");
+    assert_eq!(gone["records"], "always");
+
+    s.wait_until(s.local("2026-03-02 06:00:20"));
+    let during = status(&s);
+    let partner = recording(&during, "partner");
+    assert_eq!(partner["state"], "recording", "{partner}");
+    assert_eq!(partner["until"], "2026-03-02T06:01:00Z", "{partner}");
+    assert!(partner["bytes"].as_u64().unwrap() > 0, "{partner}");
+    let gone = recording(&during, "gone");
+    assert_eq!(gone["state"], "reconnecting", "{gone}");
+    assert!(
+        gone["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("127.0.0.1"),
+        "{gone}"
+    );
+
+    s.wait_until(s.local("2026-03-02 06:01:05"));
+    let after = status(&s);
+    let partner = recording(&after, "partner");
+    assert_eq!(partner["state"], "stopped", "{partner}");
+    assert_eq!(partner["next"], "2026-03-09T06:00:00Z", "{partner}");
+
+    // The window's jobs: cut, copy, hook, in the recorder queue, in order.
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        listed = jobs(&s);
+        if listed.len() == 3 && listed.iter().all(|j| j["status"]["state"] == "done") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let kinds: Vec<&str> = listed
+        .iter()
+        .map(|j| j["work"]["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kinds, ["cut", "copy", "hook"], "{listed:#?}");
+    assert!(
+        listed
+            .iter()
+            .all(|j| j["queue"] == "recorder" && j["status"]["state"] == "done"),
+        "{listed:#?}"
+    );
+    let cut = cuts.join("partner-2026-03-02_0600.mp3");
+    let copied = share.join("partner-2026-03-02_0600.mp3");
+    assert!(cut.is_file() && copied.is_file(), "{listed:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&handed).unwrap().trim(),
+        copied.display().to_string()
+    );
+    // The cut is the window's minute of the partner (less the moment the
+    // recorder takes to connect), and it is the partner's tone.
+    let seconds: f64 = String::from_utf8(
+        Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&cut)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    assert!(
+        (50.0..=61.0).contains(&seconds),
+        "the cut lasts {seconds} s"
+    );
+    let heard = tone::decode(&cut, 16_000);
+    let runs = goertzel::runs_of(&heard, 16_000, chrono::DateTime::UNIX_EPOCH, &[440, 1000]);
+    assert!(
+        runs.iter()
+            .any(|r| r.what == What::Tone(1000) && r.duration().num_seconds() > 45),
+        "{runs:?}"
+    );
+    // Playout aired its filler throughout.
+    assert!(
+        s.log_json().entries.iter().all(|e| e.kind == Kind::Filler),
+        "only filler was scheduled"
+    );
+    let _ = sender.kill();
+    let _ = sender.wait();
+    s.terminate();
+}
