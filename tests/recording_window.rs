@@ -136,6 +136,53 @@ fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
         "{gone}"
     );
 
+    // /metrics carries both channels' states and what the partner kept.
+    let metrics = ureq::get(&format!("http://{}/metrics", s.web_address()))
+        .call()
+        .expect("/metrics answers")
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    for line in [
+        "onair_recording_state{channel=\"partner\",category=\"partners\",state=\"recording\"} 1",
+        "onair_recording_state{channel=\"gone\",category=\"other\",state=\"reconnecting\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no {line} in:\n{metrics}");
+    }
+    let kept = metrics
+        .lines()
+        .find(|l| l.starts_with("onair_recording_bytes_total{channel=\"partner\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no bytes for the partner in:\n{metrics}"));
+    assert!(kept > 0, "{metrics}");
+
+    // The status page shows both, in words.
+    let page = page::browse(s.dir(), &format!("http://{}/", s.web_address()), 2500);
+    let row = |name: &str| -> Vec<String> {
+        let tr = scraper::Selector::parse("#recordings tr").unwrap();
+        let td = scraper::Selector::parse("td").unwrap();
+        page.select(&tr)
+            .map(|r| {
+                r.select(&td)
+                    .map(|c| page::tidy(c.text().collect()))
+                    .collect::<Vec<_>>()
+            })
+            .find(|cells| cells.first().map(String::as_str) == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name} on the page"))
+    };
+    let partner = row("partner");
+    assert_eq!(
+        partner[1..3],
+        ["partners", "Mon 06:00-06:01"],
+        "{partner:?}"
+    );
+    assert!(
+        partner[3].starts_with("recording since 06:00:") && partner[3].ends_with("until 06:01:00"),
+        "{partner:?}"
+    );
+    let gone = row("gone");
+    assert!(gone[3].starts_with("reconnecting: "), "{gone:?}");
+
     s.wait_until(s.local("2026-03-02 06:01:05"));
     let after = status(&s);
     let partner = recording(&after, "partner");

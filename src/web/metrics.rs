@@ -218,6 +218,69 @@ fn register_status(registry: &mut Registry, status: &Status) {
             .set(f64::from(u8::from(raised)));
     }
     registry.register("alarm", "1 while an alarm of this kind is raised", alarms);
+    register_recordings(registry, status);
+}
+
+/// The recorded channels: what each is doing, and what it has kept.
+fn register_recordings(registry: &mut Registry, status: &Status) {
+    if status.recordings.is_empty() {
+        return;
+    }
+    let state = Gauges::default();
+    let bytes = Counters::default();
+    let seconds = Gauges::default();
+    let dropped = Gauges::default();
+    let connections = Counters::default();
+    for r in &status.recordings {
+        let labels = vec![
+            ("channel", r.name.clone()),
+            ("category", r.category.clone()),
+        ];
+        let now = match &r.status.state {
+            crate::recorder::ChannelState::Connecting => "connecting",
+            crate::recorder::ChannelState::Recording => "recording",
+            crate::recorder::ChannelState::Reconnecting { .. } => "reconnecting",
+            crate::recorder::ChannelState::Stopped => "stopped",
+        };
+        for word in ["connecting", "recording", "reconnecting", "stopped"] {
+            let mut labels = labels.clone();
+            labels.push(("state", word.to_string()));
+            state
+                .get_or_create(&labels)
+                .set(f64::from(u8::from(word == now)));
+        }
+        bytes.get_or_create(&labels).inc_by(r.status.bytes);
+        seconds.get_or_create(&labels).set(r.status.seconds);
+        dropped.get_or_create(&labels).set(r.status.dropped_seconds);
+        connections
+            .get_or_create(&labels)
+            .inc_by(r.status.connections);
+    }
+    registry.register(
+        "recording_state",
+        "A recorded channel: 1 for the state it is in",
+        state,
+    );
+    registry.register(
+        "recording_bytes",
+        "Bytes of a recorded channel's audio kept since the box started",
+        bytes,
+    );
+    registry.register(
+        "recording_seconds",
+        "Seconds of a recorded channel's audio kept since the box started",
+        seconds,
+    );
+    registry.register(
+        "recording_dropped_seconds",
+        "Seconds of a recorded channel's audio that reached the box but not the disk",
+        dropped,
+    );
+    registry.register(
+        "recording_connections",
+        "Connections a recorded channel's recorder made to its stream",
+        connections,
+    );
 }
 
 fn connection_state(connection: &crate::output::stream_link::Connection) -> &'static str {
