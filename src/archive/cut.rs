@@ -78,6 +78,11 @@ pub enum CutError {
     Holes(Vec<Hole>),
     #[error("a WAV cut may be at most 6 hours; cut MP3 instead, or in parts")]
     TooLong,
+    #[error(
+        "the range is AAC (a recorded stream's own frames): cuts are of MP3 only so far; \
+         play the range over HLS, or take its segments under /segments"
+    )]
+    NotMp3,
     #[error("cannot read the archive: {0}")]
     Io(#[from] io::Error),
 }
@@ -113,6 +118,10 @@ impl Cut {
         runs.retain(|run| !run.is_empty());
         if runs.is_empty() {
             return Err(CutError::NoContent);
+        }
+        // Whole MP3 frames are what a cut is made of; AAC would come out empty.
+        if runs.iter().flatten().any(|s| !s.file.ends_with(".mp3")) {
+            return Err(CutError::NotMp3);
         }
         if !allow_holes && !holes.is_empty() {
             return Err(CutError::Holes(holes));

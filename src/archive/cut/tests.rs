@@ -217,3 +217,39 @@ fn holes_are_named_refused_or_cut_around_and_an_empty_range_has_no_content() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_cut_of_a_recorded_aac_range_is_refused_in_words() {
+    let dir = std::env::temp_dir().join(format!("onair-cut-aac-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let hour = dir.join("2026-01-05T11");
+    std::fs::create_dir_all(&hour).unwrap();
+    // Bad input: a range of AAC segments, which a cut of whole MP3 frames
+    // would make empty.
+    for s in 0..3 {
+        let bytes = format!("adts {s}").into_bytes();
+        let name = SegmentName {
+            start: Utc.with_ymd_and_hms(2026, 1, 5, 11, 0, s * 6).unwrap(),
+            duration: 6.0,
+            kind: crate::archive::names::SegmentType::Full,
+            hash: content_hash(&bytes),
+        };
+        let file = name.file_name_as(crate::archive::names::Codec::Aac);
+        std::fs::write(hour.join(file), bytes).unwrap();
+    }
+    let start = Utc.with_ymd_and_hms(2026, 1, 5, 11, 0, 0).unwrap();
+    let error = Cut::plan(
+        &BestCache::default(),
+        &dir,
+        start,
+        start + TimeDelta::seconds(18),
+        false,
+    )
+    .unwrap_err();
+    assert!(matches!(error, CutError::NotMp3), "{error}");
+    assert!(
+        error.to_string().contains("cuts are of MP3 only"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -169,6 +169,7 @@ fn refusal(error: CutError) -> Refused {
     let status = match &error {
         CutError::Holes(_) | CutError::NoContent => StatusCode::NOT_ACCEPTABLE,
         CutError::TooLong => StatusCode::BAD_REQUEST,
+        CutError::NotMp3 => StatusCode::NOT_IMPLEMENTED,
         CutError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     Refused::Problem(status, error.to_string())

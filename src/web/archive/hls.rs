@@ -127,10 +127,23 @@ async fn master(
         let (start, end) = range(&state, query)?;
         let qualities = blocking({
             let channel = channel.clone();
-            move || qualities_in(&view, &channel, start, end)
+            move || {
+                let found = qualities_in(&view, &channel, start, end)?;
+                // A recorded stream's quality may be AAC: each says its codec.
+                let dir = view.root.join(&channel);
+                Ok::<_, Refused>(
+                    found
+                        .into_iter()
+                        .map(|q| {
+                            let codec = crate::recorder::quality::codec_of(&dir, &q);
+                            (q, codec)
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }
         })
         .await?;
-        Ok::<_, Refused>(playlist::master(&channel, &qualities, raw.as_deref()))
+        Ok::<_, Refused>(playlist::master_of(&channel, &qualities, raw.as_deref()))
     }
     .await;
     match answer {
@@ -262,6 +275,11 @@ async fn segment(
         let (hour, file) = (part("hour", &hour)?.to_string(), part("file", &file)?);
         let path = quality_dir.join(&hour).join(file);
         let file = file.to_string();
+        let kind = if file.ends_with(".aac") {
+            "audio/aac"
+        } else {
+            "audio/mpeg"
+        };
         blocking(move || {
             if !listing::is_visible(&quality_dir, &hour, &file) {
                 return Err(Refused::Problem(
@@ -270,18 +288,20 @@ async fn segment(
                 ));
             }
             let real = inside(&view.root, &path, "segment")?;
-            std::fs::read(real).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    Refused::Problem(StatusCode::NOT_FOUND, "no such segment".into())
-                }
-                _ => unreadable(e),
-            })
+            std::fs::read(real)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        Refused::Problem(StatusCode::NOT_FOUND, "no such segment".into())
+                    }
+                    _ => unreadable(e),
+                })
+                .map(|bytes| (bytes, kind))
         })
         .await
     }
     .await;
     match answer {
-        Ok(bytes) => ranged(bytes, headers.get(header::RANGE)),
+        Ok((bytes, kind)) => ranged(bytes, kind, headers.get(header::RANGE)),
         Err(refused) => refused.into_response(),
     }
 }
@@ -332,12 +352,12 @@ fn wanted(range: Option<&HeaderValue>, len: u64) -> Wanted {
 }
 
 /// A segment's bytes, or the range of them asked for.
-fn ranged(bytes: Vec<u8>, range: Option<&HeaderValue>) -> Response {
+fn ranged(bytes: Vec<u8>, kind: &'static str, range: Option<&HeaderValue>) -> Response {
     let len = bytes.len() as u64;
     match wanted(range, len) {
         Wanted::Whole => (
             [
-                (header::CONTENT_TYPE, "audio/mpeg"),
+                (header::CONTENT_TYPE, kind),
                 (header::ACCEPT_RANGES, "bytes"),
             ],
             bytes,
@@ -346,7 +366,7 @@ fn ranged(bytes: Vec<u8>, range: Option<&HeaderValue>) -> Response {
         Wanted::Part(first, last) => (
             StatusCode::PARTIAL_CONTENT,
             [
-                (header::CONTENT_TYPE, "audio/mpeg".to_string()),
+                (header::CONTENT_TYPE, kind.to_string()),
                 (header::ACCEPT_RANGES, "bytes".to_string()),
                 (header::CONTENT_RANGE, format!("bytes {first}-{last}/{len}")),
             ],

@@ -805,3 +805,49 @@ fn a_box_that_needs_a_login_to_read_asks_for_one_on_every_archive_route() {
     let name = segment.file_name().unwrap().to_string_lossy().to_string();
     assert!(listed.text().contains(&name), "{}", listed.text());
 }
+
+#[test]
+fn a_recorded_aac_quality_is_announced_as_aac_and_served_as_aac() {
+    let b = Server::start("aac");
+    let quality = b.dir.join("archive").join("fm").join("source-aac-48000");
+    let hour = quality.join("2026-01-05T11");
+    std::fs::create_dir_all(&hour).unwrap();
+    let bytes = b"\xff\xf1 not really ADTS".to_vec();
+    let name = SegmentName {
+        start: at(0),
+        duration: 6.0,
+        kind: SegmentType::Full,
+        hash: content_hash(&bytes),
+    };
+    let file = name.file_name_as(crate::archive::names::Codec::Aac);
+    assert!(file.ends_with(".aac"), "{file}");
+    std::fs::write(hour.join(&file), &bytes).unwrap();
+
+    let master = b.get(&format!("/playlist/fm.m3u8?{RANGE}"));
+    assert_eq!(master.status, 200, "{}", master.text());
+    let text = master.text();
+    let variant = |quality: &str| {
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("/playlist/fm/{quality}.m3u8")))
+            .unwrap_or_else(|| panic!("no {quality} in {text}"));
+        lines[at - 1].to_string()
+    };
+    assert!(variant("128k").contains("CODECS=\"mp4a.40.34\""), "{text}");
+    assert!(
+        variant("source-aac-48000").contains("CODECS=\"mp4a.40.2\""),
+        "{text}"
+    );
+
+    let served = b.get(&b.url_of(&hour.join(&file)));
+    assert_eq!(served.status, 200, "{}", served.text());
+    assert_eq!(served.header("content-type"), Some("audio/aac"));
+    assert_eq!(served.body, bytes);
+    // The MP3 segments stay MP3.
+    let mp3 = b.segment(6, 6.0, SegmentType::Full);
+    assert_eq!(
+        b.get(&b.url_of(&mp3)).header("content-type"),
+        Some("audio/mpeg")
+    );
+}
