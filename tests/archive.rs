@@ -68,30 +68,6 @@ fn archive_status(s: &Station) -> (serde_json::Value, Vec<serde_json::Value>) {
     (archive, others)
 }
 
-fn ffprobe_duration(path: &Path) -> f64 {
-    let output = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run ffprobe (is it installed?): {e}"));
-    assert!(
-        output.status.success(),
-        "ffprobe refused {}",
-        path.display()
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("ffprobe's duration of {}: {e}", path.display()))
-}
-
 #[test]
 fn a_tone_programme_is_kept_as_timed_segments_that_decode_to_it() {
     let mut s = Station::new("archive-tone");
@@ -204,7 +180,7 @@ fn a_tone_programme_is_kept_as_timed_segments_that_decode_to_it() {
         stream.extend_from_slice(&bytes[id3::TAG_BYTES..]);
     }
     // ffprobe reads a segment, tag and all, as 6 s of MP3.
-    let duration = ffprobe_duration(&found[1].1);
+    let duration = tone::duration(&found[1].1);
     assert!((duration - 6.0).abs() < 0.03, "ffprobe: {duration} s");
 
     // The segments one after another decode (ffmpeg) to the programme:
@@ -394,7 +370,7 @@ fn a_disk_that_fills_up_keeps_a_partial_segment_and_playout_carries_on() {
     );
     let bytes = std::fs::read(path).unwrap();
     assert_eq!(name.hash, onair::archive::names::content_hash(&bytes));
-    let duration = ffprobe_duration(path);
+    let duration = tone::duration(path);
     assert!(
         (duration - name.duration).abs() < 0.03,
         "ffprobe reads {duration} s in {}",

@@ -619,22 +619,7 @@ fn a_cut_of_the_archive_is_copied_to_the_share_and_handed_to_a_hook() {
     let copied = share.join("window.mp3");
     assert_eq!(std::fs::read(&copied).unwrap(), cut_bytes);
     // 30 s of MP3 in whole frames, as ffprobe reads it.
-    let probe = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&copied)
-        .output()
-        .expect("ffprobe runs");
-    let seconds: f64 = String::from_utf8_lossy(&probe.stdout)
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("ffprobe: {e}: {}", String::from_utf8_lossy(&probe.stderr)));
+    let seconds = tone::duration(&copied);
     assert!((29.8..30.4).contains(&seconds), "{seconds} s");
     assert_eq!(runs(&s), vec![copied.display().to_string()]);
     s.terminate();

@@ -218,25 +218,7 @@ fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
     );
     // The cut is the window's minute of the partner (less the moment the
     // recorder takes to connect), and it is the partner's tone.
-    let seconds: f64 = String::from_utf8(
-        Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "format=duration",
-                "-of",
-                "csv=p=0",
-            ])
-            .arg(&cut)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .parse()
-    .unwrap();
+    let seconds = tone::duration(&cut);
     assert!(
         (50.0..=61.0).contains(&seconds),
         "the cut lasts {seconds} s"

@@ -43,6 +43,16 @@ fn post(socket: &Path, target: &str) -> Result<()> {
 
 /// One HTTP request over the socket; the status code and the body.
 pub fn ask(socket: &Path, method: &str, target: &str) -> Result<(u16, String)> {
+    ask_with(socket, method, target, None)
+}
+
+/// [`ask`] with a JSON body.
+pub fn ask_with(
+    socket: &Path,
+    method: &str,
+    target: &str,
+    json: Option<&str>,
+) -> Result<(u16, String)> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::NotFound => format!(
@@ -65,11 +75,14 @@ pub fn ask(socket: &Path, method: &str, target: &str) -> Result<(u16, String)> {
         anyhow::anyhow!(why)
     })?;
     stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+    let body = json.unwrap_or("");
     write!(
         stream,
-        "{method} {target} HTTP/1.1\r\nHost: onair\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {target} HTTP/1.1\r\nHost: onair\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
-    .context("cannot send the command to the box")?;
+    .context("cannot send the request to the box")?;
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)

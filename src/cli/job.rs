@@ -2,10 +2,7 @@
 //! in the data folder's database while the box is stopped, or through the
 //! running box (its control socket) while it holds the database.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
@@ -16,9 +13,6 @@ use crate::asrun::{self, AsRunError, Database};
 use crate::config::Config;
 use crate::jobs::{Dependency, Job, JobStatus, JobStore, NewJob, Work};
 use crate::{station, when};
-
-/// How long to wait for the box: adding flushes to storage, nothing more.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every `onair job add` takes besides its work.
 pub struct AddOptions {
@@ -216,36 +210,9 @@ fn ask<T: serde::de::DeserializeOwned>(
     target: &str,
     body: Option<&str>,
 ) -> Result<T> {
-    let socket = &config.web.control_socket;
-    let mut stream = UnixStream::connect(socket).map_err(|e| {
-        anyhow!(
-            "the job queue is held by a running box, but its control socket {} does not answer \
-             ({e}); try again in a moment, or run this as the box's user",
-            socket.display()
-        )
-    })?;
-    stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
-    let body = body.unwrap_or("");
-    write!(
-        stream,
-        "{method} {target} HTTP/1.1\r\nHost: onair\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .context("cannot send the request to the box")?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .context("the box did not answer on its control socket")?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, answer) = text
-        .split_once("\r\n\r\n")
-        .context("the box's answer has no end of headers")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .context("the box's answer has no status")?;
+    let (status, answer) =
+        super::control::ask_with(&config.web.control_socket, method, target, body)?;
+    let answer = answer.as_str();
     if !(200..300).contains(&status) {
         let value: serde_json::Value = serde_json::from_str(answer).unwrap_or_default();
         match value.get("error").and_then(|e| e.as_str()) {

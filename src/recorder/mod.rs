@@ -137,6 +137,23 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// Channels by name, each name a plain folder name and used once.
+fn by_name(
+    channels: Vec<RecorderChannel>,
+) -> Result<BTreeMap<String, RecorderChannel>, RecorderError> {
+    let mut known = BTreeMap::new();
+    for channel in channels {
+        if !valid_name(&channel.name) {
+            return Err(RecorderError::BadName(channel.name));
+        }
+        if known.contains_key(&channel.name) {
+            return Err(RecorderError::SameName(channel.name));
+        }
+        known.insert(channel.name.clone(), channel);
+    }
+    Ok(known)
+}
+
 /// One channel being recorded.
 pub struct ChannelRecorder {
     pub channel: RecorderChannel,
@@ -251,16 +268,7 @@ impl Recorder {
         settings: RecorderSettings,
         channels: Vec<RecorderChannel>,
     ) -> Result<Recorder, RecorderError> {
-        let mut known = BTreeMap::new();
-        for channel in channels {
-            if !valid_name(&channel.name) {
-                return Err(RecorderError::BadName(channel.name));
-            }
-            if known.contains_key(&channel.name) {
-                return Err(RecorderError::SameName(channel.name));
-            }
-            known.insert(channel.name.clone(), channel);
-        }
+        let known = by_name(channels)?;
         let statuses = known
             .keys()
             .map(|name| (name.clone(), Arc::new(ChannelStatus::default())))
@@ -277,16 +285,7 @@ impl Recorder {
     /// channel gone stops, in order; a new one waits to be started; one
     /// whose address changed stops, to start again on the new one.
     pub fn set_channels(&mut self, channels: Vec<RecorderChannel>) -> Result<(), RecorderError> {
-        let mut known = BTreeMap::new();
-        for channel in channels {
-            if !valid_name(&channel.name) {
-                return Err(RecorderError::BadName(channel.name));
-            }
-            if known.contains_key(&channel.name) {
-                return Err(RecorderError::SameName(channel.name));
-            }
-            known.insert(channel.name.clone(), channel);
-        }
+        let known = by_name(channels)?;
         let stale: Vec<String> = self
             .running
             .iter()

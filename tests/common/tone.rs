@@ -126,3 +126,28 @@ pub fn truncate_to_half(path: &Path) {
     file.set_len(len / 2)
         .unwrap_or_else(|e| panic!("cannot truncate {}: {e}", path.display()));
 }
+
+/// The length of an audio file as ffprobe reads it, in seconds.
+pub fn duration(path: &Path) -> f64 {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ffprobe (is it installed?): {e}"));
+    assert!(
+        output.status.success(),
+        "ffprobe refused {}",
+        path.display()
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("ffprobe's duration of {}: {e}", path.display()))
+}
