@@ -5,7 +5,8 @@
 //! a copy to a "share" and a hook are queued and run, and the cut holds
 //! the window's minute of the partner's tone. Bad input tried: a second
 //! channel whose address answers nothing (it reconnects, named in the
-//! status, and neither playout nor the first channel is disturbed).
+//! status, and neither playout nor the first channel is disturbed). And
+//! playout's WAV output has no gap while three channels record.
 
 mod common;
 #[path = "common/icecast.rs"]
@@ -238,4 +239,85 @@ fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
     let _ = sender.kill();
     let _ = sender.wait();
     s.terminate();
+}
+
+#[test]
+fn playout_has_no_gap_while_three_channels_record() {
+    let server = Icecast::start("three-channels");
+    let mut s = Station::new("three-channels");
+    s.clock("2026-03-02 00:59:55", 1.0);
+    s.programme("2026-03-02 01:00", "morning", 700, 40.0, "wav");
+    let dir = s.dir().to_path_buf();
+    s.section("[archive]\ndir = \"archive\"\nchannel = \"fm\"\nsegment_seconds = 3\n");
+    let url = format!("http://127.0.0.1:{}/partner.mp3", server.port);
+    s.section(&format!(
+        "[recorder]\n\
+         [[recorder.channel]]\nname = \"one\"\nurl = \"{url}\"\n\
+         [[recorder.channel]]\nname = \"two\"\nurl = \"{url}\"\n\
+         [[recorder.channel]]\nname = \"three\"\nurl = \"{url}\"\n"
+    ));
+    let wav = dir.join("partner.wav");
+    write_tones(&wav, &[(1000, 90.0)], 44_100, 2);
+    let mut sender = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-i"])
+        .arg(&wav)
+        .args([
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+            "-content_type",
+            "audio/mpeg",
+        ])
+        .args(["-f", "mp3"])
+        .arg(format!(
+            "icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{}/partner.mp3",
+            server.port
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+
+    s.start();
+    s.wait_until(s.local("2026-03-02 01:00:30"));
+    let during = status(&s);
+    for name in ["one", "two", "three"] {
+        let channel = recording(&during, name);
+        assert_eq!(channel["state"], "recording", "{channel}");
+        assert!(channel["bytes"].as_u64().unwrap() > 0, "{channel}");
+    }
+    s.wait_until(s.local("2026-03-02 01:00:45"));
+    s.terminate();
+    let _ = sender.kill();
+    let _ = sender.wait();
+
+    // The programme aired whole and on time, without a gap, beside them.
+    let runs = s.runs(&s.aired());
+    let start = s.local("2026-03-02 01:00");
+    expect_run(&runs, 700, start, start + secs(40), ms(20));
+    let underruns: u64 = during["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["frames_underrun"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(underruns, 0, "{during}");
+    // Each channel kept its own segments of the partner.
+    for name in ["one", "two", "three"] {
+        let hour = dir
+            .join("archive")
+            .join(name)
+            .join("source")
+            .join("2026-03-02T01");
+        let segments = std::fs::read_dir(&hour)
+            .unwrap_or_else(|e| panic!("{}: {e}", hour.display()))
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".mp3"))
+            })
+            .count();
+        assert!(segments >= 5, "{name}: {segments} segments");
+    }
 }
