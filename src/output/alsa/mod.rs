@@ -252,6 +252,13 @@ impl DeviceCallback {
             .filter(|_| !self.state.broken.load(Ordering::Relaxed))
         else {
             out.fill(T::EQUILIBRIUM);
+            // What the listener hears from this device meanwhile is silence.
+            if self.primed && !self.state.stop.load(Ordering::Relaxed) {
+                self.state
+                    .stats
+                    .frames_underrun
+                    .fetch_add((out.len() / CHANNELS) as u64, Ordering::Relaxed);
+            }
             return;
         };
         let wanted = out.len() / CHANNELS * CHANNELS;
