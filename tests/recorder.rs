@@ -959,6 +959,21 @@ fn bad_answers_are_refused_in_words_and_garbage_between_frames_is_skipped() {
                 && matches!(changes.state(), ChannelState::Reconnecting { .. })
         },
     );
+    // "Reconnecting" may still be the first connection's state while the
+    // second's AAC is being cut: wait for all of it to be on disk.
+    let aac_dir = archive.join("changes").join("source-aac-48000");
+    wait_for(
+        "the AAC connection to be kept whole",
+        Duration::from_secs(30),
+        || {
+            aac_dir.is_dir()
+                && segments(&aac_dir)
+                    .iter()
+                    .map(|s| s.audio().len())
+                    .sum::<usize>()
+                    >= aac.len()
+        },
+    );
     recorder.stop_all();
 
     // The garbage is gone, every frame kept: the segments joined are the
