@@ -36,6 +36,26 @@ fn recording<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::V
         .unwrap_or_else(|| panic!("no recording {name:?} in {status}"))
 }
 
+/// ffmpeg sending a 1 kHz tone of `seconds` as MP3 in real time to the
+/// server's `/partner.mp3`.
+fn send_partner(server: &Icecast, wav: &std::path::Path, seconds: f64) -> std::process::Child {
+    write_tones(wav, &[(1000, seconds)], 44_100, 2);
+    Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-i"])
+        .arg(wav)
+        .args(["-c:a", "libmp3lame", "-b:a", "128k"])
+        .args(["-content_type", "audio/mpeg", "-f", "mp3"])
+        .arg(format!(
+            "icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{}/partner.mp3",
+            server.port
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg")
+}
+
 fn jobs(s: &Station) -> Vec<serde_json::Value> {
     let config = s.config_path().display().to_string();
     let out = onair(&["job", "list", "--json", "--config", config.as_str()]);
@@ -86,29 +106,7 @@ fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
     ));
 
     // The partner: a 1 kHz tone, sent as MP3 in real time.
-    let wav = dir.join("partner.wav");
-    write_tones(&wav, &[(1000, 120.0)], 44_100, 2);
-    let mut sender = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-re", "-i"])
-        .arg(&wav)
-        .args([
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "128k",
-            "-content_type",
-            "audio/mpeg",
-        ])
-        .args(["-f", "mp3"])
-        .arg(format!(
-            "icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{}/partner.mp3",
-            server.port
-        ))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg");
+    let mut sender = send_partner(&server, &dir.join("partner.wav"), 120.0);
 
     s.start();
     s.wait_until(s.local("2026-03-02 05:59:55"));
@@ -256,29 +254,7 @@ fn playout_has_no_gap_while_three_channels_record() {
          [[recorder.channel]]\nname = \"two\"\nurl = \"{url}\"\n\
          [[recorder.channel]]\nname = \"three\"\nurl = \"{url}\"\n"
     ));
-    let wav = dir.join("partner.wav");
-    write_tones(&wav, &[(1000, 90.0)], 44_100, 2);
-    let mut sender = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-re", "-i"])
-        .arg(&wav)
-        .args([
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "128k",
-            "-content_type",
-            "audio/mpeg",
-        ])
-        .args(["-f", "mp3"])
-        .arg(format!(
-            "icecast://source:{SOURCE_PASSWORD}@127.0.0.1:{}/partner.mp3",
-            server.port
-        ))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg");
+    let mut sender = send_partner(&server, &dir.join("partner.wav"), 90.0);
 
     s.start();
     s.wait_until(s.local("2026-03-02 01:00:30"));

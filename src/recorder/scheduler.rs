@@ -145,7 +145,7 @@ impl Keeper {
             std::thread::sleep(TICK);
         }
         self.recorder.stop_all();
-        self.publish(self.clock.now(), &BTreeMap::new());
+        self.publish(&BTreeMap::new());
     }
 
     /// Reads the channels again when the run-time list changed (or at
@@ -271,7 +271,7 @@ impl Keeper {
             }
             plans.insert(name.clone(), plan);
         }
-        self.publish(now, &plans);
+        self.publish(&plans);
     }
 
     /// The window `from..to` of `channel`: its cut, then the copy and the
@@ -329,7 +329,7 @@ impl Keeper {
         tracing::info!("recorder: {channel}: the window's jobs are queued ({file})");
     }
 
-    fn publish(&self, _now: DateTime<Utc>, plans: &BTreeMap<String, Recording>) {
+    fn publish(&self, plans: &BTreeMap<String, Recording>) {
         let snapshots: BTreeMap<String, ChannelSnapshot> = self
             .recorder
             .snapshot()
