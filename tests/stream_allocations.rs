@@ -1,5 +1,6 @@
 //! The stream encoder's thread allocates nothing once the stream runs: the
-//! MP3 it hands its senders comes in buffers it reuses. A test binary of
+//! MP3 it hands its senders and the archive comes in buffers it reuses,
+//! and the programme's levels the archive measures travel in its queue. A test binary of
 //! its own, so that it can count allocations with an allocator of its own,
 //! on the encoder's real thread, behind the real runner.
 
@@ -137,8 +138,26 @@ fn the_encoders_thread_allocates_nothing_while_it_hands_out_chunks() {
         station: "Test FM".to_string(),
     };
     let configs = [stream(port, "/a.mp3"), stream(port, "/b.mp3")];
-    let mut opened = output::open(&configs, &ctx).unwrap();
-    assert_eq!(opened.taps.len(), 1, "two streams, one encoder");
+    // The archive takes the same MP3 and measures the programme.
+    let archive_dir = std::env::temp_dir().join(format!("onair-alloc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&archive_dir);
+    let mut archive = onair::archive::start(onair::archive::ArchiveSettings {
+        dir: archive_dir.clone(),
+        channel: "fm".to_string(),
+        bitrate: 128,
+        segment_seconds: 6,
+        anchor: ctx.timeline.anchor,
+        engine_rate: RATE,
+        retention: Default::default(),
+    })
+    .unwrap();
+    let subscriptions = archive.subscription.take().into_iter().collect();
+    let mut opened = output::open_with(&configs, subscriptions, &ctx).unwrap();
+    assert_eq!(
+        opened.taps.len(),
+        1,
+        "two streams and the archive, one encoder"
+    );
     let encoder = thread_named("output encoder");
     let stats = opened.outputs.stats();
     let tap = &mut opened.taps[0];
@@ -186,4 +205,10 @@ fn the_encoders_thread_allocates_nothing_while_it_hands_out_chunks() {
         allocations, 0,
         "the encoder's thread allocated or freed while handing out 100 chunks"
     );
+    // The archive did get them, with their levels: its segments' peaks
+    // were drawn from the programme, the first one's apart.
+    archive.thread.join().unwrap().unwrap();
+    assert!(archive.stats.frames_out.load(Ordering::Relaxed) >= 5 * RATE as u64);
+    assert_eq!(archive.peaks_decoded.load(Ordering::Relaxed), 1);
+    std::fs::remove_dir_all(&archive_dir).unwrap();
 }

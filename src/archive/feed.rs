@@ -5,6 +5,9 @@
 //! writer is told how much, so its segment ends `partial` and what follows
 //! keeps its time. It never waits, so the encoder, the streams it feeds and
 //! playout carry on whatever the disk does.
+//!
+//! Each chunk goes with the levels of the programme it was encoded from
+//! (`levels`), which the writer draws the segments' peaks from.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -12,6 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::frames;
+use super::levels::{LevelMeter, Levels};
 use crate::output::OutputStats;
 use crate::output::chunk_queue::Mp3Chunk;
 use crate::output::subscriber::ChunkSubscriber;
@@ -25,17 +29,16 @@ const RESERVED: usize = 16;
 
 /// What the writer's thread takes from the queue.
 #[derive(Debug)]
+// The levels travel inline: boxing them would allocate on the encoder's
+// thread for every chunk. The queue's room is made once, at the start.
+#[allow(clippy::large_enum_variant)]
 pub enum Item {
-    Chunk(Mp3Chunk),
+    /// MP3, and the levels of the programme taken since the last chunk.
+    Chunk(Mp3Chunk, Levels),
     /// Stream samples whose MP3 was dropped here.
-    Lost {
-        samples: u64,
-    },
+    Lost { samples: u64 },
     /// The programme jumps by `frames` after `encoded` frames of input.
-    Jump {
-        encoded: u64,
-        frames: u64,
-    },
+    Jump { encoded: u64, frames: u64 },
 }
 
 /// The queue between the feed and the writer.
@@ -83,7 +86,7 @@ impl Inbox {
                 .unwrap_or_else(|e| e.into_inner().0);
         }
         let item = queue.items.pop_front()?;
-        if matches!(item, Item::Chunk(_)) {
+        if matches!(item, Item::Chunk(..)) {
             queue.chunks -= 1;
         }
         Some(item)
@@ -107,6 +110,7 @@ pub struct ArchiveFeed {
     stats: Arc<OutputStats>,
     /// Stream samples dropped and not yet told to the writer.
     lost: u64,
+    levels: LevelMeter,
 }
 
 impl ArchiveFeed {
@@ -115,6 +119,7 @@ impl ArchiveFeed {
             inbox,
             stats,
             lost: 0,
+            levels: LevelMeter::default(),
         }
     }
 }
@@ -131,7 +136,12 @@ impl ChunkSubscriber for ArchiveFeed {
             .fetch_add(frames, Ordering::Relaxed);
     }
 
+    fn programme(&mut self, samples: &[f32]) {
+        self.levels.programme(samples);
+    }
+
     fn skipped(&mut self, encoded: u64, frames: u64) {
+        self.levels.skipped(frames);
         let mut queue = self.inbox.lock();
         if queue.items.len() < QUEUED_CHUNKS + RESERVED {
             queue.items.push_back(Item::Jump { encoded, frames });
@@ -139,6 +149,7 @@ impl ChunkSubscriber for ArchiveFeed {
     }
 
     fn chunk(&mut self, chunk: &Mp3Chunk) {
+        let levels = self.levels.hand_out();
         let mut queue = self.inbox.lock();
         if queue.chunks >= QUEUED_CHUNKS || queue.items.len() + 2 > QUEUED_CHUNKS + RESERVED {
             drop(queue);
@@ -158,7 +169,7 @@ impl ChunkSubscriber for ArchiveFeed {
                 samples: std::mem::take(&mut self.lost),
             });
         }
-        queue.items.push_back(Item::Chunk(chunk.clone()));
+        queue.items.push_back(Item::Chunk(chunk.clone(), levels));
         queue.chunks += 1;
         drop(queue);
         self.inbox.ready.notify_one();
@@ -205,7 +216,7 @@ mod tests {
         // (in the stream's samples) before the next chunk.
         let deadline = Instant::now();
         for _ in 0..QUEUED_CHUNKS {
-            assert!(matches!(inbox.pop_until(deadline), Some(Item::Chunk(_))));
+            assert!(matches!(inbox.pop_until(deadline), Some(Item::Chunk(..))));
         }
         assert!(inbox.pop_until(deadline).is_none());
         feed.chunk(&chunk(1));
@@ -213,7 +224,7 @@ mod tests {
             inbox.pop_until(deadline),
             Some(Item::Lost { samples }) if samples == 10 * 2 * 1152
         ));
-        assert!(matches!(inbox.pop_until(deadline), Some(Item::Chunk(_))));
+        assert!(matches!(inbox.pop_until(deadline), Some(Item::Chunk(..))));
         // A jump in the programme is queued even beside a full queue.
         for _ in 0..QUEUED_CHUNKS {
             feed.chunk(&chunk(1));

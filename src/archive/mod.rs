@@ -8,6 +8,8 @@
 //! - `frames`: MP3 frame headers, to cut between frames and count them.
 //! - `segmenter`: MP3 into timed segments, by counting samples.
 //! - `feed`: the encoder's end, a bounded queue that never waits.
+//! - `levels`: the programme's levels as the encoder takes it, which the
+//!   segments' peaks are drawn from.
 //! - `peaks`: the sidecar beside each segment a waveform is drawn from.
 //! - `writer`: the thread that writes segments to a temporary name and
 //!   renames them, and what it does when the disk will not take them.
@@ -26,6 +28,7 @@ pub mod cut;
 pub mod feed;
 pub mod frames;
 pub mod id3;
+pub mod levels;
 pub mod listing;
 pub mod names;
 pub mod peaks;

@@ -1,17 +1,12 @@
 //! A segment's peaks: the sidecar the waveform is drawn from, so that a
 //! picture of six hours never decodes six hours of MP3.
 //!
-//! Where the peaks come from: the writer decodes the segment's own MP3
-//! (symphonia) on its thread, after the segment's bytes are on disk and
-//! before its rename. Carrying levels from the encoder's PCM would save the
-//! decode, but the archive only ever sees MP3 (it subscribes to the
-//! stream's encoder, which may be shared and runs on the encoder's
-//! thread), and the decoded MP3 is what a listener of the archive hears,
-//! first frame's reservoir and codec delay included: the picture shows the
-//! segment as it plays. The writer is not the real-time path (it has its
-//! own thread and queue), and a 6 s segment at 128 kbit/s decodes and folds
-//! in 8 to 12 ms (symphonia optimised, on a busy 2-core x86 machine): at
-//! most 0.2 % of the writer's time, once per segment.
+//! Where the peaks come from: for the box's own programme, from the
+//! levels of the programme the encoder took (`levels`), which costs next
+//! to nothing; where those do not cover a segment, and for a recorded
+//! stream's segments, by decoding the segment (symphonia): 8 to 12 ms of
+//! CPU for 6 s at 128 kbit/s, which is why a recorder makes them only
+//! when asked.
 //!
 //! The file sits beside its segment: `X.peaks` for `X.mp3`, a name the
 //! listing ignores, written before the segment is renamed into view, so a
@@ -44,6 +39,17 @@ const HEADER_BYTES: usize = 16;
 pub const BUCKET_MICROS: u32 = 10_000;
 /// The sidecar's extension.
 pub const EXTENSION: &str = ".peaks";
+
+/// Samples in one bucket at `rate` (a rate that is not a multiple of 100
+/// rounds).
+pub fn samples_per_bucket(rate: u32) -> usize {
+    ((u64::from(rate) * u64::from(BUCKET_MICROS) + 500_000) / 1_000_000).max(1) as usize
+}
+
+/// A sample in the sidecar's scale.
+pub fn scale(v: f32) -> i8 {
+    (v.clamp(-1.0, 1.0) * 127.0).round() as i8
+}
 
 /// The lowest and highest sample of one bucket, ×127.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,20 +200,52 @@ impl Peaks {
     }
 }
 
-/// Writes the peaks of `mp3` to `sidecar`. A sidecar that cannot be made
-/// (a full disk) is removed rather than left half written; the segment is
-/// kept all the same and shows blank in a waveform.
+/// Writes the peaks of `mp3` to `sidecar`, decoding it. A sidecar that
+/// cannot be made (a full disk) is removed rather than left half written;
+/// the segment is kept all the same and shows blank in a waveform.
 pub fn write(sidecar: &Path, mp3: &[u8]) -> Result<(), String> {
     write_as(sidecar, mp3, Codec::Mp3)
 }
 
 /// [`write`] for frames of either codec.
 pub fn write_as(sidecar: &Path, audio: &[u8], codec: Codec) -> Result<(), String> {
+    Peaks::of_audio(audio, codec)?.write(sidecar)
+}
+
+/// The peaks of a segment already in the archive, decoded from its file
+/// and written beside it for the next time (a recorded stream's segment,
+/// which got none when it was written). The sidecar is only a cache: a
+/// disk that will not take it still gets the peaks drawn.
+pub fn made_for(segment: &Path) -> Result<Peaks, String> {
+    let codec = segment
+        .file_name()
+        .and_then(|n| split_extension(&n.to_string_lossy()).map(|(_, codec)| codec))
+        .ok_or_else(|| format!("{}: not a segment", segment.display()))?;
+    let bytes = std::fs::read(segment).map_err(|e| format!("{}: {e}", segment.display()))?;
+    let audio = bytes.get(super::id3::TAG_BYTES..).unwrap_or_default();
     let peaks = Peaks::of_audio(audio, codec)?;
-    std::fs::write(sidecar, peaks.to_bytes()).map_err(|e| {
-        let _ = std::fs::remove_file(sidecar);
-        format!("{}: {e}", sidecar.display())
-    })
+    if let Err(e) = peaks.write(&sidecar_path(segment)) {
+        tracing::debug!("the peaks made for a waveform are not kept: {e}");
+    }
+    Ok(peaks)
+}
+
+impl Peaks {
+    /// Writes these peaks to `sidecar`, as [`write`] does.
+    pub fn write(&self, sidecar: &Path) -> Result<(), String> {
+        std::fs::write(sidecar, self.to_bytes()).map_err(|e| {
+            let _ = std::fs::remove_file(sidecar);
+            format!("{}: {e}", sidecar.display())
+        })
+    }
+
+    /// The buckets of the first `samples` at `rate` only (a segment the
+    /// disk took in part).
+    pub fn truncated(mut self, samples: u64, rate: u32) -> Peaks {
+        let keep = samples.div_ceil(samples_per_bucket(rate) as u64) as usize;
+        self.buckets.truncate(keep);
+        self
+    }
 }
 
 /// Decoded samples, folded into buckets.
@@ -223,10 +261,8 @@ struct Folder {
 
 impl Folder {
     fn new(rate: u32) -> Self {
-        let per_bucket =
-            ((u64::from(rate) * u64::from(BUCKET_MICROS) + 500_000) / 1_000_000).max(1) as usize;
         Folder {
-            per_bucket,
+            per_bucket: samples_per_bucket(rate),
             buckets: Vec::with_capacity(640),
             low: 0.0,
             high: 0.0,
@@ -244,7 +280,6 @@ impl Folder {
     }
 
     fn close(&mut self) {
-        let scale = |v: f32| (v.clamp(-1.0, 1.0) * 127.0).round() as i8;
         self.buckets.push(Bucket {
             min: scale(self.low),
             max: scale(self.high),

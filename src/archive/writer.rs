@@ -6,7 +6,9 @@
 //! leaves only a temporary file, discarded at the next start.
 //!
 //! Beside each segment goes its peaks sidecar ([`peaks`]), written before
-//! the rename, for the waveform.
+//! the rename, for the waveform: drawn from the levels of the programme
+//! the encoder took ([`levels`](super::levels)), the segment decoded only where those do
+//! not cover it.
 //!
 //! A write that fails (a full, read-only or unplugged disk) loses that
 //! segment, but for the whole frames that reached a disk that filled up
@@ -20,7 +22,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,7 +30,9 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::feed::{ArchiveFeed, Inbox, Item};
+use super::levels::LevelTrack;
 use super::names::{Codec, SegmentName, SegmentType, hour_folder};
+use super::peaks::Peaks;
 use super::retention::{self, Retention};
 use super::segmenter::{Segment, Segmenter, Timing};
 use super::storage::{self, StorageError};
@@ -67,6 +71,9 @@ impl ArchiveSettings {
 pub struct Archive {
     pub name: String,
     pub stats: Arc<OutputStats>,
+    /// Segments whose peaks were decoded from the segment, not drawn from
+    /// the programme's levels (the first of a run, those after a skip).
+    pub peaks_decoded: Arc<AtomicU64>,
     pub stop: Arc<AtomicBool>,
     pub thread: JoinHandle<Result<(), OutputError>>,
     pub subscription: Option<Subscription>,
@@ -89,11 +96,15 @@ pub fn start(settings: ArchiveSettings) -> Result<Archive, StorageError> {
     let stats = Arc::new(OutputStats::default());
     let stop = Arc::new(AtomicBool::new(false));
     let inbox = Arc::new(Inbox::default());
+    let peaks_decoded = Arc::new(AtomicU64::new(0));
     let feed = ArchiveFeed::new(inbox.clone(), stats.clone());
     let mut writer = Writer {
         name: name.clone(),
         quality_dir,
         engine_rate: settings.engine_rate,
+        anchor_micros: settings.anchor.timestamp_micros(),
+        levels: LevelTrack::default(),
+        peaks_decoded: peaks_decoded.clone(),
         stats: stats.clone(),
         failures: 0,
         last_report: None,
@@ -131,6 +142,7 @@ pub fn start(settings: ArchiveSettings) -> Result<Archive, StorageError> {
     Ok(Archive {
         name: name.clone(),
         stats,
+        peaks_decoded,
         stop,
         thread,
         subscription: Some(Subscription {
@@ -145,6 +157,12 @@ struct Writer {
     name: String,
     quality_dir: PathBuf,
     engine_rate: u32,
+    /// Microseconds since the Unix epoch of the engine's sample 0.
+    anchor_micros: i64,
+    /// The programme's levels, for the segments' peaks.
+    levels: LevelTrack,
+    /// Segments whose peaks had to be decoded.
+    peaks_decoded: Arc<AtomicU64>,
     stats: Arc<OutputStats>,
     /// Failed writes since the last report.
     failures: u64,
@@ -167,7 +185,10 @@ impl Writer {
         loop {
             let stopping = stop.load(Ordering::Acquire);
             match inbox.pop_until(Instant::now() + Duration::from_millis(200)) {
-                Some(Item::Chunk(chunk)) => segmenter.push(chunk.bytes(), &mut |s| done.push(s)),
+                Some(Item::Chunk(chunk, levels)) => {
+                    self.levels.add(&levels);
+                    segmenter.push(chunk.bytes(), &mut |s| done.push(s));
+                }
                 Some(Item::Lost { samples }) => segmenter.lost(samples, &mut |s| done.push(s)),
                 Some(Item::Jump { encoded, frames }) => segmenter.jump(encoded, frames),
                 None if inbox.is_finished() || stopping => break,
@@ -263,9 +284,27 @@ impl Writer {
         self.last_report = Some(Instant::now());
     }
 
+    /// The peaks of a segment from the programme's levels, when they
+    /// cover it; the grains before it are forgotten.
+    fn measured_peaks(&mut self, segment: &Segment) -> Option<Peaks> {
+        let since_anchor = i128::from(segment.start_micros - self.anchor_micros);
+        let start = (since_anchor * i128::from(self.engine_rate) + 500_000).div_euclid(1_000_000);
+        let frames = self.engine_frames(segment);
+        let peaks = u64::try_from(start).ok().and_then(|start| {
+            let peaks = self.levels.peaks(start, frames, self.engine_rate);
+            self.levels.forget_before(start + frames);
+            peaks
+        });
+        if peaks.is_none() {
+            self.peaks_decoded.fetch_add(1, Ordering::Relaxed);
+        }
+        peaks
+    }
+
     /// Writes one segment ([`store_segment`]); a segment without peaks
     /// is logged, as it is shown blank in a waveform.
-    fn store(&self, segment: &Segment) -> Result<(), (std::io::Error, u64)> {
+    fn store(&mut self, segment: &Segment) -> Result<(), (std::io::Error, u64)> {
+        let measured = self.measured_peaks(segment);
         let bytes = SegmentBytes {
             start_micros: segment.start_micros,
             samples: segment.samples,
@@ -275,7 +314,7 @@ impl Writer {
             audio: &segment.mp3,
             peaks: true,
         };
-        store_segment(&self.quality_dir, &bytes, &mp3_frame_ends).map(|stored| {
+        store_measured(&self.quality_dir, &bytes, &mp3_frame_ends, measured).map(|stored| {
             if let Some(e) = stored.peaks_error {
                 tracing::debug!("{}: no peaks for {}: {e}", self.name, stored.path.display());
             }
@@ -332,6 +371,18 @@ pub fn store_segment(
     segment: &SegmentBytes,
     frame_ends: &FrameEnds,
 ) -> Result<Stored, (std::io::Error, u64)> {
+    store_measured(quality_dir, segment, frame_ends, None)
+}
+
+/// [`store_segment`] with the segment's peaks already measured (when
+/// `segment.peaks` asks for them): they are written as they are, not
+/// decoded from the segment.
+pub fn store_measured(
+    quality_dir: &Path,
+    segment: &SegmentBytes,
+    frame_ends: &FrameEnds,
+    measured: Option<Peaks>,
+) -> Result<Stored, (std::io::Error, u64)> {
     let start = DateTime::from_timestamp_micros(segment.start_micros).ok_or_else(|| {
         (
             std::io::Error::other("the segment's time is out of range"),
@@ -386,10 +437,13 @@ pub fn store_segment(
     let path = hour.join(name.file_name_as(segment.codec));
     // The peaks before the rename: a segment in view has its sidecar.
     let sidecar = peaks::sidecar_path(&path);
-    let peaks_error = if segment.peaks {
-        peaks::write_as(&sidecar, audio, segment.codec).err()
-    } else {
-        None
+    let peaks_error = match (segment.peaks, measured) {
+        (false, _) => None,
+        (true, Some(measured)) => measured
+            .truncated(samples, segment.sample_rate)
+            .write(&sidecar)
+            .err(),
+        (true, None) => peaks::write_as(&sidecar, audio, segment.codec).err(),
     };
     if let Err(e) = std::fs::rename(&temp, &path) {
         let _ = std::fs::remove_file(&temp);

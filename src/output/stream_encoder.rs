@@ -104,6 +104,9 @@ impl Output for StreamEncoder {
 
     fn write(&mut self, samples: &[f32]) -> Result<(), OutputError> {
         let frames = (samples.len() / CHANNELS) as u64;
+        for end in &mut self.senders {
+            end.programme(samples);
+        }
         if let Err(e) = self.encoder.encode(samples, &mut self.mp3) {
             for end in &mut self.senders {
                 end.encoder_failed();

@@ -26,6 +26,11 @@ pub trait ChunkSubscriber: Send {
     fn attach(&mut self, settings: &Mp3Settings) {
         let _ = settings;
     }
+    /// The programme the encoder is about to take (interleaved, at the
+    /// engine's rate), for a subscriber that measures it.
+    fn programme(&mut self, samples: &[f32]) {
+        let _ = samples;
+    }
     /// `frames` of programme (at the engine's rate) went into the encoder.
     fn encoded(&mut self, frames: u64) {
         let _ = frames;

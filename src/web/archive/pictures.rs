@@ -3,7 +3,11 @@
 //! - `GET /waveform/{channel}/{quality}.png?start=&end=&size=WxH`: the
 //!   waveform of a range (at most 6 h; `size` 1024x64 unless given, each
 //!   side 1 to 4096 pixels), drawn from the peaks sidecars of the range's
-//!   best segments, never by decoding. A column per slice of the range:
+//!   best segments. A segment without one (a recorded stream's, which
+//!   gets none as it is written, so that recording decodes nothing) has
+//!   its sidecar made now, by decoding, for at most [`DECODE_BUDGET`] a
+//!   picture: what is left shows blank until the picture is asked for
+//!   again. A column per slice of the range:
 //!   the lowest to the highest sample, in blue; a hole (or a segment
 //!   without peaks) is left transparent, silence is a one-pixel line.
 //!   Unlike wubloader's, the picture is exactly the range asked for.
@@ -32,11 +36,14 @@ use serde::Deserialize;
 use super::{ArchiveView, Refused, blocking, inside, part, time, unreadable, view};
 use crate::archive::coverage::{self, Cover, HOUR_PIXELS, HourCoverage, MAP_ROWS};
 use crate::archive::listing::Listed;
-use crate::archive::peaks::{self, Peaks};
+use crate::archive::peaks::{self, Peaks, PeaksError};
 use crate::web::State;
 
 /// The longest range a waveform covers.
 pub const MAX_WAVEFORM: TimeDelta = TimeDelta::hours(6);
+/// How long one picture may spend making missing peaks: about 300
+/// segments of 6 s, half an hour of a recorded stream, on a Pi 4.
+pub const DECODE_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
 /// The largest side of a waveform, in pixels.
 pub const MAX_SIDE: u32 = 4096;
 const DEFAULT_SIZE: (u32, u32) = (1024, 64);
@@ -195,12 +202,21 @@ pub fn columns(
     // The column of an instant `at` µs into the range, rounded down.
     // In µs × columns: 6 h × 4096 is far inside an i64.
     let column = |at: i64| at.saturating_mul(i64::from(width)).div_euclid(span);
+    let decode_until = std::time::Instant::now() + DECODE_BUDGET;
     for segment in pieces.iter().flatten() {
-        let sidecar = quality_dir
-            .join(segment.name.hour())
-            .join(peaks::sidecar_name(&segment.file));
-        let Ok(peaks) = Peaks::read(&sidecar) else {
-            continue; // a segment without peaks stays blank
+        let path = quality_dir.join(segment.name.hour()).join(&segment.file);
+        let peaks = match Peaks::read(&peaks::sidecar_path(&path)) {
+            Ok(peaks) => peaks,
+            Err(PeaksError::Io(e))
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && std::time::Instant::now() < decode_until =>
+            {
+                match peaks::made_for(&path) {
+                    Ok(peaks) => peaks,
+                    Err(_) => continue,
+                }
+            }
+            Err(_) => continue, // a segment without peaks stays blank
         };
         let first = micros(segment.name.start);
         let bucket = i64::from(peaks.bucket_micros);

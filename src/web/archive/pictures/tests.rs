@@ -330,3 +330,69 @@ fn the_coverage_map_and_figures_show_full_partial_and_missing_time() {
     assert_eq!(got.status, 404, "{}", got.text());
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// 6 s of MP3 at 48 kHz: a 1 kHz tone at half scale.
+fn tone_mp3() -> Vec<u8> {
+    use crate::config::BitrateMode;
+    use crate::output::encoder::{Mp3Encoder, Mp3Settings};
+    let mut encoder = Mp3Encoder::new(Mp3Settings {
+        input_rate: 48_000,
+        stream_rate: 48_000,
+        bitrate: 128,
+        mode: BitrateMode::Cbr,
+    })
+    .unwrap();
+    let pcm: Vec<f32> = (0..6 * 48_000)
+        .flat_map(|n| {
+            let x = (n as f32 * 2.0 * std::f32::consts::PI * 1000.0 / 48_000.0).sin() * 0.5;
+            [x, x]
+        })
+        .collect();
+    let mut mp3 = crate::archive::id3::timestamp_tag(0).to_vec();
+    encoder.encode(&pcm, &mut mp3).unwrap();
+    encoder.flush(&mut mp3).unwrap();
+    mp3
+}
+
+#[test]
+fn a_segment_recorded_without_peaks_gets_them_when_its_waveform_is_drawn() {
+    let root = temp("on-demand");
+    let hour = root.join("fm/128k/2026-01-05T10");
+    std::fs::create_dir_all(&hour).unwrap();
+    let mp3 = tone_mp3();
+    let tone = format!("00:00.000000-6.0-full-{}.mp3", content_hash(&mp3));
+    std::fs::write(hour.join(&tone), &mp3).unwrap();
+    // Bad input: a segment whose bytes are no MP3 at all.
+    let broken = format!("00:06.000000-6.0-full-{}.mp3", content_hash(b"x"));
+    std::fs::write(hour.join(&broken), b"not audio").unwrap();
+    let address = serve_archive(&root, &root.join("data"), Status::default());
+    let got = get(
+        address,
+        "/waveform/fm/128k.png?start=2026-01-05T10:00:00Z&end=2026-01-05T10:00:12Z&size=120x64",
+    );
+    assert_eq!(got.status, 200, "{}", got.text());
+    let (width, height, pixels) = decode_png(&got.body);
+    let lit = |x: u32| {
+        (0..height)
+            .filter(|&y| pixels[((y * width + x) * 4 + 3) as usize] != 0)
+            .count()
+    };
+    // The tone (±64 of ±127: half the height), from past the codec's
+    // delay to its end; the broken segment blank.
+    for x in 2..58 {
+        assert!((28..=36).contains(&lit(x)), "column {x}: {} pixels", lit(x));
+    }
+    for x in 62..120 {
+        assert_eq!(lit(x), 0, "column {x} of the broken segment");
+    }
+    // The peaks were kept beside the tone, for the next picture; nothing
+    // was made for the broken segment.
+    let kept = Peaks::read(&hour.join(peaks::sidecar_name(&tone))).unwrap();
+    assert!(
+        (595..=605).contains(&kept.buckets.len()),
+        "{}",
+        kept.buckets.len()
+    );
+    assert!(!hour.join(peaks::sidecar_name(&broken)).exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}
