@@ -372,3 +372,95 @@ fn ffmpeg_reads_a_range_across_an_hour_and_a_hole_as_it_aired() {
         "{runs_before:?}"
     );
 }
+
+/// The segments' timestamps are 33-bit 90 kHz ticks of the Unix epoch,
+/// which wrap to 0 every 26 h 30 min 43.7 s; one wrap fell at
+/// 2026-11-30T17:31:19.469511Z (18 818 × 2^33 ticks). A tone airs across
+/// it and ffmpeg, reading the range as HLS, hears it unbroken: a timeline
+/// that goes on through the wrap, neither back by 26 h nor with a hole.
+#[test]
+fn a_range_across_the_timestamps_wrap_plays_on_unbroken() {
+    const WRAP: &str = "2026-11-30T17:31:19.469511Z";
+    let wrap = expect::utc(WRAP);
+    let wrap_micros = wrap.timestamp_micros();
+    assert_eq!(
+        onair::archive::id3::pts_of_micros(wrap_micros),
+        0,
+        "the wrap's instant"
+    );
+    assert_eq!(
+        onair::archive::id3::pts_of_micros(wrap_micros - 1_000_000),
+        onair::archive::id3::PTS_WRAP - 90_000
+    );
+    let mut s = Station::new("archive-hls-wrap");
+    let archive = s.dir().join("archive");
+    s.sample_rate_hz(RATE)
+        .clock("2026-11-30 17:30:50", 4.0)
+        .section(&format!(
+            "[archive]\ndir = \"{}\"\nchannel = \"fm\"\n",
+            archive.display()
+        ));
+    s.programme("2026-11-30 17:31", "across", 600, 60.0, "wav");
+    s.start();
+    let (range_start, range_end) = ("2026-11-30T17:31:05Z", "2026-11-30T17:31:35Z");
+    s.wait_until(expect::utc(range_end) + TimeDelta::seconds(20));
+    let address = s.web_address();
+    let target = format!("/playlist/fm/128k.m3u8?start={range_start}&end={range_end}");
+    let answer = http::get(&address, &target);
+    let url = format!("http://{address}{target}");
+    let probed = ffprobe_packets(&url);
+    let heard = ffmpeg_wav(&url);
+    s.terminate();
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let playlist = m3u8_rs::parse_media_playlist_res(answer.body.as_bytes())
+        .unwrap_or_else(|e| panic!("m3u8-rs cannot read it: {e:?}\n{}", answer.body));
+    assert!(
+        !playlist.segments.iter().any(|s| s.discontinuity),
+        "{}",
+        answer.body
+    );
+    let names: Vec<SegmentName> = playlist
+        .segments
+        .iter()
+        .map(|seg| {
+            let path = decode_uri(&seg.uri);
+            SegmentName::parse(path.strip_prefix("/segments/fm/128k/").unwrap()).unwrap()
+        })
+        .collect();
+    assert!(
+        names.iter().any(|n| n.start < wrap && n.end() > wrap),
+        "no segment spans the wrap: {names:?}"
+    );
+    let first = names[0].start;
+    let listed: f64 = names.iter().map(|n| n.duration).sum();
+
+    // Every frame, on a timeline that never goes back and never jumps.
+    let expected_frames = (listed / FRAME).round() as usize;
+    assert_eq!(probed.len(), expected_frames, "packets read by ffprobe");
+    let origin = probed[0].0;
+    for (k, (dts, _)) in probed.iter().enumerate() {
+        let expected = origin + k as f64 * FRAME;
+        assert!(
+            (dts - expected).abs() <= FFMPEG_SLACK + 1e-6,
+            "frame {k} of {}: DTS {dts}, expected {expected} (the wrap is {} s in)",
+            probed.len(),
+            (wrap - first).as_seconds_f64()
+        );
+    }
+    // The tone all through, from the range's start to its end.
+    assert!(
+        (heard.len() as f64 / f64::from(RATE) - listed).abs() <= FRAME,
+        "ffmpeg decodes {} s, the playlist lists {listed} s",
+        heard.len() as f64 / f64::from(RATE)
+    );
+    let runs = goertzel::runs_of(&heard, RATE, first, &[600]);
+    let tone = tone_run(&runs, 600, "across the wrap");
+    assert!(
+        tone.start <= expect::utc(range_start) + ON_TIME
+            && tone.end >= expect::utc(range_end) - ON_TIME,
+        "the tone is heard only from {} to {}: {runs:?}",
+        tone.start,
+        tone.end
+    );
+}
