@@ -13,9 +13,9 @@
 //! - the unit, the sysusers and tmpfiles snippets, the configuration and
 //!   the package metadata agree with each other.
 //!
-//! The .deb itself is built and taken apart by `.ci/check-deb`, which
-//! needs cargo-deb and a release build: it runs here only with
-//! `ONAIR_IMAGE_TESTS=1`.
+//! The .deb itself is built, taken apart and installed into a Debian
+//! chroot by `.ci/check-deb --install`, which needs cargo-deb, a release
+//! build and root: it runs here only with `ONAIR_IMAGE_TESTS=1`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -288,11 +288,12 @@ fn the_deb_holds_the_box_its_unit_user_and_configuration() {
     if std::env::var_os("ONAIR_IMAGE_TESTS").is_none() {
         eprintln!(
             "skipped: the .deb check builds a release binary with cargo-deb; run it with \
-             ONAIR_IMAGE_TESTS=1 (or .ci/check-deb)"
+             ONAIR_IMAGE_TESTS=1 (or .ci/check-deb --install)"
         );
         return;
     }
     let output = Command::new(repo(".ci/check-deb"))
+        .arg("--install")
         .current_dir(repo(""))
         .output()
         .unwrap_or_else(|e| panic!("cannot run .ci/check-deb: {e}"));
