@@ -39,6 +39,8 @@
 //! - [`jobs`]: the job queue (cut, copy, hook), kept in the as-run log's
 //!   database, run by the box in order and after each job's dependencies.
 //! - [`station`]: `onair run`: assembles the parts and stops them in order.
+//! - [`service`]: under systemd: ready once audio flows, the watchdog fed
+//!   only while the engine makes audio, the one-line status, stopping.
 //! - [`timetable`]: `onair schedule`, today and tomorrow with bookings,
 //!   substitutes and pre-air check results.
 //! - [`cli`]: the maintenance subcommands (`log`, `report`, `status`,
@@ -70,6 +72,7 @@ pub mod panel;
 pub mod recorder;
 pub mod report;
 pub mod schedule;
+pub mod service;
 pub mod station;
 pub mod status;
 pub mod timetable;

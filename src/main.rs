@@ -50,6 +50,10 @@ enum Command {
         /// Print the box's status JSON as it sends it.
         #[arg(long)]
         json: bool,
+        /// One line: station, mode, on air, next, alarms and warnings (what
+        /// `systemctl status onair` shows).
+        #[arg(long, conflicts_with = "json")]
+        short: bool,
     },
     /// Show the plan for today and tomorrow, and the files that are ignored and why.
     Schedule {
@@ -415,8 +419,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => load(&config).and_then(|c| block_on(station::run(c))),
         Command::Demo { dir, listen } => block_on(demo::run(dir, listen)),
-        Command::Status { config, json } => {
-            load(&config).and_then(|c| cli::status::show_status(&c, json))
+        Command::Status {
+            config,
+            json,
+            short,
+        } => {
+            let form = match (json, short) {
+                (true, _) => cli::status::Form::Json,
+                (_, true) => cli::status::Form::Short,
+                _ => cli::status::Form::Full,
+            };
+            load(&config).and_then(|c| cli::status::show_status(&c, form))
         }
         Command::Schedule { config } => load(&config).and_then(|c| cli::show_schedule(&c)),
         Command::Log {

@@ -25,6 +25,7 @@ use crate::pacing;
 use crate::panel;
 use crate::recorder::scheduler::RecorderTask;
 use crate::schedule::resolve_local;
+use crate::service::{self, Service};
 use crate::status::Status;
 use crate::web;
 
@@ -67,9 +68,15 @@ pub async fn run(config: Config) -> Result<()> {
     // starting (systemd stopping it early) becomes an orderly stop as soon
     // as it is up, instead of killing it half-started.
     let stop = shutdown_signal()?;
+    let stop = async {
+        stop.await;
+        service::stopping();
+    };
     // The front panel, the web server and the control socket give commands.
     let (controls, commands) = crate::director::channel();
-    run_with(config, controls, commands, stop).await
+    run_with(config, controls, commands, stop).await?;
+    info!("stopped");
+    Ok(())
 }
 
 /// `onair run` with the director's commands from `commands` (the front
@@ -285,6 +292,13 @@ async fn on_air(
     });
     let feed = live_input.as_mut().and_then(LiveInput::feed);
     let engine = engine::start_with_live(settings, opened.taps, opened.master, feed)?;
+    service::arm_stall_hook(engine.stall_switch())?;
+    // Ready, the watchdog and the status line, when systemd runs the box.
+    let service = Service::start(
+        Arc::clone(&engine.meters),
+        status_tx.subscribe(),
+        config.station.timezone,
+    );
     let listen_back = listen_back::start(&config.listen_back, engine.meters.clone(), rate, clock)?;
 
     info!(
@@ -311,6 +325,9 @@ async fn on_air(
     });
     let engine = director.run(stop).await;
     info!("stopping");
+    if let Some(service) = service {
+        service.stop();
+    }
     if let Some(recorder) = recorder {
         recorder.stop();
     }

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::asrun::Entry;
@@ -122,6 +123,74 @@ pub struct Status {
     /// reporting from one that is merely quiet; `None` before the first.
     #[serde(skip)]
     pub published: Option<Instant>,
+}
+
+/// What `onair status` and the service manager show of a snapshot, with
+/// times in the station's zone `tz`.
+impl Status {
+    /// The status in one line: station, mode, what is on air and what is
+    /// next, and how many alarms and warnings. `onair status --short` prints
+    /// it and the box hands it to systemd as its `STATUS=`.
+    pub fn summary(&self, tz: Tz) -> String {
+        let mut parts = vec![
+            self.station.clone(),
+            self.mode.as_str().to_uppercase(),
+            format!("on air: {}", self.on_air_text(tz)),
+            format!("next: {}", self.next_text(tz)),
+        ];
+        let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        if !self.alarms.is_empty() {
+            parts.push(count(self.alarms.len(), "alarm"));
+        }
+        if !self.warnings.is_empty() {
+            parts.push(count(self.warnings.len(), "warning"));
+        }
+        parts.join(" · ")
+    }
+
+    /// What is on air, with the time left and when it ends: the full and the
+    /// one-line status say it in the same words.
+    pub fn on_air_text(&self, tz: Tz) -> String {
+        let Some(on_air) = &self.on_air else {
+            return "nothing".into();
+        };
+        let mut text = on_air.title.clone();
+        match (on_air.ends, self.now) {
+            (Some(ends), Some(now)) => {
+                let left = (ends - now).num_seconds().max(0);
+                text.push_str(&format!(
+                    ", {} left (ends {})",
+                    duration_text(left),
+                    clock_text(ends, tz)
+                ));
+            }
+            (Some(ends), None) => text.push_str(&format!(" (ends {})", clock_text(ends, tz))),
+            _ => {}
+        }
+        text
+    }
+
+    /// What is due next and when.
+    pub fn next_text(&self, tz: Tz) -> String {
+        match &self.next {
+            Some(next) => format!("{} at {}", next.title, clock_text(next.start, tz)),
+            None => "nothing scheduled".into(),
+        }
+    }
+}
+
+/// A time of day in the station's zone, to the second.
+pub fn clock_text(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%H:%M:%S").to_string()
+}
+
+fn duration_text(seconds: i64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
 }
 
 /// The studio's live input as the director sees it.

@@ -9,15 +9,26 @@ use super::ask_box::ask_box_for_status;
 use super::{line, print};
 use crate::config::Config;
 use crate::output::icecast::Connection;
-use crate::status::StatusAnswer;
+use crate::status::{StatusAnswer, clock_text};
 
 /// A snapshot older than this means the playout stopped reporting.
 const STALE_STATUS_MS: u64 = 5_000;
 
-/// Prints the status as text, or (`json`) the box's JSON as it sent it.
-pub fn show_status(config: &Config, json: bool) -> Result<()> {
+/// How `onair status` prints the box's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Every detail, a few lines per output.
+    Full,
+    /// One line: [`Status::summary`], as `systemctl status onair` shows it too.
+    Short,
+    /// The box's JSON as it sent it.
+    Json,
+}
+
+/// Prints the status in the form asked for.
+pub fn show_status(config: &Config, form: Form) -> Result<()> {
     let body = ask_box_for_status(config)?;
-    if json {
+    if form == Form::Json {
         return print(&line(&body));
     }
     let answer: StatusAnswer = serde_json::from_str(&body).map_err(|e| {
@@ -26,18 +37,18 @@ pub fn show_status(config: &Config, json: bool) -> Result<()> {
              version of onair? `onair status --json` shows what it sent"
         )
     })?;
-    print(&render(
-        &answer,
-        config.station.timezone,
-        config.audio.sample_rate,
-    ))
+    let tz = config.station.timezone;
+    if form == Form::Short {
+        return print(&line(&answer.status.summary(tz)));
+    }
+    print(&render(&answer, tz, config.audio.sample_rate))
 }
 
 /// The status as text; times in the station's zone `tz`, audio lost in
 /// seconds at the engine's `rate`.
 pub fn render(answer: &StatusAnswer, tz: Tz, rate: u32) -> String {
     let status = &answer.status;
-    let clock = |t: DateTime<Utc>| t.with_timezone(&tz).format("%H:%M:%S").to_string();
+    let clock = |t: DateTime<Utc>| clock_text(t, tz);
     let now = status.now;
     let mut out = String::new();
 
@@ -67,34 +78,8 @@ pub fn render(answer: &StatusAnswer, tz: Tz, rate: u32) -> String {
         Some(_) => {}
     }
 
-    match &status.on_air {
-        Some(on_air) => {
-            let mut line = format!("On air:   {}", on_air.title);
-            match (on_air.ends, now) {
-                (Some(ends), Some(now)) => {
-                    let left = (ends - now).num_seconds().max(0);
-                    line.push_str(&format!(
-                        ", {} left (ends {})",
-                        duration_text(left),
-                        clock(ends)
-                    ));
-                }
-                (Some(ends), None) => line.push_str(&format!(" (ends {})", clock(ends))),
-                _ => {}
-            }
-            out.push_str(&line);
-            out.push('\n');
-        }
-        None => out.push_str("On air:   nothing\n"),
-    }
-    match &status.next {
-        Some(next) => out.push_str(&format!(
-            "Next:     {} at {}\n",
-            next.title,
-            clock(next.start)
-        )),
-        None => out.push_str("Next:     nothing scheduled\n"),
-    }
+    out.push_str(&format!("On air:   {}\n", status.on_air_text(tz)));
+    out.push_str(&format!("Next:     {}\n", status.next_text(tz)));
 
     if status.warnings.is_empty() {
         out.push_str("Warnings: none\n");
@@ -164,15 +149,6 @@ pub fn render(answer: &StatusAnswer, tz: Tz, rate: u32) -> String {
         }
     }
     out
-}
-
-fn duration_text(seconds: i64) -> String {
-    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    if h > 0 {
-        format!("{h}:{m:02}:{s:02}")
-    } else {
-        format!("{m}:{s:02}")
-    }
 }
 
 fn bytes_text(bytes: u64) -> String {

@@ -28,14 +28,14 @@ const PANEL_KEYS: &[&str] = &[
 ];
 
 /// The board's pin map (board/pinmap.md): the buttons on header pins 29, 31
-/// and 33, the lamps on 36, 38 and 40.
+/// and 33, the lamps on 36, 22 and 18, clear of a sound HAT's I2S pins.
 pub const DEFAULT_LINES: Lines<&str> = Lines {
     live_button: "GPIO5",
     auto_button: "GPIO6",
     skip_button: "GPIO13",
     on_air_lamp: "GPIO16",
-    live_lamp: "GPIO20",
-    alarm_lamp: "GPIO21",
+    live_lamp: "GPIO25",
+    alarm_lamp: "GPIO24",
 };
 pub const DEFAULT_DEBOUNCE_MS: u32 = 30;
 /// A bounce lasts a few milliseconds; more than 100 ms makes a button feel

@@ -44,6 +44,8 @@ fn shipped_box_configuration_loads() {
         config.library.emergency.as_deref(),
         Some(Path::new("/media/onair/emergency.wav"))
     );
+    // Where board/onair.service lets the box write.
+    assert_eq!(config.data.dir, Path::new("/data/onair"));
 }
 
 #[test]
@@ -797,7 +799,8 @@ fn the_shipped_box_has_gpio_buttons_lamps_and_an_oled() {
         .panel;
     assert_eq!(panel.pins, PanelPins::Gpio);
     assert_eq!(panel.lines.live_button, "GPIO5");
-    assert_eq!(panel.lines.alarm_lamp, "GPIO21");
+    // Not GPIO18-21: a sound HAT's I2S takes those.
+    assert_eq!(panel.lines.alarm_lamp, "GPIO24");
     assert_eq!(panel.pull, Pull::Up);
     assert!(panel.active_low && !panel.lamp_active_low);
     assert_eq!(

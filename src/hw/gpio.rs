@@ -307,7 +307,7 @@ mod tests {
             .collect();
         assert_eq!(keyed[0], ("live_button", "/dev/gpiochip13".into(), 5));
         assert_eq!(keyed[2], ("skip_button", "/dev/gpiochip13".into(), 13));
-        assert_eq!(keyed[5], ("alarm_lamp", "/dev/gpiochip13".into(), 21));
+        assert_eq!(keyed[5], ("alarm_lamp", "/dev/gpiochip13".into(), 24));
     }
 
     #[test]

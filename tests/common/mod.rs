@@ -473,6 +473,9 @@ listen = "127.0.0.1:0"
             .arg("--config")
             .arg(&config)
             .env("RUST_LOG", "info")
+            // A box under test talks to a service manager only when its
+            // test gives it one (`env`), never to the one running the tests.
+            .env_remove("NOTIFY_SOCKET")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -546,7 +549,8 @@ listen = "127.0.0.1:0"
         }
     }
 
-    fn exited(&mut self) -> Option<ExitStatus> {
+    /// How the box ended, once it has; `None` while it runs.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
         let child = self.child.as_mut()?;
         match child.try_wait() {
             Ok(Some(status)) => {
@@ -590,7 +594,8 @@ listen = "127.0.0.1:0"
         }
     }
 
-    fn signal(&mut self, signal: libc::c_int) {
+    /// Sends `signal` to the running box.
+    pub fn signal(&mut self, signal: libc::c_int) {
         let child = self.child.as_ref().expect("the box is not running");
         let pid = libc::pid_t::try_from(child.id()).expect("a process id fits pid_t");
         // SAFETY: kill(2) only sends a signal; `pid` is our own child, not yet reaped.

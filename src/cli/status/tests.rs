@@ -178,3 +178,46 @@ fn a_starting_or_stale_box_says_so() {
         "{text}"
     );
 }
+
+#[test]
+fn the_one_line_status_says_what_the_full_one_does_in_brief() {
+    let mut status = Status {
+        station: "Test FM".into(),
+        now: Some(t("2026-07-02T08:59:50Z")),
+        mode: Mode::Filler,
+        on_air: Some(OnAir {
+            title: "Filler".into(),
+            kind: Kind::Filler,
+            file: "/f/filler.wav".into(),
+            started: t("2026-07-02T08:58:00Z"),
+            ends: Some(t("2026-07-02T09:00:00Z")),
+            offset_ms: 0,
+            track: None,
+        }),
+        ..Status::default()
+    };
+    // Summer time: the station's zone, not UTC.
+    let tz = chrono_tz::Europe::London;
+    assert_eq!(
+        status.summary(tz),
+        "Test FM · FILLER · on air: Filler, 0:10 left (ends 10:00:00) · next: nothing scheduled"
+    );
+    status.next = Some(Next {
+        title: "News".into(),
+        start: t("2026-07-02T09:00:00Z"),
+        file: "/p/news.wav".into(),
+    });
+    status.warnings = vec!["a".into(), "b".into()];
+    status.alarms = vec![crate::status::Alarm {
+        kind: crate::status::AlarmKind::DeadAir,
+        since: t("2026-07-02T08:59:00Z"),
+        message: "dead air".into(),
+    }];
+    let line = status.summary(tz);
+    assert_eq!(
+        line,
+        "Test FM · FILLER · on air: Filler, 0:10 left (ends 10:00:00) · next: News at 10:00:00 \
+         · 1 alarm · 2 warnings"
+    );
+    assert!(!line.contains('\n'));
+}

@@ -72,6 +72,7 @@ pub struct Engine {
     pub timeline: Timeline,
     event_bell: Arc<OwnedFd>,
     stop: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -82,6 +83,14 @@ impl Engine {
     /// then reads it (8 bytes) to rearm it and drains the ring.
     pub fn event_bell(&self) -> BorrowedFd<'_> {
         self.event_bell.as_fd()
+    }
+
+    /// For tests of what watches the engine (the systemd watchdog): while
+    /// the switch is on, the mixer makes no blocks and its frame counter
+    /// stands still, as if it were stuck; off again, it goes on (late: it
+    /// catches up like a mixer that was starved of CPU).
+    pub fn stall_switch(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stalled)
     }
 
     /// Stops the mixer thread and waits for it.
@@ -152,6 +161,7 @@ pub fn start_with_live(
     let (event_ring, events) = rtrb::RingBuffer::new(EVENT_CAPACITY);
     let meters = Arc::new(Meters::new());
     let stop = Arc::new(AtomicBool::new(false));
+    let stalled = Arc::new(AtomicBool::new(false));
     let event_bell = Arc::new(event_fd().map_err(EngineError::EventBell)?);
     let burst = pacing::burst_blocks(block, settings.timeline.rate);
     let rate = settings.timeline.rate;
@@ -176,6 +186,7 @@ pub fn start_with_live(
         meters: Arc::clone(&meters),
         event_bell: Arc::clone(&event_bell),
         stop: Arc::clone(&stop),
+        stalled: Arc::clone(&stalled),
         burst,
         burst_left: 0,
         burst_span: crate::clock::samples_to_delta((burst * block) as i64, settings.timeline.rate),
@@ -207,6 +218,7 @@ pub fn start_with_live(
         timeline: settings.timeline,
         event_bell,
         stop,
+        stalled,
         thread: Some(thread),
     })
 }

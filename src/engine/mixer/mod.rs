@@ -53,6 +53,9 @@ const COMMAND_EVENT_ROOM: usize = 2 * (SLOTS + 1) + 3 * (SLOTS + 1) + 2;
 /// long enough not to click, short enough to sound like a cut.
 const CUT_FADE_MS: u32 = 5;
 
+/// How often a stalled mixer looks whether it may go on (or stop).
+const STALL_NAP: Duration = Duration::from_millis(10);
+
 /// The standby (the emergency file) waiting in the wings until nothing
 /// has been on air for `after` frames.
 struct Standby {
@@ -74,6 +77,9 @@ struct Mixer {
     meters: Arc<Meters>,
     event_bell: Arc<OwnedFd>,
     stop: Arc<AtomicBool>,
+    /// A test hook: while set, the mixer makes no blocks, as a mixer stuck
+    /// in a bug or a driver would (see [`Engine::stall_switch`]).
+    stalled: Arc<AtomicBool>,
     /// Blocks made per wake-up when the clock paces the mixer.
     burst: usize,
     /// Blocks of the current burst still to make.
@@ -142,6 +148,10 @@ impl Mixer {
         loop {
             if self.stop.load(Ordering::Acquire) {
                 return false;
+            }
+            if self.stalled.load(Ordering::Relaxed) {
+                Bell::wait(STALL_NAP);
+                continue;
             }
             // With a master, the clock still decides when the first block
             // is made, so that sample 0 goes out at the timeline's anchor.
