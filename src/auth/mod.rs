@@ -101,14 +101,38 @@ pub fn update<T>(data: &Path, change: impl FnOnce(&mut Secrets) -> Result<T>) ->
     // A folder made by hand (or by an older box) is closed up as well.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot make {} private (mode 0700)", dir.display()))?;
-    let _lock = Lock::take(&dir.join(LOCK_FILE))?;
+    let owner = box_user(data);
+    give(&dir, owner)?;
+    let lock = dir.join(LOCK_FILE);
+    let _lock = Lock::take(&lock)?;
+    give(&lock, owner)?;
     let mut secrets = read(data)?;
     let result = change(&mut secrets)?;
-    write_atomically(&secrets_path(data), &secrets)?;
+    write_atomically(&secrets_path(data), &secrets, owner)?;
     Ok(result)
 }
 
-fn write_atomically(path: &Path, secrets: &Secrets) -> Result<()> {
+/// The box's user and group, when root runs the command: the data
+/// folder's owner (the service's user on an installed box). A secrets
+/// file root kept for itself, 0600, would lock the box out of its own
+/// password. `None` when the command runs as anyone else, who can only
+/// write files of their own.
+fn box_user(data: &Path) -> Option<(u32, u32)> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let meta = std::fs::metadata(data).ok()?;
+    (root && meta.uid() != 0).then(|| (meta.uid(), meta.gid()))
+}
+
+fn give(path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .with_context(|| format!("cannot give {} to the box's user", path.display()))?;
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &Path, secrets: &Secrets, owner: Option<(u32, u32)>) -> Result<()> {
     let text = toml::to_string(secrets).context("cannot write the secrets as TOML")?;
     let tmp = path.with_extension("toml.new");
     let mut file = OpenOptions::new()
@@ -120,6 +144,7 @@ fn write_atomically(path: &Path, secrets: &Secrets) -> Result<()> {
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     // A file left by a crash with other modes gets 0600 too.
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    give(&tmp, owner)?;
     file.write_all(
         b"# onair's control secrets: written by `onair passwd` and `onair token`; do not edit.\n",
     )?;

@@ -66,3 +66,41 @@ fn the_box_sees_a_change_to_the_file_at_its_next_check() {
     assert!(damaged.contains("onair passwd"), "{damaged}");
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+#[test]
+fn root_writing_the_secrets_gives_them_to_the_data_folders_owner() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: only root can give files away");
+        return;
+    }
+    // An installed box: the data folder belongs to the service's user
+    // (here `nobody`), and the engineer runs `sudo onair passwd`.
+    let data = temp("owner");
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+    update(&data, |s| {
+        s.password = Some("$argon2id$fake".into());
+        Ok(())
+    })
+    .unwrap();
+    for path in [
+        secrets_path(&data),
+        secrets_path(&data).parent().unwrap().to_path_buf(),
+        secrets_path(&data).with_file_name(LOCK_FILE),
+    ] {
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65534),
+            "{} is not the box's",
+            path.display()
+        );
+    }
+    assert_eq!(mode(&secrets_path(&data)), 0o600);
+    // A data folder of root's own stays root's.
+    let own = temp("root-owned");
+    update(&own, |_| Ok(())).unwrap();
+    assert_eq!(std::fs::metadata(secrets_path(&own)).unwrap().uid(), 0);
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::remove_dir_all(&own).unwrap();
+}

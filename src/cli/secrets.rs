@@ -47,6 +47,37 @@ pub fn passwd(config: &Config) -> Result<()> {
     Ok(())
 }
 
+/// The terminal's settings from before its echo went off, for
+/// [`restore_and_stop`]: set before the handler is installed, only read
+/// after. They are the same each time a password is asked for.
+static TERMINAL: std::sync::OnceLock<libc::termios> = std::sync::OnceLock::new();
+
+/// What Ctrl-C (or a hang-up) does while the echo is off: puts the echo
+/// back and stops as the signal would have, so the engineer's terminal is
+/// not left blind. Only async-signal-safe calls.
+extern "C" fn restore_and_stop(signal: libc::c_int) {
+    if let Some(saved) = TERMINAL.get() {
+        // SAFETY: open, tcsetattr, write and close are async-signal-safe;
+        // `saved` is the terminal's own settings, read before the echo went.
+        unsafe {
+            let fd = libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+            if fd >= 0 {
+                libc::tcsetattr(fd, libc::TCSANOW, saved);
+                libc::write(fd, b"\n".as_ptr().cast(), 1);
+                libc::close(fd);
+            }
+        }
+    }
+    // SAFETY: as above; the default action then ends the process.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
+    }
+}
+
+const STOPPING_SIGNALS: [libc::c_int; 4] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
 /// Reads a line from the terminal without echoing it.
 fn read_hidden(prompt: &str) -> Result<String> {
     use std::os::fd::AsRawFd;
@@ -61,7 +92,18 @@ fn read_hidden(prompt: &str) -> Result<String> {
     // SAFETY: termios is plain data; tcgetattr fills it for our own terminal.
     let mut saved: libc::termios = unsafe { std::mem::zeroed() };
     // SAFETY: `fd` is open for the whole block; `saved` is a valid termios.
-    let echo_off = unsafe { libc::tcgetattr(fd, &mut saved) } == 0 && {
+    let readable = unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
+    // The same terminal and settings each time a password is asked for.
+    if readable {
+        let _ = TERMINAL.set(saved);
+    }
+    let handler = restore_and_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    let previous: Vec<libc::sighandler_t> = STOPPING_SIGNALS
+        .iter()
+        // SAFETY: installs a handler that only makes async-signal-safe calls.
+        .map(|&signal| unsafe { libc::signal(signal, handler) })
+        .collect();
+    let echo_off = readable && {
         let mut quiet = saved;
         quiet.c_lflag &= !libc::ECHO;
         quiet.c_lflag |= libc::ECHONL;
@@ -73,6 +115,10 @@ fn read_hidden(prompt: &str) -> Result<String> {
     if echo_off {
         // SAFETY: restores the settings read above on the same terminal.
         unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    }
+    for (&signal, &before) in STOPPING_SIGNALS.iter().zip(&previous) {
+        // SAFETY: puts back what was there before.
+        unsafe { libc::signal(signal, before) };
     }
     read.context("cannot read the password from the terminal")?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
