@@ -66,6 +66,23 @@ impl ArchiveSettings {
     }
 }
 
+#[cfg(test)]
+impl ArchiveSettings {
+    /// `fm` at 128 kbit/s in 6 s segments under `dir`, its engine at
+    /// 48 kHz from `anchor`, kept for ever: the writer's tests' archive.
+    pub(crate) fn for_tests(dir: PathBuf, anchor: DateTime<Utc>) -> Self {
+        ArchiveSettings {
+            dir,
+            channel: "fm".into(),
+            bitrate: 128,
+            segment_seconds: 6,
+            anchor,
+            engine_rate: 48_000,
+            retention: Retention::default(),
+        }
+    }
+}
+
 /// A started archive: the subscription to hand to the outputs (taken
 /// once), and its writer's thread and counters.
 pub struct Archive {

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use super::*;
 use crate::archive::listing;
 use crate::archive::peaks::{self, BUCKET_MICROS};
-use crate::archive::retention::Retention;
 use crate::archive::writer::{ArchiveSettings, start};
 use crate::config::BitrateMode;
 use crate::output::chunk_queue::Mp3Chunk;
@@ -154,15 +153,7 @@ fn temp_dir(name: &str) -> PathBuf {
 fn the_writer_draws_peaks_from_the_programme_as_a_decoder_would_see_them() {
     let dir = temp_dir("writer");
     let anchor: DateTime<Utc> = "2026-03-02T00:00:01Z".parse().unwrap();
-    let settings = ArchiveSettings {
-        dir: dir.clone(),
-        channel: "fm".into(),
-        bitrate: 128,
-        segment_seconds: 6,
-        anchor,
-        engine_rate: RATE,
-        retention: Retention::default(),
-    };
+    let settings = ArchiveSettings::for_tests(dir.clone(), anchor);
     let quality_dir = settings.quality_dir();
     let mut archive = start(settings).unwrap();
     let mut feed = archive.subscription.take().unwrap().subscriber;

@@ -127,15 +127,7 @@ fn the_peaks_of_a_tone_then_silence_are_loud_then_flat() {
 fn the_writer_puts_peaks_beside_each_segment_and_retention_takes_them_away() {
     let dir = temp_dir("writer");
     let anchor: DateTime<Utc> = "2026-03-02T00:00:01Z".parse().unwrap();
-    let settings = ArchiveSettings {
-        dir: dir.clone(),
-        channel: "fm".into(),
-        bitrate: 128,
-        segment_seconds: 6,
-        anchor,
-        engine_rate: RATE,
-        retention: Retention::default(),
-    };
+    let settings = ArchiveSettings::for_tests(dir.clone(), anchor);
     let quality_dir = settings.quality_dir();
     let mut archive = start(settings).unwrap();
     let mut feed = archive.subscription.take().unwrap().subscriber;
