@@ -179,16 +179,18 @@ pub fn decide(plan_at: impl Fn(DateTime<Utc>) -> Recording, now: DateTime<Utc>) 
 /// A channel's pass after a tick at `now`, where the window is `window`;
 /// and the pass that is over, its post-roll run out (ready to be cut).
 ///
-/// A pass is known before its window opens, from the pre-roll (its `from`
-/// the window's announced start, `to` still unknown); a window found open
-/// with no pass before it (the box started in it) is recorded from `now`.
+/// While a channel waits, its pass-to-be holds the next window's start
+/// (`to` unknown), so that the window's cut begins at its start however
+/// far apart the ticks fall (a simulated clock runs many seconds a tick).
+/// A window found open with no pass before it (the box started in it) is
+/// recorded from `now`.
 pub fn follow(
     pass: Option<Pass>,
     window: Recording,
     now: DateTime<Utc>,
 ) -> (Option<Pass>, Option<Pass>) {
     let upcoming = |window: Recording| match window {
-        Recording::Waiting(Some(next)) if next - now <= PRE_ROLL => Some(Pass {
+        Recording::Waiting(Some(next)) => Some(Pass {
             from: next,
             to: None,
         }),
@@ -196,9 +198,13 @@ pub fn follow(
     };
     match (pass, window) {
         // The window is open: its end, as the plan says it now.
-        (Some(p), Recording::Until(end)) if p.to.is_none_or(|to| now < to) => {
-            (Some(Pass { to: end, ..p }), None)
-        }
+        (Some(p), Recording::Until(end)) if p.to.is_none_or(|to| now < to) => (
+            Some(Pass {
+                from: p.from.min(now),
+                to: end,
+            }),
+            None,
+        ),
         // Another window opened within a tick of the last one's end.
         (Some(p), Recording::Until(end)) => (Some(Pass { from: now, to: end }), Some(p)),
         (None, Recording::Until(end)) => (Some(Pass { from: now, to: end }), None),
@@ -207,7 +213,7 @@ pub fn follow(
             (Some(p), None)
         }
         (Some(p), Recording::Waiting(_)) if p.to.is_some() => (upcoming(window), Some(p)),
-        // Not open yet: in the pre-roll, or no longer due.
+        // Not open yet.
         (_, Recording::Waiting(_)) => (upcoming(window), None),
     }
 }

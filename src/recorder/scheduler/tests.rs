@@ -16,6 +16,16 @@ fn run(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> (Vec<DateTime<Utc>>, Vec<Pass>) {
+    run_every(when, from, to, TimeDelta::seconds(1))
+}
+
+/// As [`run`], with ticks `tick` apart.
+fn run_every(
+    when: &RecordWhen,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    tick: TimeDelta,
+) -> (Vec<DateTime<Utc>>, Vec<Pass>) {
     let mut connected = Vec::new();
     let mut over = Vec::new();
     let mut pass = None;
@@ -29,7 +39,7 @@ fn run(
         let (next, done) = follow(pass, decision.window, now);
         pass = next;
         over.extend(done);
-        now += TimeDelta::seconds(1);
+        now += tick;
     }
     (connected, over)
 }
@@ -108,4 +118,21 @@ fn back_to_back_windows_each_get_their_pass_and_the_channel_stays_connected() {
             (at(6, 2, 0), Some(at(6, 3, 0)))
         ]
     );
+}
+
+#[test]
+fn a_window_cut_begins_at_its_start_however_far_apart_the_ticks() {
+    // A simulated clock at 60x: a minute of station time per tick, so
+    // no tick falls in the pre-roll; the cut is still the window.
+    let when = RecordWhen::Windows(vec!["Mon 06:00-06:30".parse().unwrap()]);
+    let (connected, over) = run_every(&when, at(5, 0, 0), at(7, 0, 0), TimeDelta::seconds(60));
+    assert_eq!(
+        over,
+        [Pass {
+            from: at(6, 0, 0),
+            to: Some(at(6, 30, 0))
+        }]
+    );
+    // Each tick of the window, and one in its post-roll.
+    assert_eq!(connected.len(), 31, "{connected:?}");
 }
