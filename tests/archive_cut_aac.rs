@@ -266,5 +266,40 @@ fn an_aac_range_cuts_to_whole_adts_frames_and_to_a_wav_on_time() {
     assert_eq!(refused.status().as_u16(), 406);
     let said = refused.into_body().read_to_string().unwrap();
     assert!(said.contains("the range is AAC, not MP3"), "{said}");
+
+    // A job's cut named .mp3 (as a window's is, before its codec is
+    // known) is written under the codec's extension, the same frames.
+    let jobs_dir = dir.join("job-cuts");
+    std::fs::create_dir_all(&jobs_dir).unwrap();
+    let added = onair(&[
+        "job",
+        "add",
+        "cut",
+        "--config",
+        &config,
+        "--channel",
+        "partner",
+        "--quality",
+        "source",
+        "--from",
+        &rfc3339(from),
+        "--to",
+        &rfc3339(to),
+        "--output",
+        &jobs_dir.join("window.mp3").display().to_string(),
+    ]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let made = jobs_dir.join("window.aac");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !made.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(made.exists(), "no {}", made.display());
+    assert!(std::fs::read(&made).unwrap() == bytes);
+    assert!(!jobs_dir.join("window.mp3").exists());
     s.terminate();
 }
