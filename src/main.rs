@@ -206,8 +206,9 @@ enum ArchiveCommand {
         #[arg(long, allow_hyphen_values = true, requires = "from")]
         to: Option<String>,
     },
-    /// A range as one file: MP3 (whole frames, as aired) or WAV (decoded,
-    /// to the sample). Refused if the range has holes, unless --allow-holes.
+    /// A range as one file: its own frames (MP3 as aired, or AAC as a
+    /// recorded AAC stream came) or WAV (decoded, to the sample). Refused if
+    /// the range has holes, unless --allow-holes.
     Cut {
         #[command(flatten)]
         which: Which,
@@ -216,7 +217,8 @@ enum ArchiveCommand {
         from: String,
         #[arg(long, allow_hyphen_values = true)]
         to: String,
-        /// Write to this file (a `.wav` name makes a WAV) instead of standard output.
+        /// Write to this file (a `.wav` name makes a WAV; `.mp3` or `.aac` must
+        /// be the range's codec) instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
         /// WAV, whatever the file's name.
@@ -309,7 +311,8 @@ enum AddCommand {
         from: String,
         #[arg(long, allow_hyphen_values = true)]
         to: String,
-        /// The file to write (a `.wav` name makes a WAV); it must not exist.
+        /// The file to write (a `.wav` name makes a WAV; an `.mp3` or `.aac`
+        /// name takes the range's codec's extension); it must not exist.
         #[arg(long, short)]
         output: PathBuf,
         #[arg(long)]

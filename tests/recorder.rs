@@ -1071,3 +1071,121 @@ fn a_disk_that_takes_nothing_is_counted_and_recording_carries_on() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A SHOUTcast v1 server: answers every request `ICY 200 OK` with ICY
+/// headers, then sends `mp3` in real time with a StreamTitle block every
+/// `METAINT` bytes, and keeps the requests it was sent.
+fn shoutcast_v1(mp3: Vec<u8>, requests: Arc<Mutex<Vec<String>>>) -> u16 {
+    const METAINT: usize = 8192;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut socket in listener.incoming().flatten() {
+            let (mp3, requests) = (mp3.clone(), requests.clone());
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                requests
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                let _ = write!(
+                    socket,
+                    "ICY 200 OK\r\nicy-notice1:<BR>This stream requires Winamp<BR>\r\n\
+                     icy-name:Partner FM\r\nicy-genre:News\r\ncontent-type:audio/mpeg\r\n\
+                     icy-pub:0\r\nicy-metaint:{METAINT}\r\nicy-br:128\r\n\r\n"
+                );
+                let title = b"StreamTitle='Partner FM - News';";
+                let blocks = title.len().div_ceil(16);
+                let mut meta = vec![blocks as u8];
+                meta.extend_from_slice(title);
+                meta.resize(1 + blocks * 16, 0);
+                // 128 kbit/s: 16 000 bytes a second, sent a tenth at a time.
+                let start = Instant::now();
+                for (i, chunk) in mp3.chunks(METAINT).enumerate() {
+                    let due = Duration::from_secs_f64((i * METAINT) as f64 / 16_000.0);
+                    if let Some(wait) = due.checked_sub(start.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                    if socket.write_all(chunk).is_err() || socket.write_all(&meta).is_err() {
+                        return;
+                    }
+                }
+                // The stream ends; the server stays on the line.
+                std::thread::sleep(Duration::from_secs(30));
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_shoutcast_v1_server_answering_icy_200_ok_is_recorded() {
+    let dir = temp_dir("shoutcast");
+    let archive = dir.join("archive");
+    let mp3 = encoded(
+        &dir,
+        "tone",
+        10.0,
+        44_100,
+        &[
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+            "-write_xing",
+            "0",
+            "-id3v2_version",
+            "0",
+        ],
+        "mp3",
+    );
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let port = shoutcast_v1(mp3.clone(), requests.clone());
+    let url = format!("http://127.0.0.1:{port}/;stream.mp3");
+    let mut recorder = Recorder::new(settings(&archive), vec![channel("legacy", &url)]).unwrap();
+    recorder.start("legacy").unwrap();
+    let status = recorder.status("legacy").unwrap();
+    wait_for("the recorder to record", Duration::from_secs(15), || {
+        status.state() == ChannelState::Recording
+    });
+    std::thread::sleep(Duration::from_secs(11));
+    recorder.stop_all();
+
+    // The request asked for the titles; the ICY answer was read as HTTP.
+    let asked = requests.lock().unwrap().clone();
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.starts_with("GET /;stream.mp3 HTTP/1.") && r.contains("Icy-MetaData: 1")),
+        "{asked:?}"
+    );
+    let snapshot = status.snapshot();
+    assert_eq!(
+        snapshot.format.as_deref(),
+        Some("mp3-44100"),
+        "{snapshot:?}"
+    );
+    // The server's frames, without its metadata blocks, are the segments.
+    let found = segments(&archive.join("legacy").join("source"));
+    assert!(found.len() >= 3, "{} segments", found.len());
+    let joined: Vec<u8> = found.iter().flat_map(Found::audio).collect();
+    assert!(
+        joined.len() > mp3.len() * 9 / 10,
+        "{} of {} bytes",
+        joined.len(),
+        mp3.len()
+    );
+    assert!(
+        find(&mp3, &joined).is_some(),
+        "the segments are not the server's MP3 frames as sent"
+    );
+    // Its StreamTitle is kept beside them.
+    let hour = found[0].path.parent().unwrap();
+    let titles = std::fs::read_to_string(hour.join(onair::recorder::channel::TRACKS_FILE)).unwrap();
+    assert!(titles.contains("Partner FM - News"), "{titles}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

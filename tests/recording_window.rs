@@ -72,7 +72,7 @@ fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
     let server = Icecast::start("recording-window");
     let mut s = Station::new("recording-window");
     // Monday 2 March 2026, London (UTC in March), in real time.
-    s.clock("2026-03-02 05:59:50", 1.0);
+    s.clock("2026-03-02 05:59:30", 1.0);
     s.filler(440, 300.0);
     let dir = s.dir().to_path_buf();
     let (share, cuts) = (dir.join("share"), dir.join("cuts"));
@@ -109,10 +109,17 @@ fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
     let mut sender = send_partner(&server, &dir.join("partner.wav"), 120.0);
 
     s.start();
-    s.wait_until(s.local("2026-03-02 05:59:55"));
+    s.wait_until(s.local("2026-03-02 05:59:40"));
     let before = status(&s);
     let partner = recording(&before, "partner");
     assert_eq!(partner["state"], "stopped", "{partner}");
+    assert_eq!(partner["next"], "2026-03-02T06:00:00Z", "{partner}");
+    // Within the pre-roll the channel is already connected, so that the
+    // window's first second is recorded; its window is still to come.
+    s.wait_until(s.local("2026-03-02 05:59:57"));
+    let before = status(&s);
+    let partner = recording(&before, "partner");
+    assert_eq!(partner["state"], "recording", "{partner}");
     assert_eq!(partner["next"], "2026-03-02T06:00:00Z", "{partner}");
     assert_eq!(partner["records"], "Mon 06:00-06:01");
     // The channel without a window records always; its server is not there.
@@ -175,14 +182,16 @@ fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
         ["partners", "Mon 06:00-06:01"],
         "{partner:?}"
     );
+    // Recording since the pre-roll, 10 s before the window.
     assert!(
-        partner[3].starts_with("recording since 06:00:") && partner[3].ends_with("until 06:01:00"),
+        partner[3].starts_with("recording since 05:59:5") && partner[3].ends_with("until 06:01:00"),
         "{partner:?}"
     );
     let gone = row("gone");
     assert!(gone[3].starts_with("reconnecting: "), "{gone:?}");
 
-    s.wait_until(s.local("2026-03-02 06:01:05"));
+    // The post-roll over, the channel stops.
+    s.wait_until(s.local("2026-03-02 06:01:08"));
     let after = status(&s);
     let partner = recording(&after, "partner");
     assert_eq!(partner["state"], "stopped", "{partner}");
@@ -215,12 +224,22 @@ fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
         std::fs::read_to_string(&handed).unwrap().trim(),
         copied.display().to_string()
     );
-    // The cut is the window's minute of the partner (less the moment the
-    // recorder takes to connect), and it is the partner's tone.
+    // The cut is exactly the window's minute of the partner: no hole at
+    // its start (the recorder connected in the pre-roll) nor at its end
+    // (it stopped after the post-roll), whole frames (26 ms) either side
+    // at most; and it is the partner's tone.
+    assert_eq!(
+        listed[0]["work"]["from"], "2026-03-02T06:00:00Z",
+        "{listed:#?}"
+    );
+    assert_eq!(
+        listed[0]["work"]["to"], "2026-03-02T06:01:00Z",
+        "{listed:#?}"
+    );
     let seconds = tone::duration(&cut);
     assert!(
-        (50.0..=61.0).contains(&seconds),
-        "the cut lasts {seconds} s"
+        (59.97..=60.06).contains(&seconds),
+        "the cut lasts {seconds} s, not the window's 60 s"
     );
     let heard = tone::decode(&cut, 16_000);
     let runs = goertzel::runs_of(&heard, 16_000, chrono::DateTime::UNIX_EPOCH, &[440, 1000]);

@@ -1,19 +1,24 @@
-//! A time range cut out of the archive, as MP3 or as WAV.
+//! A time range cut out of the archive, as the segments' own frames (MP3,
+//! or AAC in ADTS for a recorded AAC stream) or as WAV.
 //!
 //! The range's segments are chosen as a playlist's are ([`best`]). Where
 //! they do not join (a hole, or a segment that is not `full`), the cut is
 //! refused with the holes named, unless holes are allowed: then it is the
 //! runs of joined audio back to back, shorter than the range.
 //!
-//! - MP3: the whole frames that overlap the range, copied as they are, so
-//!   it costs what reading the segments costs. It may begin and end up to
-//!   a frame (24 ms at 48 kHz) outside the range.
+//! - MP3 or AAC: the whole frames that overlap the range, copied as they
+//!   are, so it costs what reading the segments costs. It may begin and
+//!   end up to a frame (24 ms of MP3, 21 ms of AAC at 48 kHz) outside the
+//!   range. A range is one codec: the recorder puts a stream that changes
+//!   codec into another quality folder.
 //! - WAV: decoded and trimmed to the sample. A segment's name is the
 //!   station time of the first sample a decoder gives for its first frame
 //!   ([`segmenter`](super::segmenter)), and every frame decodes to a fixed
 //!   number of samples, so the sample at any instant is found by counting.
-//!   Each run is decoded from a few frames before the range (its bit
-//!   reservoir and its filter bank need them), and those are thrown away.
+//!   Each run is decoded from a few frames before the range (MP3's bit
+//!   reservoir and either codec's overlapping filter bank need them), and
+//!   those are thrown away. An AAC decoder gives 1024 samples for every
+//!   frame, its first included, so counting works for AAC as for MP3.
 //!   The WAV's length is known before a byte is decoded (a frame that will
 //!   not decode leaves silence, not a shorter file), so it is sent as it
 //!   is made: a cut of hours never sits in memory. RIFF's sizes are 32
@@ -25,16 +30,17 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use symphonia::core::codecs::audio::well_known::CODEC_ID_MP3;
+use symphonia::core::codecs::audio::well_known::{CODEC_ID_AAC, CODEC_ID_MP3};
 use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::packet::PacketRef;
 use symphonia::core::units::{Duration, Timestamp};
 
 use super::best::BestCache;
-use super::frames::{self, FrameHeader};
+use super::frames;
 use super::id3;
 use super::listing::Listed;
-use super::names::{SegmentType, hour_folder};
+use super::names::{Codec, SegmentType, hour_folder};
+use crate::recorder::adts::{AdtsHeader, SAMPLE_RATES};
 
 /// The longest WAV cut: 16-bit stereo at 48 kHz fills RIFF's 4 GiB in 6.2 h.
 pub const MAX_WAV: TimeDelta = TimeDelta::hours(6);
@@ -79,10 +85,15 @@ pub enum CutError {
     #[error("a WAV cut may be at most 6 hours; cut MP3 instead, or in parts")]
     TooLong,
     #[error(
-        "the range is AAC (a recorded stream's own frames): cuts are of MP3 only so far; \
-         play the range over HLS, or take its segments under /segments"
+        "the range holds both MP3 and AAC segments (the stream changed codec in it): cut the \
+         parts before and after the change on their own"
     )]
-    NotMp3,
+    MixedCodecs,
+    #[error(
+        "the range is {}, not {}: ask for the cut as .{} (its own frames) or .wav",
+        .is.extension().to_uppercase(), .asked.extension().to_uppercase(), .is.extension()
+    )]
+    OtherCodec { asked: Codec, is: Codec },
     #[error("cannot read the archive: {0}")]
     Io(#[from] io::Error),
 }
@@ -92,6 +103,7 @@ pub enum CutError {
 pub struct Cut {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    codec: Codec,
     quality_dir: PathBuf,
     runs: Vec<Vec<Listed>>,
     pub holes: Vec<Hole>,
@@ -119,9 +131,14 @@ impl Cut {
         if runs.is_empty() {
             return Err(CutError::NoContent);
         }
-        // Whole MP3 frames are what a cut is made of; AAC would come out empty.
-        if runs.iter().flatten().any(|s| !s.file.ends_with(".mp3")) {
-            return Err(CutError::NotMp3);
+        // One codec: frames of both in one file would play as neither.
+        let codec = Codec::of_file(&runs[0][0].file).unwrap_or(Codec::Mp3);
+        if runs
+            .iter()
+            .flatten()
+            .any(|s| Codec::of_file(&s.file) != Some(codec))
+        {
+            return Err(CutError::MixedCodecs);
         }
         if !allow_holes && !holes.is_empty() {
             return Err(CutError::Holes(holes));
@@ -129,20 +146,38 @@ impl Cut {
         Ok(Cut {
             start,
             end,
+            codec,
             quality_dir: quality_dir.to_path_buf(),
             runs,
             holes,
         })
     }
 
-    /// Whole frames overlapping the range; returns the bytes written.
-    pub fn write_mp3(&self, out: &mut impl Write) -> io::Result<u64> {
+    /// The codec of the range's frames: what [`Cut::write_frames`] gives.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Refuses a cut of the range's own frames asked for as another codec.
+    pub fn expect_codec(&self, asked: Codec) -> Result<(), CutError> {
+        match asked == self.codec {
+            true => Ok(()),
+            false => Err(CutError::OtherCodec {
+                asked,
+                is: self.codec,
+            }),
+        }
+    }
+
+    /// Whole frames overlapping the range, MP3 or AAC as recorded
+    /// ([`Cut::codec`]); returns the bytes written.
+    pub fn write_frames(&self, out: &mut impl Write) -> io::Result<u64> {
         let (start, end) = (micros(self.start), micros(self.end));
         let mut written = 0u64;
         for run in &self.runs {
             for segment in run {
                 let bytes = self.read(segment)?;
-                for frame in Frames::new(segment, &bytes) {
+                for frame in Frames::new(segment, self.codec, &bytes) {
                     if frame.end_micros > start && frame.start_micros < end {
                         out.write_all(frame.bytes)?;
                         written += frame.bytes.len() as u64;
@@ -158,10 +193,10 @@ impl Cut {
     fn format(&self) -> io::Result<(u32, u16)> {
         let first = &self.runs[0][0];
         let bytes = self.read(first)?;
-        let frame = Frames::new(first, &bytes)
+        let frame = Frames::new(first, self.codec, &bytes)
             .next()
-            .ok_or_else(|| io::Error::other(format!("{} holds no MP3 frame", first.file)))?;
-        Ok((frame.header.sample_rate, channels(frame.bytes)))
+            .ok_or_else(|| io::Error::other(format!("{} holds no frame", first.file)))?;
+        Ok((frame.sample_rate, frame.channels))
     }
 
     /// Samples (per channel) each run gives: the part of it in the range.
@@ -215,11 +250,7 @@ impl Cut {
         to: i64,
         pcm: &mut Pcm<'_, impl Write>,
     ) -> io::Result<()> {
-        let mut params = AudioCodecParameters::new();
-        params.for_codec(CODEC_ID_MP3).with_sample_rate(rate);
-        let mut decoder = symphonia::default::get_codecs()
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| io::Error::other(format!("no MP3 decoder: {e}")))?;
+        let mut decoder = self.decoder(run, rate)?;
         // Frames before the range, kept until the first one in it.
         let mut before: VecDeque<(i64, Vec<u8>)> = VecDeque::with_capacity(PREROLL_FRAMES);
         let mut samples = Vec::new();
@@ -227,9 +258,9 @@ impl Cut {
         'run: for segment in run {
             let bytes = self.read(segment)?;
             let first = self.sample_at(segment.name.start, rate);
-            for frame in Frames::new(segment, &bytes) {
+            for frame in Frames::new(segment, self.codec, &bytes) {
                 let at = first + frame.sample_offset as i64;
-                let length = i64::from(frame.header.samples);
+                let length = i64::from(frame.samples);
                 if at + length <= from {
                     // The oldest frame's buffer is reused for the newest.
                     let mut kept = match before.len() {
@@ -242,9 +273,9 @@ impl Cut {
                     continue;
                 }
                 for (at, bytes) in before.drain(..) {
-                    decode(decoder.as_mut(), at, &bytes, &mut samples);
+                    decode(decoder.as_mut(), at, self.packet(&bytes), &mut samples);
                 }
-                if decode(decoder.as_mut(), at, frame.bytes, &mut samples) {
+                if decode(decoder.as_mut(), at, self.packet(frame.bytes), &mut samples) {
                     // Samples at..at+n, of which next..to are wanted.
                     let n = (samples.len() / pcm.channels) as i64;
                     if at > next {
@@ -265,6 +296,51 @@ impl Cut {
             pcm.silence((to - next) as usize)?;
         }
         Ok(())
+    }
+
+    /// A decoder for a run's frames. AAC's is told the stream's
+    /// configuration as an AudioSpecificConfig made from the first ADTS
+    /// header, which is all an ADTS stream says of itself.
+    fn decoder(&self, run: &[Listed], rate: u32) -> io::Result<Box<dyn AudioDecoder>> {
+        let mut params = AudioCodecParameters::new();
+        match self.codec {
+            Codec::Mp3 => {
+                params.for_codec(CODEC_ID_MP3).with_sample_rate(rate);
+            }
+            Codec::Aac => {
+                let bytes = self.read(&run[0])?;
+                let header = AdtsHeader::parse(&bytes[id3::tag_length(&bytes)..])
+                    .ok_or_else(|| io::Error::other(format!("{} holds no frame", run[0].file)))?;
+                params
+                    .for_codec(CODEC_ID_AAC)
+                    .with_sample_rate(rate)
+                    .with_extra_data(audio_specific_config(&header).into());
+            }
+        }
+        symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+            .map_err(|e| {
+                io::Error::other(format!(
+                    "cannot decode this {}: {e}",
+                    self.codec.extension().to_uppercase()
+                ))
+            })
+    }
+
+    /// What the decoder is given of a frame: AAC's raw data without its
+    /// ADTS header.
+    fn packet<'b>(&self, frame: &'b [u8]) -> &'b [u8] {
+        match self.codec {
+            Codec::Mp3 => frame,
+            Codec::Aac => {
+                let header = if frame.get(1).is_some_and(|b| b & 0x01 == 1) {
+                    7
+                } else {
+                    9
+                };
+                frame.get(header..).unwrap_or_default()
+            }
+        }
     }
 
     fn read(&self, segment: &Listed) -> io::Result<Vec<u8>> {
@@ -306,6 +382,21 @@ fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
+/// The two-byte AudioSpecificConfig (ISO/IEC 14496-3, 1.6.2.1) an ADTS
+/// header stands for: object type (5 bits), sample rate index (4),
+/// channel configuration (4), then three zero bits (1024-sample frames).
+fn audio_specific_config(header: &AdtsHeader) -> [u8; 2] {
+    let object = header.profile + 1;
+    let rate = SAMPLE_RATES
+        .iter()
+        .position(|&r| r == header.sample_rate)
+        .unwrap_or(4) as u8;
+    [
+        (object << 3) | (rate >> 1),
+        ((rate & 1) << 7) | ((header.channels & 0x0F) << 3),
+    ]
+}
+
 /// Decodes one frame starting at sample `at` into `samples`
 /// (interleaved); false if it will not decode.
 fn decode(decoder: &mut dyn AudioDecoder, at: i64, bytes: &[u8], samples: &mut Vec<f32>) -> bool {
@@ -330,7 +421,10 @@ fn channels(frame: &[u8]) -> u16 {
 
 /// One frame of a segment, with its time.
 struct Frame<'a> {
-    header: FrameHeader,
+    sample_rate: u32,
+    /// Samples per channel it decodes to.
+    samples: u32,
+    channels: u16,
     bytes: &'a [u8],
     /// Samples from the segment's start to this frame's.
     sample_offset: u64,
@@ -341,19 +435,43 @@ struct Frame<'a> {
 /// A segment's frames, timed from its name.
 struct Frames<'a> {
     start_micros: i64,
+    codec: Codec,
     bytes: &'a [u8],
     at: usize,
     samples: u64,
 }
 
 impl<'a> Frames<'a> {
-    fn new(segment: &Listed, bytes: &'a [u8]) -> Self {
+    fn new(segment: &Listed, codec: Codec, bytes: &'a [u8]) -> Self {
         let tag = id3::tag_length(bytes);
         Frames {
             start_micros: micros(segment.name.start),
+            codec,
             bytes: &bytes[tag..],
             at: 0,
             samples: 0,
+        }
+    }
+
+    /// The next frame's offset from `at`, length, rate, samples and
+    /// channels.
+    fn header(&self) -> Option<(usize, usize, u32, u32, u16)> {
+        let rest = &self.bytes[self.at..];
+        match self.codec {
+            Codec::Mp3 => {
+                let (offset, h) = frames::frames(rest).next()?;
+                let channels = channels(&rest[offset..]);
+                Some((offset, h.length, h.sample_rate, h.samples, channels))
+            }
+            Codec::Aac => {
+                let h = AdtsHeader::parse(rest).filter(|h| h.length <= rest.len())?;
+                // Configuration 0 (in the stream) is stereo in practice.
+                let channels = match h.channels {
+                    0 => 2,
+                    c => u16::from(c),
+                };
+                Some((0, h.length, h.sample_rate, h.samples, channels))
+            }
         }
     }
 }
@@ -362,20 +480,20 @@ impl<'a> Iterator for Frames<'a> {
     type Item = Frame<'a>;
 
     fn next(&mut self) -> Option<Frame<'a>> {
-        let (offset, header) = frames::frames(&self.bytes[self.at..]).next()?;
+        let (offset, length, sample_rate, samples, channels) = self.header()?;
         let from = self.at + offset;
-        self.at = from + header.length;
-        let time = |samples: u64| {
-            self.start_micros + (samples * 1_000_000 / u64::from(header.sample_rate)) as i64
-        };
+        self.at = from + length;
+        let time = |n: u64| self.start_micros + (n * 1_000_000 / u64::from(sample_rate)) as i64;
         let frame = Frame {
-            header,
+            sample_rate,
+            samples,
+            channels,
             bytes: &self.bytes[from..self.at],
             sample_offset: self.samples,
             start_micros: time(self.samples),
-            end_micros: time(self.samples + u64::from(header.samples)),
+            end_micros: time(self.samples + u64::from(samples)),
         };
-        self.samples += u64::from(header.samples);
+        self.samples += u64::from(samples);
         Some(frame)
     }
 }

@@ -14,6 +14,7 @@ use crate::archive::best::BestCache;
 use crate::archive::coverage;
 use crate::archive::cut::{Cut, holes};
 use crate::archive::listing;
+use crate::archive::names::Codec;
 use crate::config::{ArchiveConfig, Config};
 use crate::{station, when};
 
@@ -226,8 +227,10 @@ pub fn coverage(
     print(&text)
 }
 
-/// `onair archive cut`: a range as one MP3 (whole frames) or WAV (to the
-/// sample) file, or to standard output.
+/// `onair archive cut`: a range as one file of its own frames (MP3, or AAC
+/// for a recorded AAC stream) or WAV (to the sample), or to standard
+/// output. An output named `.mp3` for an AAC range (or `.aac` for MP3) is
+/// refused rather than written with frames its name belies.
 pub fn cut(
     config: &Config,
     which: &Which,
@@ -245,6 +248,13 @@ pub fn cut(
         bail!("a cut is audio: give --output FILE, or send standard output to a file or a program");
     }
     let cut = Cut::plan(&BestCache::default(), &dir, start, end, allow_holes)?;
+    if !wav
+        && let Some(asked) = output
+            .and_then(|p| p.extension())
+            .and_then(|e| Codec::of_file(&format!("x.{}", e.to_string_lossy())))
+    {
+        cut.expect_codec(asked)?;
+    }
     let written = match output {
         Some(path) => {
             // Written beside, then renamed: a cut that fails leaves no
@@ -283,6 +293,6 @@ fn make(cut: &Cut, out: &mut impl Write, wav: bool) -> Result<u64> {
     if wav {
         Ok(cut.write_wav(out)?)
     } else {
-        Ok(cut.write_mp3(out)?)
+        Ok(cut.write_frames(out)?)
     }
 }

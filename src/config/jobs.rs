@@ -1,10 +1,13 @@
 //! `[jobs]` and its `[[jobs.hook]]` tables: the programs a `hook` job may
 //! run, read into [`JobsConfig`].
 
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
 use toml::{Table, Value};
 
 use super::reader::{TableReader, article_type, join};
-use super::{HookConfig, JobsConfig};
+use super::{HookConfig, JobsConfig, Warning};
 
 const JOBS_KEYS: &[&str] = &["hook", "nice", "keep_days"];
 /// Finished jobs are forgotten after a month by default.
@@ -166,5 +169,139 @@ impl TableReader {
             args: args?,
             timeout_seconds: timeout?,
         })
+    }
+}
+
+impl JobsConfig {
+    /// What `onair check-config` says of the hooks on this machine: a
+    /// program that is not there or cannot be run. A warning, not a
+    /// problem: the share it lives on may be mounted after the box starts.
+    pub fn check(&self) -> Vec<Warning> {
+        self.hooks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, hook)| {
+                let problem = program_problem(&hook.program)?;
+                Some(Warning {
+                    key: format!("jobs.hook[{}].program", i + 1),
+                    path: hook.program.clone(),
+                    problem: format!(
+                        "the hook {:?}'s program {problem}, so its jobs will fail",
+                        hook.name
+                    ),
+                    fix: "install the program there and make it executable (chmod +x), mount the \
+                          share it is on, or correct the path"
+                        .into(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Why `program` cannot be run, if it cannot: a bare name is looked for
+/// on the `PATH`, as running it does.
+fn program_problem(program: &Path) -> Option<String> {
+    let bare = !program.is_absolute() && program.components().count() == 1;
+    let path = if bare {
+        let found = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|p| p.is_file())
+        });
+        match found {
+            Some(path) => path,
+            None => return Some("is not found on the PATH".into()),
+        }
+    } else {
+        program.to_path_buf()
+    };
+    match std::fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".into()),
+        Err(e) => Some(format!("cannot be read ({e})")),
+        Ok(m) if !m.is_file() => Some("is not a file".into()),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => Some("is not executable".into()),
+        Ok(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn hooks(programs: &[&Path]) -> JobsConfig {
+        JobsConfig {
+            hooks: programs
+                .iter()
+                .enumerate()
+                .map(|(i, p)| HookConfig {
+                    name: format!("hook{}", i + 1),
+                    program: p.to_path_buf(),
+                    args: Vec::new(),
+                    timeout_seconds: 60,
+                })
+                .collect(),
+            ..JobsConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_hook_program_missing_or_not_executable_is_a_warning_with_its_key_and_fix() {
+        let dir = std::env::temp_dir().join(format!("onair-hooks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let runnable = dir.join("publish.sh");
+        std::fs::write(&runnable, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&runnable, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let plain = dir.join("notes.txt");
+        std::fs::write(&plain, "not a program").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let missing = dir.join("share/not-mounted/publish");
+
+        // Good: a program that runs, and one found on the PATH.
+        assert_eq!(hooks(&[&runnable, Path::new("sh")]).check(), []);
+
+        let warnings = hooks(&[
+            &runnable,
+            &missing,
+            &plain,
+            &dir,
+            Path::new("no-such-hook-x"),
+        ])
+        .check();
+        let said: Vec<(String, String)> = warnings
+            .iter()
+            .map(|w| (w.key.clone(), w.problem.clone()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                (
+                    "jobs.hook[2].program".to_string(),
+                    "the hook \"hook2\"'s program does not exist, so its jobs will fail"
+                        .to_string()
+                ),
+                (
+                    "jobs.hook[3].program".to_string(),
+                    "the hook \"hook3\"'s program is not executable, so its jobs will fail"
+                        .to_string()
+                ),
+                (
+                    "jobs.hook[4].program".to_string(),
+                    "the hook \"hook4\"'s program is not a file, so its jobs will fail".to_string()
+                ),
+                (
+                    "jobs.hook[5].program".to_string(),
+                    "the hook \"hook5\"'s program is not found on the PATH, so its jobs will fail"
+                        .to_string()
+                ),
+            ]
+        );
+        assert!(warnings.iter().all(|w| w.fix.contains("chmod +x")));
+        assert_eq!(warnings[0].path, missing);
+        let line = warnings[1].to_string();
+        assert!(line.starts_with("jobs.hook[3].program = \""), "{line}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

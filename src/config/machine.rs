@@ -91,6 +91,7 @@ impl Config {
             }
         }
         warnings.extend(self.panel.check());
+        warnings.extend(self.jobs.check());
         warnings
     }
 }

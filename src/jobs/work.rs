@@ -110,11 +110,17 @@ pub(super) fn perform(
                 Ok(cut) => cut,
                 Err(e) => return failed(format!("cannot cut {channel}/{quality}: {e}")),
             };
+            // A cut of the frames is named for their codec whatever the
+            // job said (a window's job is named before its codec is known).
+            let output = &match output.extension().and_then(|e| e.to_str()) {
+                Some("mp3" | "aac") if !*wav => output.with_extension(cut.codec().extension()),
+                _ => output.clone(),
+            };
             let written = write_new(output, |out| {
                 if *wav {
                     cut.write_wav(out).map_err(|e| e.to_string())
                 } else {
-                    cut.write_mp3(out).map_err(|e| e.to_string())
+                    cut.write_frames(out).map_err(|e| e.to_string())
                 }
             });
             match written {

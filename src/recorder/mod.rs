@@ -14,6 +14,7 @@
 //! neither ever reaches playout.
 //!
 //! - `source`: asking for the stream (HTTP, playlists, refusals).
+//! - `shoutcast`: a SHOUTcast v1 server's `ICY 200 OK` answer.
 //! - `playlist`: `.m3u` and `.pls` files, to their first stream URL.
 //! - `icy`: ICY metadata blocks taken out of the audio, their titles kept.
 //! - `adts`: AAC frame headers.
@@ -47,6 +48,7 @@ pub mod playlist;
 pub mod quality;
 pub mod registry;
 pub mod scheduler;
+pub mod shoutcast;
 pub mod source;
 pub mod status;
 pub mod timing;

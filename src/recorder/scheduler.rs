@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +34,16 @@ const TICK: Duration = Duration::from_secs(1);
 const CALENDAR_REFRESH_MINUTES: u32 = 15;
 /// The job queue a window's jobs go to.
 const JOBS_QUEUE: &str = "recorder";
+/// A windowed channel starts connecting this long before its window
+/// opens: asking for the stream (a playlist, then the stream, each up to
+/// the server's answer) and the first frames take from a fraction of a
+/// second to several, and a window's first seconds must not be a hole in
+/// its cut. The pre-roll is kept in the archive like any recording.
+pub const PRE_ROLL: TimeDelta = TimeDelta::seconds(10);
+/// A windowed channel keeps recording this long after its window closes,
+/// so that the frames of the window's last moment, which arrive after it,
+/// are on disk before the window's cut is asked for.
+pub const POST_ROLL: TimeDelta = TimeDelta::seconds(5);
 
 /// One channel as the status page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,7 +99,7 @@ impl RecorderTask {
             calendars: BTreeMap::new(),
             views: views.clone(),
             jobs,
-            opened: BTreeMap::new(),
+            passes: BTreeMap::new(),
         };
         let thread = std::thread::Builder::new()
             .name("recorder".into())
@@ -133,8 +143,79 @@ struct Keeper {
     calendars: BTreeMap<String, CalendarWatch>,
     views: Arc<Mutex<Vec<RecordingView>>>,
     jobs: Option<Jobs>,
-    /// When each windowed channel started recording, for its window's cut.
-    opened: BTreeMap<String, DateTime<Utc>>,
+    /// Each windowed channel's window being recorded, for its cut.
+    passes: BTreeMap<String, Pass>,
+}
+
+/// A window being recorded: from its start (or from when the channel
+/// started, if that was later) to its end, once the plan has said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub from: DateTime<Utc>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// What a channel does at `now`, with the pre-roll and post-roll around
+/// its windows, given what `plan_at` says at any instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// The window itself at `now` (what the status page shows).
+    pub window: Recording,
+    /// Whether the channel should be connected now: in its window, or
+    /// within the pre-roll before one or the post-roll after one.
+    pub connected: bool,
+}
+
+/// The plan at `now` and the instants either side of it that the pre-roll
+/// and the post-roll reach.
+pub fn decide(plan_at: impl Fn(DateTime<Utc>) -> Recording, now: DateTime<Utc>) -> Decision {
+    let window = plan_at(now);
+    let within = |r: Recording| matches!(r, Recording::Until(_));
+    let connected =
+        within(window) || within(plan_at(now + PRE_ROLL)) || within(plan_at(now - POST_ROLL));
+    Decision { window, connected }
+}
+
+/// A channel's pass after a tick at `now`, where the window is `window`;
+/// and the pass that is over, its post-roll run out (ready to be cut).
+///
+/// While a channel waits, its pass-to-be holds the next window's start
+/// (`to` unknown), so that the window's cut begins at its start however
+/// far apart the ticks fall (a simulated clock runs many seconds a tick).
+/// A window found open with no pass before it (the box started in it) is
+/// recorded from `now`.
+pub fn follow(
+    pass: Option<Pass>,
+    window: Recording,
+    now: DateTime<Utc>,
+) -> (Option<Pass>, Option<Pass>) {
+    let upcoming = |window: Recording| match window {
+        Recording::Waiting(Some(next)) => Some(Pass {
+            from: next,
+            to: None,
+        }),
+        _ => None,
+    };
+    match (pass, window) {
+        // The window is open: its end, as the plan says it now.
+        (Some(p), Recording::Until(end)) if p.to.is_none_or(|to| now < to) => (
+            Some(Pass {
+                from: p.from.min(now),
+                to: end,
+            }),
+            None,
+        ),
+        // Another window opened within a tick of the last one's end.
+        (Some(p), Recording::Until(end)) => (Some(Pass { from: now, to: end }), Some(p)),
+        (None, Recording::Until(end)) => (Some(Pass { from: now, to: end }), None),
+        // Closed, in its post-roll.
+        (Some(p), Recording::Waiting(_)) if p.to.is_some_and(|to| now < to + POST_ROLL) => {
+            (Some(p), None)
+        }
+        (Some(p), Recording::Waiting(_)) if p.to.is_some() => (upcoming(window), Some(p)),
+        // Not open yet.
+        (_, Recording::Waiting(_)) => (upcoming(window), None),
+    }
 }
 
 impl Keeper {
@@ -243,32 +324,36 @@ impl Keeper {
                 }
                 None => Vec::new(),
             };
-            let plan = due(&channel.channel.when, self.zone, now, &events);
+            let when = &channel.channel.when;
+            let decision = decide(|t| due(when, self.zone, t, &events), now);
             let recording = self.recorder.is_recording(name);
-            match plan {
-                Recording::Until(_) if !recording => match self.recorder.start(name) {
-                    Ok(()) => {
-                        tracing::info!("recorder: {name}: recording");
-                        self.opened.insert(name.clone(), now);
-                    }
+            if decision.connected && !recording {
+                match self.recorder.start(name) {
+                    Ok(()) => tracing::info!("recorder: {name}: recording"),
                     Err(e) => tracing::error!("recorder: {name}: {e}"),
-                },
-                Recording::Waiting(next) if recording => {
-                    if let Err(e) = self.recorder.stop(name) {
-                        tracing::error!("recorder: {name}: {e}");
-                    }
-                    tracing::info!(
-                        "recorder: {name}: window over{}",
-                        next.map_or(String::new(), |t| format!(", next at {t}"))
-                    );
-                    if let (Some(opened), Some(after)) =
-                        (self.opened.remove(name), &channel.channel.after_window)
-                    {
-                        self.add_window_jobs(name, opened, now, after);
-                    }
                 }
-                _ => {}
+            } else if !decision.connected && recording {
+                if let Err(e) = self.recorder.stop(name) {
+                    tracing::error!("recorder: {name}: {e}");
+                }
+                tracing::info!(
+                    "recorder: {name}: window over{}",
+                    match decision.window {
+                        Recording::Waiting(Some(next)) => format!(", next at {next}"),
+                        _ => String::new(),
+                    }
+                );
             }
+            let (pass, over) = follow(self.passes.remove(name), decision.window, now);
+            if let Some(pass) = pass {
+                self.passes.insert(name.clone(), pass);
+            }
+            if let (Some(Pass { from, to: Some(to) }), Some(after)) =
+                (over, &channel.channel.after_window)
+            {
+                self.add_window_jobs(name, from, to, after);
+            }
+            let plan = decision.window;
             plans.insert(name.clone(), plan);
         }
         self.publish(&plans);
@@ -374,3 +459,6 @@ pub fn records(when: &RecordWhen) -> String {
         RecordWhen::Calendar(source) => format!("calendar {source}"),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,6 @@
 //! Asking a server for a stream: an HTTP or HTTPS GET (rustls) with
-//! `Icy-MetaData: 1`, a playlist followed to its first stream, and an
+//! `Icy-MetaData: 1` (a SHOUTcast v1 server's `ICY 200 OK` read too, see
+//! [`shoutcast`]), a playlist followed to its first stream, and an
 //! answer that is not a stream (an error status, a web page) refused with
 //! what is wrong in words a station engineer can act on.
 
@@ -7,6 +8,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use super::playlist::{self, PlaylistError};
+use super::shoutcast::{self, Answer};
 
 /// How long a server may take to accept, to answer, and between reads of
 /// the stream before the connection counts as lost.
@@ -70,39 +72,54 @@ pub fn open(agent: &ureq::Agent, url: &str) -> Result<Stream, SourceError> {
         if !(lower.starts_with("http://") || lower.starts_with("https://")) {
             return Err(SourceError::BadUrl { url });
         }
-        let answer = agent
-            .get(&url)
-            .header("Icy-MetaData", "1")
-            .call()
-            .map_err(|e| SourceError::Unreachable {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
-        let status = answer.status().as_u16();
+        let answer = match agent.get(&url).header("Icy-MetaData", "1").call() {
+            Ok(answer) => Answer {
+                status: answer.status().as_u16(),
+                headers: answer
+                    .headers()
+                    .iter()
+                    .filter_map(|(n, v)| {
+                        Some((n.as_str().to_string(), v.to_str().ok()?.to_string()))
+                    })
+                    .collect(),
+                body: Box::new(answer.into_body().into_reader()),
+            },
+            // A SHOUTcast v1 server's `ICY 200 OK`, which ureq cannot read.
+            Err(e) if lower.starts_with("http://") && shoutcast::is_unreadable_answer(&e) => {
+                shoutcast::get(&url, CONNECT_TIMEOUT, READ_TIMEOUT).map_err(|message| {
+                    SourceError::Unreachable {
+                        url: url.clone(),
+                        message: format!("{e}; asked again as a SHOUTcast v1 server: {message}"),
+                    }
+                })?
+            }
+            Err(e) => {
+                return Err(SourceError::Unreachable {
+                    url: url.clone(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let status = answer.status;
         if !(200..300).contains(&status) {
             return Err(SourceError::Status { url, status });
         }
-        let header = |name: &str| {
-            answer
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_string())
-        };
-        let content_type = header("content-type").unwrap_or_default();
-        let metaint = header("icy-metaint").and_then(|v| v.parse::<usize>().ok());
+        let content_type = answer.header("content-type").unwrap_or_default();
+        let metaint = answer
+            .header("icy-metaint")
+            .and_then(|v| v.parse::<usize>().ok());
         let mime = content_type.to_ascii_lowercase();
         if playlist::kind_of(&url, &content_type).is_some() {
-            let text = answer
-                .into_body()
-                .into_with_config()
-                .limit(MAX_PLAYLIST_BYTES)
-                .lossy_utf8(true)
-                .read_to_string()
+            let mut bytes = Vec::new();
+            answer
+                .body
+                .take(MAX_PLAYLIST_BYTES)
+                .read_to_end(&mut bytes)
                 .map_err(|e| SourceError::PlaylistUnread {
                     url: url.clone(),
                     message: e.to_string(),
                 })?;
+            let text = String::from_utf8_lossy(&bytes);
             url =
                 playlist::first_stream_url(&text, &url).map_err(|error| SourceError::Playlist {
                     url: url.clone(),
@@ -114,7 +131,7 @@ pub fn open(agent: &ureq::Agent, url: &str) -> Result<Stream, SourceError> {
             return Err(SourceError::WebPage { url, content_type });
         }
         return Ok(Stream {
-            body: Box::new(answer.into_body().into_reader()),
+            body: answer.body,
             metaint,
             content_type,
             url,

@@ -212,7 +212,7 @@ pub fn measure(work: &Path, days: u32, runs: u32) -> Result<ArchiveRun, BenchErr
         let (cut, written) = timed(|| -> Result<u64, BenchError> {
             let cut = Cut::plan(&BestCache::default(), &quality_dir, hour.0, hour.1, false)
                 .map_err(|e| BenchError::Options(format!("the 1 h cut: {e}")))?;
-            cut.write_mp3(&mut std::io::sink())
+            cut.write_frames(&mut std::io::sink())
                 .map_err(failed("cut the archive"))
         });
         run.cut_bytes = written?;

@@ -15,7 +15,9 @@
 //! cargo built beside it, on generated stations in real time and reads its
 //! CPU, wake-ups and memory over a steady stretch; and, when `liquidsoap`
 //! is installed, the box and Liquidsoap doing the same stream job at once.
-//! Last, the archive's reading side on a generated month of segments.
+//! Then the stream recorder recording channels from the same Icecast,
+//! beside lame. Last, the archive's reading side on a generated month of
+//! segments.
 
 // The modules are public for the benchmark's tests, which include this
 // file as a module of the `bench` test (tests/bench.rs, tests/bench/tests.rs).
@@ -34,6 +36,7 @@ pub mod goertzel;
 #[path = "../common/icecast.rs"]
 pub mod icecast;
 pub mod liquidsoap;
+pub mod recording;
 pub mod report;
 pub mod running;
 pub mod streams;
@@ -315,6 +318,24 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         .audio
         .saturating_sub(BOX_FROM + Duration::from_secs(10))
         .clamp(Duration::from_secs(5), LONGEST_STRETCH);
+    let recording = match (&server, &streams) {
+        (Some(server), Some(streams)) => {
+            progress(&format!(
+                "recording {} channels of the programme from Icecast, measuring {} s in real time",
+                recording::CHANNELS,
+                stretch.as_secs()
+            ));
+            Some(recording::measure(
+                &options.ffmpeg,
+                server,
+                work.path(),
+                &files.mp3,
+                stretch,
+                report::per_hour(streams.lame, options.audio),
+            )?)
+        }
+        _ => None,
+    };
     let (mut null_box, mut stream_box, mut archived_box) = (None, None, None);
     let mut beside = match &options.liquidsoap {
         None => Side::NotInstalled,
@@ -403,6 +424,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         liquidsoap: beside,
         studio,
         archive,
+        recording,
         debug_build: cfg!(debug_assertions),
     })
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::archive::ArchiveRun;
 use super::liquidsoap::{self, Side};
+use super::recording::RecordingRun;
 use super::running::BoxRun;
 use super::streams::{
     SECOND_MOUNT_TARGET, STREAM_BITRATE, STREAM_RATE, STREAM_RATIO_TARGET, StreamResult, StreamRun,
@@ -52,6 +53,8 @@ pub struct Report {
     pub studio: Option<StudioRun>,
     /// The archive's reading side on a generated archive.
     pub archive: Option<ArchiveRun>,
+    /// The stream recorder recording channels from a local Icecast.
+    pub recording: Option<RecordingRun>,
     /// Numbers from a debug build say little about the box.
     pub debug_build: bool,
 }
@@ -228,6 +231,7 @@ impl Report {
             }
             && self.studio.as_ref().is_none_or(StudioRun::passed)
             && self.archive.as_ref().is_none_or(ArchiveRun::passed)
+            && self.recording.as_ref().is_none_or(RecordingRun::passed)
     }
 
     fn show_real_time(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -470,6 +474,10 @@ impl fmt::Display for Report {
         if let Some(archive) = &self.archive {
             writeln!(f)?;
             write!(f, "{archive}")?;
+        }
+        if let Some(recording) = &self.recording {
+            writeln!(f)?;
+            write!(f, "{recording}")?;
         }
         writeln!(f)?;
         write!(f, "Result: {}", verdict(self.passed()))

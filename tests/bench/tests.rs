@@ -360,6 +360,7 @@ fn report(files: Vec<FileResult>, null_box: Option<BoxRun>) -> Report {
         liquidsoap: Side::NotInstalled,
         studio: None,
         archive: None,
+        recording: None,
         debug_build: false,
     }
 }
@@ -1003,4 +1004,83 @@ fn the_studio_benchmark_runs_the_box_with_a_live_input() {
         "{shown}"
     );
     assert!(shown.contains("target <= fade 500 + 20 ms"), "{shown}");
+}
+
+fn thread(tid: u32, name: &str, ms: u64) -> crate::cost::threads::ThreadTime {
+    crate::cost::threads::ThreadTime {
+        tid,
+        name: name.to_string(),
+        cpu: Duration::from_millis(ms),
+        wakes: 0,
+    }
+}
+
+#[test]
+fn the_recorders_threads_are_counted_apart_from_the_rest_between_two_readings() {
+    use crate::cost::recording::{recorder_cpu, used_between};
+    let earlier = [
+        thread(1, "main", 500),
+        thread(2, "rec partner1", 100),
+        thread(3, "rec-w partner1", 40),
+        thread(4, "recorder", 10),
+    ];
+    let later = [
+        thread(1, "main", 900),
+        thread(2, "rec partner1", 130),
+        thread(3, "rec-w partner1", 100),
+        thread(4, "recorder", 11),
+        // Began between the readings: not counted.
+        thread(5, "rec partner2", 70),
+    ];
+    let used = used_between(&later, &earlier);
+    assert_eq!(used.len(), 4);
+    // The keeper thread ("recorder") is neither a reader nor a writer.
+    assert_eq!(
+        recorder_cpu(&used),
+        (Duration::from_millis(30), Duration::from_millis(60))
+    );
+}
+
+#[test]
+fn the_recorders_cost_is_per_channel_hour_against_lame_and_judged_at_one_percent() {
+    use crate::cost::recording::{RECORDER_RATIO_TARGET, RecordingRun};
+    // Three channels for a minute: 0.3 s of reading and 0.6 s of writing
+    // is 0.3 s a channel a minute, 18 s a channel an hour.
+    let run = RecordingRun {
+        channels: 3,
+        ran_for: Duration::from_secs(60),
+        readers: Duration::from_millis(300),
+        writers: Duration::from_millis(600),
+        lame_per_hour: 3600.0,
+        added_kib: 3 * 512,
+    };
+    assert!((run.per_channel_hour() - 18.0).abs() < 1e-9);
+    assert!((run.reader_per_channel_hour() - 6.0).abs() < 1e-9);
+    assert!((run.ratio_to_lame() - 0.005).abs() < 1e-12);
+    assert!(run.passed() && RECORDER_RATIO_TARGET == 0.01);
+    assert_eq!(run.kib_per_channel(), 512);
+    let shown = run.to_string();
+    assert!(
+        shown.contains("CPU per recorded hour per channel: 18.000 s"),
+        "{shown}"
+    );
+    assert!(shown.contains("0.50 % (target < 1 %) ok"), "{shown}");
+    assert!(shown.contains("memory per channel: 512 KiB"), "{shown}");
+    // Twice lame's hundredth: over, and the whole report with it.
+    let over = RecordingRun {
+        lame_per_hour: 900.0,
+        ..run
+    };
+    assert!(!over.passed());
+    assert!(over.to_string().contains("OVER"));
+    let mut whole = report(vec![file(1000, 1000)], None);
+    whole.recording = Some(run.clone());
+    assert!(whole.passed());
+    whole.recording = Some(over);
+    assert!(!whole.passed());
+    assert!(
+        whole
+            .to_string()
+            .contains("The stream recorder: 3 channels")
+    );
 }

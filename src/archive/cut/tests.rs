@@ -1,7 +1,7 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::archive::names::{SegmentName, content_hash};
+use crate::archive::names::{Codec, SegmentName, content_hash};
 use crate::archive::segmenter::{Segmenter, Timing};
 use crate::config::BitrateMode;
 use crate::output::encoder::{Mp3Encoder, Mp3Settings};
@@ -149,7 +149,7 @@ fn an_mp3_cut_is_the_whole_frames_over_the_range() {
     let (start, end) = (at(3.3), at(14.1));
     let cut = Cut::plan(&BestCache::default(), &dir, start, end, false).unwrap();
     let mut mp3 = Vec::new();
-    cut.write_mp3(&mut mp3).unwrap();
+    cut.write_frames(&mut mp3).unwrap();
     let (count, bytes) = frames::count(&mp3);
     assert_eq!(bytes, mp3.len(), "only whole frames, no tag");
     // The range and less than a frame more at each end, whose first frame
@@ -219,37 +219,38 @@ fn holes_are_named_refused_or_cut_around_and_an_empty_range_has_no_content() {
 }
 
 #[test]
-fn a_cut_of_a_recorded_aac_range_is_refused_in_words() {
+fn a_range_of_two_codecs_or_asked_for_as_another_is_refused_in_words() {
     let dir = std::env::temp_dir().join(format!("onair-cut-aac-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let hour = dir.join("2026-01-05T11");
     std::fs::create_dir_all(&hour).unwrap();
-    // Bad input: a range of AAC segments, which a cut of whole MP3 frames
-    // would make empty.
+    // Bad input: a range whose first segment is MP3 and the rest AAC, as
+    // a folder would be that two streams were written into.
     for s in 0..3 {
-        let bytes = format!("adts {s}").into_bytes();
+        let bytes = format!("frames {s}").into_bytes();
         let name = SegmentName {
             start: Utc.with_ymd_and_hms(2026, 1, 5, 11, 0, s * 6).unwrap(),
             duration: 6.0,
             kind: crate::archive::names::SegmentType::Full,
             hash: content_hash(&bytes),
         };
-        let file = name.file_name_as(crate::archive::names::Codec::Aac);
-        std::fs::write(hour.join(file), bytes).unwrap();
+        let codec = if s == 0 { Codec::Mp3 } else { Codec::Aac };
+        std::fs::write(hour.join(name.file_name_as(codec)), bytes).unwrap();
     }
     let start = Utc.with_ymd_and_hms(2026, 1, 5, 11, 0, 0).unwrap();
-    let error = Cut::plan(
-        &BestCache::default(),
-        &dir,
-        start,
-        start + TimeDelta::seconds(18),
-        false,
-    )
-    .unwrap_err();
-    assert!(matches!(error, CutError::NotMp3), "{error}");
-    assert!(
-        error.to_string().contains("cuts are of MP3 only"),
-        "{error}"
+    let best = BestCache::default();
+    let error = Cut::plan(&best, &dir, start, start + TimeDelta::seconds(18), false).unwrap_err();
+    assert!(matches!(error, CutError::MixedCodecs), "{error}");
+    assert!(error.to_string().contains("both MP3 and AAC"), "{error}");
+    // The AAC part alone is a cut of AAC, refused as MP3.
+    let from = start + TimeDelta::seconds(6);
+    let cut = Cut::plan(&best, &dir, from, from + TimeDelta::seconds(12), false).unwrap();
+    assert_eq!(cut.codec(), Codec::Aac);
+    cut.expect_codec(Codec::Aac).unwrap();
+    let error = cut.expect_codec(Codec::Mp3).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the range is AAC, not MP3: ask for the cut as .aac (its own frames) or .wav"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,10 +1,13 @@
-//! `GET /cut/{channel}/{quality}.mp3` and `.wav`, `?start=&end=` (both
-//! required) and `allow_holes=true|false` (default false): a range of the
-//! archive as one file to download ([`crate::archive::cut`]).
+//! `GET /cut/{channel}/{quality}.mp3`, `.aac` and `.wav`, `?start=&end=`
+//! (both required) and `allow_holes=true|false` (default false): a range
+//! of the archive as one file to download ([`crate::archive::cut`]): its
+//! own frames (`.mp3`, or `.aac` for a recorded AAC stream, `audio/aac`)
+//! or decoded (`.wav`).
 //!
 //! The answer is decided before a byte is sent: 406 with the holes named
 //! when the range has holes and they are not allowed, 406 when the
-//! archive holds nothing in it, 400 for a bad time, an end not after the
+//! archive holds nothing in it or its codec is not the one asked for
+//! (`.mp3` of AAC), 400 for a bad time, an end not after the
 //! start, a bad `allow_holes`, or a WAV longer than 6 hours. The file is
 //! then made on a blocking thread and sent as it is made, so a long cut
 //! never sits in memory; a listener that hangs up stops it.
@@ -21,6 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{Refused, inside, part, time, view};
 use crate::archive::cut::{Cut, CutError};
+use crate::archive::names::Codec;
 use crate::web::State;
 
 #[derive(Deserialize)]
@@ -32,7 +36,7 @@ pub struct CutQuery {
 
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
-    Mp3,
+    Frames(Codec),
     Wav,
 }
 
@@ -58,12 +62,13 @@ async fn answer(
     let view = view(state, headers)?;
     let bad = |message: String| Refused::Problem(StatusCode::BAD_REQUEST, message);
     let (quality, format) = match file.rsplit_once('.') {
-        Some((quality, "mp3")) => (quality, Format::Mp3),
+        Some((quality, "mp3")) => (quality, Format::Frames(Codec::Mp3)),
+        Some((quality, "aac")) => (quality, Format::Frames(Codec::Aac)),
         Some((quality, "wav")) => (quality, Format::Wav),
         _ => {
             return Err(Refused::Problem(
                 StatusCode::NOT_FOUND,
-                format!("no cut {file:?}: ask for QUALITY.mp3 or QUALITY.wav"),
+                format!("no cut {file:?}: ask for QUALITY.mp3, QUALITY.aac or QUALITY.wav"),
             ));
         }
     };
@@ -114,7 +119,12 @@ async fn answer(
     let (decided, decision) = oneshot::channel();
     let (sender, body) = mpsc::channel(8);
     tokio::task::spawn_blocking(move || {
-        let cut = match Cut::plan(&best, &dir, start, end, allow_holes) {
+        let planned =
+            Cut::plan(&best, &dir, start, end, allow_holes).and_then(|cut| match format {
+                Format::Frames(codec) => cut.expect_codec(codec).map(|()| cut),
+                Format::Wav => Ok(cut),
+            });
+        let cut = match planned {
             Ok(cut) => cut,
             Err(e) => {
                 let _ = decided.send(Err(e));
@@ -124,7 +134,7 @@ async fn answer(
         let _ = decided.send(Ok(()));
         let mut out = io::BufWriter::with_capacity(64 * 1024, Sender(sender.clone()));
         let made = match format {
-            Format::Mp3 => cut.write_mp3(&mut out).map(drop).map_err(CutError::Io),
+            Format::Frames(_) => cut.write_frames(&mut out).map(drop).map_err(CutError::Io),
             Format::Wav => cut.write_wav(&mut out).map(drop),
         };
         // A listener that hung up is no fault; anything else is logged,
@@ -148,7 +158,8 @@ async fn answer(
         }
     }
     let (content_type, extension) = match format {
-        Format::Mp3 => ("audio/mpeg", "mp3"),
+        Format::Frames(Codec::Mp3) => ("audio/mpeg", "mp3"),
+        Format::Frames(Codec::Aac) => ("audio/aac", "aac"),
         Format::Wav => ("audio/wav", "wav"),
     };
     let name = format!(
@@ -167,9 +178,11 @@ async fn answer(
 
 fn refusal(error: CutError) -> Refused {
     let status = match &error {
-        CutError::Holes(_) | CutError::NoContent => StatusCode::NOT_ACCEPTABLE,
+        CutError::Holes(_)
+        | CutError::NoContent
+        | CutError::MixedCodecs
+        | CutError::OtherCodec { .. } => StatusCode::NOT_ACCEPTABLE,
         CutError::TooLong => StatusCode::BAD_REQUEST,
-        CutError::NotMp3 => StatusCode::NOT_IMPLEMENTED,
         CutError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     Refused::Problem(status, error.to_string())
