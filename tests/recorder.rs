@@ -526,7 +526,8 @@ fn an_mp3_stream_is_recorded_frame_for_frame_on_time_and_a_lost_server_is_one_ho
         let frames = whole_frames(&segment.audio(), Codec::Mp3, 44_100);
         let seconds = frames as f64 * 1152.0 / 44_100.0;
         assert!((segment.name.duration - seconds).abs() < 1e-6);
-        assert!(peaks::sidecar_path(&segment.path).exists());
+        // Recording decodes nothing: the waveform makes the peaks later.
+        assert!(!peaks::sidecar_path(&segment.path).exists());
     }
     for segment in found.iter().step_by(3) {
         assert_eq!(
@@ -671,9 +672,21 @@ fn an_aac_stream_is_recorded_as_its_own_adts_frames() {
         assert!(segment.path.to_string_lossy().ends_with(".aac"));
         let frames = whole_frames(&segment.audio(), Codec::Aac, 48_000);
         assert!((segment.name.duration - frames as f64 * 1024.0 / 48_000.0).abs() < 1e-6);
-        // The waveform's sidecar: symphonia decodes the AAC.
-        let sidecar = peaks::Peaks::read(&peaks::sidecar_path(&segment.path)).unwrap();
-        assert!(!sidecar.buckets.is_empty());
+        // The waveform's peaks, made when first drawn: symphonia decodes
+        // the AAC, and they are kept beside the segment.
+        assert!(!peaks::sidecar_path(&segment.path).exists());
+        let made = peaks::made_for(&segment.path).unwrap();
+        let buckets = (frames as f64 * 1024.0 / 480.0).ceil();
+        assert!(
+            (made.buckets.len() as f64 - buckets).abs() <= 5.0,
+            "{} buckets for {buckets} of audio: {}",
+            made.buckets.len(),
+            segment.path.display()
+        );
+        assert_eq!(
+            peaks::Peaks::read(&peaks::sidecar_path(&segment.path)).unwrap(),
+            made
+        );
         assert_eq!(
             ffprobe(&segment.path),
             "aac,48000",

@@ -40,6 +40,17 @@ pub const TRACKS_FILE: &str = retention::TRACK_LIST;
 pub const QUEUE_SEGMENTS: usize = 10;
 /// Bytes read from the connection at a time.
 const READ_BYTES: usize = 16 * 1024;
+/// After a read that found little, the reader waits this long before the
+/// next, so the connection's buffer gathers a batch: a server relays a
+/// stream a frame or two at a time (40 wake-ups a second), and each
+/// wake-up of the reader costs more than its bytes. Time is counted from
+/// the frames, not the reads, so a batch read late places nothing late:
+/// its newest frame arrived at most this long before it was read, well
+/// inside the drift threshold, and an anchor is set from the server's
+/// burst on connecting, read at once.
+const BATCH_WAIT: Duration = Duration::from_millis(200);
+/// A read of less than this found little.
+const BATCH_BYTES: usize = 4 * 1024;
 /// A stream with no frame in this many bytes is not MP3 or AAC.
 const NO_FRAMES_LIMIT: u64 = 64 * 1024;
 /// Segments held while the anchor settles, at most.
@@ -228,6 +239,9 @@ impl Reader {
             }
             if recording.recorded_micros >= GOOD_AUDIO.as_micros() as i64 {
                 backoff.reset();
+            }
+            if n < BATCH_BYTES && recording.frames > 0 {
+                std::thread::sleep(BATCH_WAIT);
             }
         }
     }

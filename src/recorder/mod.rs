@@ -91,14 +91,17 @@ pub struct RecorderSettings {
     /// How far the counted time and the clock may part before the segment
     /// is closed and time is taken from the clock again.
     pub drift_threshold: Duration,
-    /// Whether each segment gets its peaks sidecar (for waveforms). It is
-    /// the one place the recorder decodes audio: about 10 ms of CPU per 6 s
-    /// segment, far more than the rest of its work.
+    /// Whether each segment gets its peaks sidecar (for waveforms) as it
+    /// is written. Off by default: it is the one thing that would make the
+    /// recorder decode (about 10 ms of CPU per 6 s segment, several times
+    /// the rest of its work); a waveform makes a segment's peaks the first
+    /// time it is drawn instead.
     pub peaks: bool,
 }
 
 impl RecorderSettings {
-    /// Settings with the recorder's defaults: a 2 s drift threshold.
+    /// Settings with the recorder's defaults: a 2 s drift threshold, no
+    /// peaks as segments are written.
     pub fn new(archive_dir: PathBuf, segment_seconds: u32, clock: Clock) -> Self {
         RecorderSettings {
             archive_dir,
@@ -106,7 +109,7 @@ impl RecorderSettings {
             retention: Retention::default(),
             clock,
             drift_threshold: Duration::from_secs(2),
-            peaks: true,
+            peaks: false,
         }
     }
 }
