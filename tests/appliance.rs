@@ -353,7 +353,7 @@ fn the_rpi_image_gen_config_and_layer_are_well_formed() {
 /// taken apart (`.ci/check-image`: partitions, labels, the root's files,
 /// config.txt), a broken copy refused, then booted under qemu
 /// (`image/boot-check`). Root, a cached Debian root filesystem (the first
-/// build takes about 15 minutes) and 3-6 minutes more: only with
+/// build takes about 15 minutes) and 2-5 minutes more: only with
 /// ONAIR_IMAGE_TESTS=1.
 #[test]
 fn the_sd_card_image_is_laid_out_locked_down_and_boots_into_the_box() {
