@@ -15,7 +15,8 @@
 //!
 //! The .deb itself is built, taken apart and installed into a Debian
 //! chroot by `.ci/check-deb --install`, which needs cargo-deb, a release
-//! build and root: it runs here only with `ONAIR_IMAGE_TESTS=1`.
+//! build and root: with the image's tests it is marked ignored, and runs
+//! with `cargo test --test appliance -- --ignored`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -284,14 +285,9 @@ fn the_unit_the_users_the_data_folder_and_the_configuration_agree() {
 }
 
 #[test]
+#[ignore = "builds a release .deb with cargo-deb and installs it into a chroot (minutes): \
+            cargo test --test appliance -- --ignored"]
 fn the_deb_holds_the_box_its_unit_user_and_configuration() {
-    if std::env::var_os("ONAIR_IMAGE_TESTS").is_none() {
-        eprintln!(
-            "skipped: the .deb check builds a release binary with cargo-deb; run it with \
-             ONAIR_IMAGE_TESTS=1 (or .ci/check-deb --install)"
-        );
-        return;
-    }
     let output = Command::new(repo(".ci/check-deb"))
         .arg("--install")
         .current_dir(repo(""))
@@ -353,17 +349,11 @@ fn the_rpi_image_gen_config_and_layer_are_well_formed() {
 /// taken apart (`.ci/check-image`: partitions, labels, the root's files,
 /// config.txt), a broken copy refused, then booted under qemu
 /// (`image/boot-check`). Root, a cached Debian root filesystem (the first
-/// build takes about 15 minutes) and 2-5 minutes more: only with
-/// ONAIR_IMAGE_TESTS=1.
+/// build takes about 15 minutes) and 2-5 minutes more.
 #[test]
+#[ignore = "needs the arm64 .deb (image/cross-build) and root, and minutes: \
+            cargo test --test appliance -- --ignored"]
 fn the_sd_card_image_is_laid_out_locked_down_and_boots_into_the_box() {
-    if std::env::var_os("ONAIR_IMAGE_TESTS").is_none() {
-        eprintln!(
-            "skipped: the SD-card image needs the arm64 .deb (image/cross-build) and root; \
-             run it with ONAIR_IMAGE_TESTS=1"
-        );
-        return;
-    }
     let output = run("image/build", &[]);
     assert!(output.status.success(), "image/build: {}", printed(&output));
     let image = "target/image/out/onair-sdcard.img";
