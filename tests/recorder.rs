@@ -26,11 +26,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use common::goertzel::runs_of;
 use common::tone::write_tones;
 use common::{Run, What};
+use onair::archive::adts::AdtsHeader;
 use onair::archive::best::BestCache;
 use onair::archive::names::{Codec, SegmentName};
 use onair::archive::{coverage, frames, id3, listing, peaks, playlist};
 use onair::clock::Clock;
-use onair::recorder::adts::AdtsHeader;
 use onair::recorder::{ChannelState, Recorder, RecorderChannel, RecorderSettings};
 use server::{Icecast, SOURCE_PASSWORD, free_port};
 

@@ -35,12 +35,12 @@ use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDe
 use symphonia::core::packet::PacketRef;
 use symphonia::core::units::{Duration, Timestamp};
 
+use super::adts::{AdtsHeader, SAMPLE_RATES};
 use super::best::BestCache;
 use super::frames;
 use super::id3;
 use super::listing::Listed;
 use super::names::{Codec, SegmentType, hour_folder};
-use crate::recorder::adts::{AdtsHeader, SAMPLE_RATES};
 
 /// The longest WAV cut: 16-bit stereo at 48 kHz fills RIFF's 4 GiB in 6.2 h.
 pub const MAX_WAV: TimeDelta = TimeDelta::hours(6);

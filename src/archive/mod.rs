@@ -6,6 +6,7 @@
 //! - `names`: segment names, formatted and parsed.
 //! - `id3`: the packed-audio timestamp tag at the start of each segment.
 //! - `frames`: MP3 frame headers, to cut between frames and count them.
+//! - `adts`: AAC's ADTS frame headers, the same for a recorded AAC stream.
 //! - `segmenter`: MP3 into timed segments, by counting samples.
 //! - `feed`: the encoder's end, a bounded queue that never waits.
 //! - `levels`: the programme's levels as the encoder takes it, which the
@@ -22,6 +23,7 @@
 //! - `coverage`: holes, overlaps and the coverage map, per hour.
 //! - `retention`: the oldest hours deleted by age and by free space.
 
+pub mod adts;
 pub mod best;
 pub mod coverage;
 pub mod cut;

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::adts;
 use super::cutter::{Cut, Cutter};
 use super::framer::{Format, FrameInfo, Framer, is_info_frame};
 use super::icy::{IcySplitter, stream_title};
@@ -29,6 +28,7 @@ use super::source::{self, Stream};
 use super::status::{ChannelState, ChannelStatus};
 use super::timing::{Placed, Timing, micros_of};
 use super::{RecorderChannel, RecorderSettings};
+use crate::archive::adts;
 use crate::archive::names::{Codec, hour_folder};
 use crate::archive::retention;
 use crate::archive::writer::{SegmentBytes, mp3_frame_ends, store_segment};

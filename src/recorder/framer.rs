@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use super::adts::AdtsHeader;
+use crate::archive::adts::AdtsHeader;
 use crate::archive::frames::FrameHeader;
 use crate::archive::names::Codec;
 

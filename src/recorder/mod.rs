@@ -17,7 +17,6 @@
 //! - `shoutcast`: a SHOUTcast v1 server's `ICY 200 OK` answer.
 //! - `playlist`: `.m3u` and `.pls` files, to their first stream URL.
 //! - `icy`: ICY metadata blocks taken out of the audio, their titles kept.
-//! - `adts`: AAC frame headers.
 //! - `framer`: the stream's bytes into MP3 or AAC frames, through garbage.
 //! - `timing`: the frames on the box's clock, without drift.
 //! - `cutter`: frames into segments.
@@ -38,7 +37,6 @@
 //! [`Recorder::start_always_on`]).
 
 pub mod address;
-pub mod adts;
 pub mod channel;
 pub mod cutter;
 pub mod framer;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::recorder::adts::tests::header as adts_header;
+use crate::archive::adts::tests::header as adts_header;
 
 /// `n` MP3 frames of 128 kbit/s at 48 kHz (384 bytes each).
 fn mp3_frames(n: usize, fill: u8) -> Vec<u8> {
