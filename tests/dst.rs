@@ -95,16 +95,6 @@ fn fall_back_a_programme_in_the_repeated_hour_airs_at_its_first_occurrence() {
     log.expect_station_offsets();
 }
 
-fn status(s: &Station) -> serde_json::Value {
-    let out = s.command("status", &["--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("onair status --json prints JSON")
-}
-
 fn partner(status: &serde_json::Value) -> serde_json::Value {
     status["recordings"]
         .as_array()
@@ -150,12 +140,12 @@ fn spring_forward_a_recording_window_opens_when_the_clocks_jump_and_closes_on_th
     let tick = secs(2 * 60 + 30);
 
     s.wait_until(utc("2026-03-29T00:56:00Z"));
-    let before = partner(&status(&s));
+    let before = partner(&s.status_json());
     assert_eq!(before["state"], "stopped", "{before}");
     assert_eq!(before["next"], "2026-03-29T01:00:00Z", "{before}");
 
     s.wait_until(utc("2026-03-29T01:10:00Z"));
-    let during = partner(&status(&s));
+    let during = partner(&s.status_json());
     assert_ne!(during["state"], "stopped", "{during}");
     assert_eq!(during["until"], "2026-03-29T02:30:00Z", "{during}");
     let opened = at(&during["since"]);
@@ -168,10 +158,10 @@ fn spring_forward_a_recording_window_opens_when_the_clocks_jump_and_closes_on_th
     // Still open where a window of two fixed hours from 01:30 GMT would
     // have closed, or one that ignored the jump would not have opened.
     s.wait_until(utc("2026-03-29T02:20:00Z"));
-    assert_ne!(partner(&status(&s))["state"], "stopped");
+    assert_ne!(partner(&s.status_json())["state"], "stopped");
 
     s.wait_until(utc("2026-03-29T02:40:00Z"));
-    let after = partner(&status(&s));
+    let after = partner(&s.status_json());
     assert_eq!(after["state"], "stopped", "{after}");
     // Next Sunday's 01:30 is BST: 00:30 UTC.
     assert_eq!(after["next"], "2026-04-05T00:30:00Z", "{after}");

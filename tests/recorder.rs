@@ -34,6 +34,18 @@ use onair::clock::Clock;
 use onair::recorder::{ChannelState, Recorder, RecorderChannel, RecorderSettings};
 use server::{Icecast, SOURCE_PASSWORD, free_port};
 
+/// MP3 as a server relays it: no Xing header, no ID3 tag, frames only.
+const PLAIN_MP3: &[&str] = &[
+    "-c:a",
+    "libmp3lame",
+    "-b:a",
+    "128k",
+    "-write_xing",
+    "0",
+    "-id3v2_version",
+    "0",
+];
+
 const SEGMENT_SECONDS: u32 = 3;
 /// Each tone of the timeline lasts this long.
 const STEP: f64 = 3.0;
@@ -820,23 +832,7 @@ fn bad_answers_are_refused_in_words_and_garbage_between_frames_is_skipped() {
     let dir = temp_dir("bad");
     let archive = dir.join("archive");
     let web = BadServer::start();
-    let mp3 = encoded(
-        &dir,
-        "tone",
-        12.0,
-        44_100,
-        &[
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "128k",
-            "-write_xing",
-            "0",
-            "-id3v2_version",
-            "0",
-        ],
-        "mp3",
-    );
+    let mp3 = encoded(&dir, "tone", 12.0, 44_100, PLAIN_MP3, "mp3");
     let aac = encoded(
         &dir,
         "other",
@@ -1139,23 +1135,7 @@ fn shoutcast_v1(mp3: Vec<u8>, requests: Arc<Mutex<Vec<String>>>) -> u16 {
 fn a_shoutcast_v1_server_answering_icy_200_ok_is_recorded() {
     let dir = temp_dir("shoutcast");
     let archive = dir.join("archive");
-    let mp3 = encoded(
-        &dir,
-        "tone",
-        10.0,
-        44_100,
-        &[
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "128k",
-            "-write_xing",
-            "0",
-            "-id3v2_version",
-            "0",
-        ],
-        "mp3",
-    );
+    let mp3 = encoded(&dir, "tone", 10.0, 44_100, PLAIN_MP3, "mp3");
     let requests = Arc::new(Mutex::new(Vec::new()));
     let port = shoutcast_v1(mp3.clone(), requests.clone());
     let url = format!("http://127.0.0.1:{port}/;stream.mp3");

@@ -19,16 +19,6 @@ use common::tone::write_tones;
 use common::*;
 use server::{Icecast, SOURCE_PASSWORD, free_port};
 
-fn status(s: &Station) -> serde_json::Value {
-    let out = s.command("status", &["--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("onair status --json prints JSON")
-}
-
 fn recording<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     status["recordings"]
         .as_array()
@@ -110,14 +100,14 @@ fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
 
     s.start();
     s.wait_until(s.local("2026-03-02 05:59:40"));
-    let before = status(&s);
+    let before = s.status_json();
     let partner = recording(&before, "partner");
     assert_eq!(partner["state"], "stopped", "{partner}");
     assert_eq!(partner["next"], "2026-03-02T06:00:00Z", "{partner}");
     // Within the pre-roll the channel is already connected, so that the
     // window's first second is recorded; its window is still to come.
     s.wait_until(s.local("2026-03-02 05:59:57"));
-    let before = status(&s);
+    let before = s.status_json();
     let partner = recording(&before, "partner");
     assert_eq!(partner["state"], "recording", "{partner}");
     assert_eq!(partner["next"], "2026-03-02T06:00:00Z", "{partner}");
@@ -127,7 +117,7 @@ fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
     assert_eq!(gone["records"], "always");
 
     s.wait_until(s.local("2026-03-02 06:00:20"));
-    let during = status(&s);
+    let during = s.status_json();
     let partner = recording(&during, "partner");
     assert_eq!(partner["state"], "recording", "{partner}");
     assert_eq!(partner["until"], "2026-03-02T06:01:00Z", "{partner}");
@@ -192,7 +182,7 @@ fn a_window_records_the_partner_and_its_end_cuts_copies_and_hands_it_on() {
 
     // The post-roll over, the channel stops.
     s.wait_until(s.local("2026-03-02 06:01:08"));
-    let after = status(&s);
+    let after = s.status_json();
     let partner = recording(&after, "partner");
     assert_eq!(partner["state"], "stopped", "{partner}");
     assert_eq!(partner["next"], "2026-03-09T06:00:00Z", "{partner}");
@@ -277,7 +267,7 @@ fn playout_has_no_gap_while_three_channels_record() {
 
     s.start();
     s.wait_until(s.local("2026-03-02 01:00:30"));
-    let during = status(&s);
+    let during = s.status_json();
     for name in ["one", "two", "three"] {
         let channel = recording(&during, name);
         assert_eq!(channel["state"], "recording", "{channel}");

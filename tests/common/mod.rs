@@ -246,6 +246,17 @@ impl Station {
         onair(&all)
     }
 
+    /// `onair status --json` of the running box, as the CLI reads it.
+    pub fn status_json(&self) -> serde_json::Value {
+        let out = self.command("status", &["--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("onair status --json prints JSON")
+    }
+
     pub fn sample_rate(&self) -> u32 {
         self.sample_rate
     }
