@@ -26,7 +26,7 @@ use super::icy::{IcySplitter, stream_title};
 use super::quality;
 use super::source::{self, Stream};
 use super::status::{ChannelState, ChannelStatus};
-use super::timing::{Placed, Timing, micros_of};
+use super::timing::{Arrival, Placed, Timing, micros_of};
 use super::{RecorderChannel, RecorderSettings};
 use crate::archive::adts;
 use crate::archive::names::{Codec, hour_folder};
@@ -38,19 +38,28 @@ pub const TRACKS_FILE: &str = retention::TRACK_LIST;
 
 /// Segments the writer's queue holds: a minute of 6 s segments.
 pub const QUEUE_SEGMENTS: usize = 10;
-/// Bytes read from the connection at a time.
-const READ_BYTES: usize = 16 * 1024;
-/// After a read that found little, the reader waits this long before the
-/// next, so the connection's buffer gathers a batch: a server relays a
-/// stream a frame or two at a time (40 wake-ups a second), and each
-/// wake-up of the reader costs more than its bytes. Time is counted from
-/// the frames, not the reads, so a batch read late places nothing late:
-/// its newest frame arrived at most this long before it was read, well
-/// inside the drift threshold, and an anchor is set from the server's
-/// burst on connecting, read at once.
-const BATCH_WAIT: Duration = Duration::from_millis(200);
-/// A read of less than this found little.
-const BATCH_BYTES: usize = 4 * 1024;
+/// Bytes read from the connection at a time: a batch of a 128 kb/s
+/// stream in one read.
+const READ_BYTES: usize = 64 * 1024;
+/// Once a read has emptied the connection (the batch is all in), the
+/// reader waits this long before the next, so
+/// the connection's buffer gathers a batch: a server relays a stream a
+/// frame or two at a time (40 wake-ups a second), and each wake-up of the
+/// reader costs more than its bytes (the kernel's receive and
+/// acknowledgement, and the reader's code run from a cold cache). Time is
+/// counted from the frames, not the reads, and a frame's arrival is known
+/// as the span between batches ([`Arrival`]), so the wait is never taken
+/// for drift; the anchor is set from the server's burst on connecting,
+/// read at once. Four seconds of a 320 kb/s stream wait in the kernel's
+/// and the server's buffers (160 KB). A stop wakes the reader at once.
+const BATCH_WAIT: Duration = Duration::from_secs(4);
+/// The wait while the anchor settles: a server's burst on connecting may
+/// come in over a second or more, as the connection's window lets it, and
+/// all of it must be read before the anchor stops moving.
+const SETTLING_WAIT: Duration = Duration::from_millis(200);
+/// Reads after a stop, at most, to take what had come before it (a
+/// server that sends faster than real time is not waited for).
+const READS_AFTER_STOP: u32 = 16;
 /// A stream with no frame in this many bytes is not MP3 or AAC.
 const NO_FRAMES_LIMIT: u64 = 64 * 1024;
 /// Segments held while the anchor settles, at most.
@@ -182,9 +191,14 @@ impl Reader {
                 );
             }
             self.status.set_error(reason);
+            // A stop unparks the thread; anything else that does is harmless.
             let until = Instant::now() + wait;
-            while Instant::now() < until && !self.stopping() {
-                std::thread::sleep(Duration::from_millis(50));
+            while !self.stopping() {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::park_timeout(left);
             }
         }
         recording.end_connection();
@@ -202,25 +216,53 @@ impl Reader {
         let mut splitter = IcySplitter::new(stream.metaint);
         let mut buffer = vec![0u8; READ_BYTES];
         let mut audio = Vec::with_capacity(READ_BYTES);
-        let mut titles: Vec<String> = Vec::new();
+        // Titles of a read, with where they came in its audio.
+        let mut titles: Vec<(usize, String)> = Vec::new();
         let mut received = 0u64;
         recording.url = stream.url.clone();
+        // What is read next came after this: when the batch of reads that
+        // last emptied the connection began; at first, the connection.
+        let mut after = self.now().timestamp_micros();
+        let mut batch_began = None;
+        let mut reads_after_stop = 0;
         loop {
             if self.stopping() {
-                return "stopped".into();
+                reads_after_stop += 1;
+                if reads_after_stop > READS_AFTER_STOP {
+                    return "stopped".into();
+                }
             }
+            let began = self.now().timestamp_micros();
+            let batch = *batch_began.get_or_insert(began);
+            let switches = voluntary_switches();
             let n = match stream.body.read(&mut buffer) {
                 Ok(0) => return format!("{} ended the stream", stream.url),
                 Ok(n) => n,
                 Err(e) => return format!("the stream from {} broke off: {e}", stream.url),
             };
-            let arrival = self.now().timestamp_micros();
+            // The connection is known to have been emptied when the read
+            // slept waiting for it (it was empty as the read began), or,
+            // in plain HTTP, when the read came back short of the buffer:
+            // the client receives all there is before handing it over.
+            // Over TLS a short read says nothing: it brings a record or a
+            // few.
+            let waited = voluntary_switches() != switches;
+            let emptied = waited || (!stream.tls && n < buffer.len());
+            // What a read that slept brings came after it began.
+            let arrival = Arrival {
+                after: if waited { began } else { after },
+                by: self.now().timestamp_micros(),
+            };
+            if emptied {
+                after = if waited { began } else { batch };
+                batch_began = None;
+            }
             audio.clear();
-            splitter.push(&buffer[..n], &mut audio, &mut |block| {
-                titles.extend(stream_title(block));
+            splitter.push(&buffer[..n], &mut audio, &mut |at, block| {
+                titles.extend(stream_title(block).map(|title| (at, title)));
             });
-            for title in titles.drain(..) {
-                recording.title(title);
+            for (at, title) in titles.drain(..) {
+                recording.title(title, at);
             }
             received += audio.len() as u64;
             recording.audio(&audio, arrival);
@@ -240,11 +282,35 @@ impl Reader {
             if recording.recorded_micros >= GOOD_AUDIO.as_micros() as i64 {
                 backoff.reset();
             }
-            if n < BATCH_BYTES && recording.frames > 0 {
-                std::thread::sleep(BATCH_WAIT);
+            if emptied {
+                // All that came before a stop is in: nothing is left behind.
+                if self.stopping() {
+                    return "stopped".into();
+                }
+                if recording.frames > 0 {
+                    std::thread::park_timeout(if recording.timing.is_settled() {
+                        BATCH_WAIT
+                    } else {
+                        SETTLING_WAIT
+                    });
+                }
             }
         }
     }
+}
+
+/// How many times the calling thread has gone to sleep (each wait for
+/// data is one).
+fn voluntary_switches() -> libc::c_long {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_THREAD asks
+    // about the calling thread alone.
+    let done = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+    if done != 0 {
+        return 0;
+    }
+    // SAFETY: filled by the successful call above.
+    unsafe { usage.assume_init() }.ru_nvcsw
 }
 
 /// A channel's recording across its connections.
@@ -263,8 +329,11 @@ struct Recording {
     held: Vec<Cut>,
     /// Titles placed on the timeline, waiting to be written with it.
     titles: Vec<(u64, String)>,
-    /// Titles that came before the frame they start with.
-    unplaced: Vec<String>,
+    /// Titles that came before the frame they start with, and where they
+    /// came in the connection's audio.
+    unplaced: Vec<(u64, String)>,
+    /// Audio bytes of this connection so far.
+    audio_bytes: u64,
     current_title: Option<String>,
     /// Frames of this connection.
     frames: u64,
@@ -275,8 +344,6 @@ struct Recording {
     skipped: u64,
     last_drop_report: Option<Instant>,
     clock: crate::clock::Clock,
-    read_frames: Vec<(FrameInfo, std::ops::Range<usize>)>,
-    read_bytes: Vec<u8>,
 }
 
 impl Recording {
@@ -296,6 +363,7 @@ impl Recording {
             held: Vec::with_capacity(MAX_HELD),
             titles: Vec::new(),
             unplaced: Vec::new(),
+            audio_bytes: 0,
             current_title: None,
             frames: 0,
             announced: false,
@@ -303,12 +371,11 @@ impl Recording {
             skipped: 0,
             last_drop_report: None,
             clock: reader.settings.clock,
-            read_frames: Vec::with_capacity(64),
-            read_bytes: Vec::with_capacity(READ_BYTES),
         }
     }
 
-    fn title(&mut self, title: String) {
+    /// A title that came `at` bytes into the audio about to be pushed.
+    fn title(&mut self, title: String, at: usize) {
         if self.current_title.as_deref() == Some(title.as_str()) {
             return;
         }
@@ -317,21 +384,18 @@ impl Recording {
         self.status
             .set_title(Some(title.clone()).filter(|t| !t.is_empty()));
         self.current_title = Some(title.clone());
-        self.unplaced.push(title);
+        self.unplaced.push((self.audio_bytes + at as u64, title));
     }
 
-    fn audio(&mut self, bytes: &[u8], arrival: i64) {
-        // The frames of this read, kept between reads so nothing is
-        // allocated per read.
-        let mut frames = std::mem::take(&mut self.read_frames);
-        let mut joined = std::mem::take(&mut self.read_bytes);
-        frames.clear();
-        joined.clear();
-        self.framer.push(bytes, &mut |info, frame| {
-            let at = joined.len();
-            joined.extend_from_slice(frame);
-            frames.push((info, at..joined.len()));
+    fn audio(&mut self, bytes: &[u8], arrival: Arrival) {
+        // Out while it hands each frame over, so each goes on at once
+        // (nothing copied or allocated between the two).
+        let mut framer = std::mem::take(&mut self.framer);
+        framer.push(bytes, &mut |info, offset, frame| {
+            self.frame(info, offset, frame, arrival);
         });
+        self.framer = framer;
+        self.audio_bytes += bytes.len() as u64;
         let skipped = self.framer.skipped - self.skipped;
         if skipped > 0 {
             self.skipped = self.framer.skipped;
@@ -339,14 +403,10 @@ impl Recording {
                 .skipped_bytes
                 .fetch_add(skipped, Ordering::Relaxed);
         }
-        for (info, range) in frames.drain(..) {
-            self.frame(info, &joined[range], arrival);
-        }
-        self.read_frames = frames;
-        self.read_bytes = joined;
     }
 
-    fn frame(&mut self, info: FrameInfo, bytes: &[u8], arrival: i64) {
+    /// A frame that starts `offset` bytes into the connection's audio.
+    fn frame(&mut self, info: FrameInfo, offset: u64, bytes: &[u8], arrival: Arrival) {
         let first = self.frames == 0;
         self.frames += 1;
         if first && info.format.codec == Codec::Mp3 && is_info_frame(bytes) {
@@ -394,7 +454,10 @@ impl Recording {
                 }
             }
         };
-        for title in self.unplaced.drain(..) {
+        // A title starts with the first frame that began after its block
+        // (a block may come in the middle of a frame).
+        while self.unplaced.first().is_some_and(|(at, _)| *at <= offset) {
+            let (_, title) = self.unplaced.remove(0);
             self.titles.push((position, title));
         }
         self.recorded_micros += micros_of(u64::from(info.samples), info.format.sample_rate);
@@ -505,6 +568,7 @@ impl Recording {
         self.timing.reset();
         self.framer.reset();
         self.unplaced.clear();
+        self.audio_bytes = 0;
         self.frames = 0;
         self.announced = false;
         self.recorded_micros = 0;

@@ -101,6 +101,9 @@ pub struct Framer {
     in_step: Option<Format>,
     /// Bytes skipped because they were no frame.
     pub skipped: u64,
+    /// Where `buffer` starts in the stream's audio: bytes cut or skipped
+    /// before it.
+    taken: u64,
 }
 
 impl Framer {
@@ -109,6 +112,7 @@ impl Framer {
             buffer: Vec::with_capacity(32 * 1024),
             in_step: None,
             skipped: 0,
+            taken: 0,
         }
     }
 
@@ -116,6 +120,7 @@ impl Framer {
     pub fn reset(&mut self) {
         self.buffer.clear();
         self.in_step = None;
+        self.taken = 0;
     }
 
     /// Bytes held, waiting for the rest of a frame.
@@ -123,12 +128,24 @@ impl Framer {
         self.buffer.len()
     }
 
-    /// Takes `bytes` and hands over every whole frame they complete, in order.
-    pub fn push(&mut self, bytes: &[u8], out: &mut impl FnMut(FrameInfo, &[u8])) {
-        self.buffer.extend_from_slice(bytes);
+    /// Takes `bytes` and hands over every whole frame they complete, in
+    /// order, with where it starts in the stream's audio (bytes pushed
+    /// since the start or the last [`reset`](Self::reset) before it).
+    pub fn push(&mut self, bytes: &[u8], out: &mut impl FnMut(FrameInfo, u64, &[u8])) {
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.extend_from_slice(bytes);
+        let at = self.cut(&buffer, out);
+        buffer.drain(..at);
+        self.buffer = buffer;
+        self.taken += at as u64;
+    }
+
+    /// Cuts the frames at the start of `bytes` (which starts `taken`
+    /// bytes into the stream); returns how far it got.
+    fn cut(&mut self, bytes: &[u8], out: &mut impl FnMut(FrameInfo, u64, &[u8])) -> usize {
         let mut at = 0;
         loop {
-            let rest = &self.buffer[at..];
+            let rest = &bytes[at..];
             if rest.len() < HEADER_BYTES {
                 break;
             }
@@ -155,11 +172,11 @@ impl Framer {
                     continue;
                 }
             }
-            out(info, &rest[..info.length]);
+            out(info, self.taken + at as u64, &rest[..info.length]);
             self.in_step = Some(info.format);
             at += info.length;
         }
-        self.buffer.drain(..at);
+        at
     }
 }
 

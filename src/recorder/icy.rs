@@ -37,8 +37,14 @@ impl IcySplitter {
     }
 
     /// Appends the audio of `bytes` to `audio` and hands each block's
-    /// text (not empty) to `block`.
-    pub fn push(&mut self, mut bytes: &[u8], audio: &mut Vec<u8>, block: &mut impl FnMut(&[u8])) {
+    /// text (not empty) to `block`, with where it came in `audio` (its
+    /// length then: the block applies from that byte on).
+    pub fn push(
+        &mut self,
+        mut bytes: &[u8],
+        audio: &mut Vec<u8>,
+        block: &mut impl FnMut(usize, &[u8]),
+    ) {
         let Some(metaint) = self.metaint else {
             audio.extend_from_slice(bytes);
             return;
@@ -70,7 +76,7 @@ impl IcySplitter {
                     self.block.extend_from_slice(&bytes[..take]);
                     bytes = &bytes[take..];
                     if take == left {
-                        block(&self.block);
+                        block(audio.len(), &self.block);
                         self.state = State::Audio(metaint);
                     } else {
                         self.state = State::Block(left - take);

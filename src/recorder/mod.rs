@@ -230,9 +230,13 @@ impl ChannelRecorder {
         })
     }
 
-    /// Asks the channel to stop without waiting.
+    /// Asks the channel to stop without waiting: the reader, waiting
+    /// between batches or before asking again, is woken.
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
+        if let Some(reader) = &self.reader {
+            reader.thread().unpark();
+        }
     }
 
     /// Stops in order: the open segment is written (partial), the queue
@@ -252,7 +256,7 @@ impl ChannelRecorder {
 impl Drop for ChannelRecorder {
     fn drop(&mut self) {
         // Dropped without `stop`: the threads end by themselves.
-        self.stop.store(true, Ordering::Release);
+        self.request_stop();
     }
 }
 

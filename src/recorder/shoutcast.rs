@@ -21,6 +21,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Box<dyn Read + Send>,
+    /// Over TLS (after any redirect).
+    pub tls: bool,
 }
 
 impl Answer {
@@ -79,6 +81,7 @@ pub fn get(url: &str, connect: Duration, read: Duration) -> Result<Answer, Strin
         status,
         headers,
         body: Box::new(reader),
+        tls: false,
     })
 }
 

@@ -5,7 +5,9 @@
 //! what is wrong in words a station engineer can act on.
 
 use std::io::Read;
+
 use std::time::Duration;
+use ureq::ResponseExt;
 
 use super::playlist::{self, PlaylistError};
 use super::shoutcast::{self, Answer};
@@ -50,6 +52,9 @@ pub struct Stream {
     pub content_type: String,
     /// The stream's URL, after any playlist.
     pub url: String,
+    /// Received over TLS, whose reads hand over a record or a few at a
+    /// time; otherwise each read takes all the connection holds.
+    pub tls: bool,
 }
 
 /// The client every channel's requests go through.
@@ -74,6 +79,7 @@ pub fn open(agent: &ureq::Agent, url: &str) -> Result<Stream, SourceError> {
         }
         let answer = match agent.get(&url).header("Icy-MetaData", "1").call() {
             Ok(answer) => Answer {
+                tls: answer.get_uri().scheme_str() == Some("https"),
                 status: answer.status().as_u16(),
                 headers: answer
                     .headers()
@@ -100,7 +106,7 @@ pub fn open(agent: &ureq::Agent, url: &str) -> Result<Stream, SourceError> {
                 });
             }
         };
-        let status = answer.status;
+        let (status, tls) = (answer.status, answer.tls);
         if !(200..300).contains(&status) {
             return Err(SourceError::Status { url, status });
         }
@@ -135,6 +141,7 @@ pub fn open(agent: &ureq::Agent, url: &str) -> Result<Stream, SourceError> {
             metaint,
             content_type,
             url,
+            tls,
         });
     }
     Err(SourceError::TooDeep { url })

@@ -19,6 +19,13 @@
 //! count and the clock have parted (the source stalled, or sent more audio
 //! than time passed): the recorder closes its segment `partial` and the
 //! next frame anchors afresh.
+//!
+//! Reads come in batches seconds apart (each wake-up of the reader costs
+//! more than its bytes), so a frame's arrival is known only as a span: after
+//! the previous batch emptied the connection, and by the read that brought
+//! it ([`Arrival`]). A frame is late only if it ended before the span
+//! began, early only if it ended after the span closed: the batches' length
+//! never counts as drift, and the threshold stays what it says.
 
 /// A frame's place on the counted timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +38,26 @@ pub enum Placed {
     /// frame came late; negative: early). Nothing was counted: the caller
     /// closes what is open, then [`Timing::reset`]s and places the frame again.
     Drifted { lag_micros: i64 },
+}
+
+/// When a frame's last byte arrived, as far as a batch of reads knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    /// µs since the epoch: it came after this (the previous batch emptied
+    /// the connection then).
+    pub after: i64,
+    /// µs since the epoch: it had come by this (the read that brought it).
+    pub by: i64,
+}
+
+impl Arrival {
+    /// Known to the microsecond.
+    pub fn at(micros: i64) -> Self {
+        Arrival {
+            after: micros,
+            by: micros,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -91,31 +118,38 @@ impl Timing {
     }
 
     /// Places a frame of `samples` at `rate` that arrived (its last byte)
-    /// at `arrival_micros`.
-    pub fn place(&mut self, samples: u32, rate: u32, arrival_micros: i64) -> Placed {
+    /// in `arrival`.
+    pub fn place(&mut self, samples: u32, rate: u32, arrival: Arrival) -> Placed {
         let Some(anchor) = self.anchor.as_mut() else {
+            // Placed by the latest it can have come; the settling below
+            // moves it back by whatever shows it came sooner.
             self.anchor = Some(Anchor {
-                start_micros: arrival_micros - micros_of(u64::from(samples), rate),
+                start_micros: arrival.by - micros_of(u64::from(samples), rate),
                 rate,
                 counted: u64::from(samples),
-                first_arrival: arrival_micros,
+                first_arrival: arrival.by,
                 settled: self.settle_micros == 0,
             });
             return Placed::Anchored;
         };
         let position = anchor.counted;
         let end = anchor.start_micros + micros_of(position + u64::from(samples), anchor.rate);
-        let lag = arrival_micros - end;
+        // Negative: it ended (by the count) after it had surely come.
+        let early = arrival.by - end;
         if anchor.settled {
-            if lag.abs() > self.threshold_micros {
-                return Placed::Drifted { lag_micros: lag };
+            let late = arrival.after - end;
+            if late > self.threshold_micros {
+                return Placed::Drifted { lag_micros: late };
+            }
+            if early < -self.threshold_micros {
+                return Placed::Drifted { lag_micros: early };
             }
         } else {
-            if lag < 0 {
+            if early < 0 {
                 // Audio the server had buffered: it began earlier.
-                anchor.start_micros += lag;
+                anchor.start_micros += early;
             }
-            if arrival_micros - anchor.first_arrival >= self.settle_micros {
+            if arrival.by - anchor.first_arrival >= self.settle_micros {
                 anchor.settled = true;
             }
         }

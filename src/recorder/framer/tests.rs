@@ -24,7 +24,7 @@ fn adts_frames(n: usize, length: usize) -> Vec<u8> {
 fn cut(framer: &mut Framer, bytes: &[u8], chunk: usize) -> Vec<(FrameInfo, Vec<u8>)> {
     let mut frames = Vec::new();
     for piece in bytes.chunks(chunk) {
-        framer.push(piece, &mut |info, frame| {
+        framer.push(piece, &mut |info, _, frame| {
             frames.push((info, frame.to_vec()))
         });
     }
@@ -111,4 +111,35 @@ fn a_change_of_format_is_seen_and_a_lone_header_is_not_believed() {
     );
     assert_eq!(Format::parse("ogg-44100"), None);
     assert_eq!(Format::parse("mp3-"), None);
+}
+
+#[test]
+fn each_frame_is_handed_over_with_where_it_starts_in_the_stream() {
+    // Bad input: 15 bytes of garbage before the first frame and 57 after
+    // the third; then a reconnection starts the count again.
+    let garbage = [0x00u8; 57];
+    let stream = [
+        &[0xAB; 15][..],
+        &mp3_frames(3, 0x11),
+        &garbage,
+        &mp3_frames(2, 0x22),
+    ]
+    .concat();
+    for chunk in [1, 13, 384, 5000] {
+        let mut framer = Framer::new();
+        let mut starts = Vec::new();
+        for piece in stream.chunks(chunk) {
+            framer.push(piece, &mut |_, offset, frame| {
+                // The offset is where the frame's bytes are in the stream.
+                let at = offset as usize;
+                assert_eq!(&stream[at..at + frame.len()], frame, "chunk {chunk}");
+                starts.push(offset);
+            });
+        }
+        assert_eq!(starts, [15, 399, 783, 1224, 1608], "chunk {chunk}");
+        framer.reset();
+        let mut again = Vec::new();
+        framer.push(&mp3_frames(3, 0x33), &mut |_, offset, _| again.push(offset));
+        assert_eq!(again, [0, 384, 768], "the count starts again after a reset");
+    }
 }

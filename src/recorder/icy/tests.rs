@@ -14,7 +14,9 @@ fn split(stream: &[u8], metaint: Option<usize>, chunk: usize) -> (Vec<u8>, Vec<S
     let mut splitter = IcySplitter::new(metaint);
     let (mut audio, mut titles) = (Vec::new(), Vec::new());
     for piece in stream.chunks(chunk) {
-        splitter.push(piece, &mut audio, &mut |b| {
+        splitter.push(piece, &mut audio, &mut |at, b| {
+            // Where the block came: after every audio byte before it.
+            assert_eq!(at % 16, 0, "a block at {at}, not after 16 bytes of audio");
             titles.extend(stream_title(b));
         });
     }
