@@ -4,10 +4,10 @@
 //! threads' CPU over a stretch read from `/proc`, per recorded hour per
 //! channel, beside what `lame` spends encoding an hour of the same audio
 //! (the stream benchmark's encode-only figure). Nothing is decoded or
-//! encoded to record, so the target is under 1 % of lame's cost; the
-//! writer's peaks sidecar (the waveform's data, which decodes) is shown
-//! apart. Memory per channel is the process's resident memory with the
-//! channels recording less without, shared out.
+//! encoded to record (a segment's waveform peaks are made when a waveform
+//! first shows it), so the target is under 1 % of lame's cost. Memory per
+//! channel is the process's resident memory with the channels recording
+//! less without, shared out.
 
 use std::fmt;
 use std::path::Path;
@@ -39,7 +39,7 @@ pub struct RecordingRun {
     pub ran_for: Duration,
     /// The reading threads together: receiving, framing, timing, cutting.
     pub readers: Duration,
-    /// The writing threads together: the files, and each one's peaks.
+    /// The writing threads together: the segments' files.
     pub writers: Duration,
     /// lame's encode-only CPU for an hour of audio.
     pub lame_per_hour: f64,
@@ -83,7 +83,7 @@ impl fmt::Display for RecordingRun {
         writeln!(
             f,
             "  CPU per recorded hour per channel: {:.3} s ({:.3} s receiving and cutting, the \
-             rest writing with the waveform's peaks)",
+             rest writing the segments)",
             self.per_channel_hour(),
             self.reader_per_channel_hour()
         )?;
