@@ -200,6 +200,17 @@ fn the_unit_has_what_the_box_needs_and_nothing_that_kills_it() {
             "{key}={never}: the box cannot run with it"
         );
     }
+    // Waiting for network-online holds a box whose studio network is down
+    // silent for up to two minutes after a power cut.
+    for key in ["After", "Wants", "Requires"] {
+        assert!(
+            values(&unit, key)
+                .iter()
+                .all(|v| !v.contains("network-online")),
+            "{key}={:?}: the box must play without waiting for the network",
+            values(&unit, key)
+        );
+    }
     assert_eq!(one(&unit, "DevicePolicy"), "closed");
     let devices = values(&unit, "DeviceAllow");
     for wanted in ["char-alsa rw", "char-i2c rw", "char-gpiochip rw"] {
