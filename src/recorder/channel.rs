@@ -42,11 +42,11 @@ pub const QUEUE_SEGMENTS: usize = 10;
 /// stream in one read.
 const READ_BYTES: usize = 64 * 1024;
 /// Once a read has emptied the connection (the batch is all in), the
-/// reader waits this long before the next, so
-/// the connection's buffer gathers a batch: a server relays a stream a
-/// frame or two at a time (40 wake-ups a second), and each wake-up of the
-/// reader costs more than its bytes (the kernel's receive and
-/// acknowledgement, and the reader's code run from a cold cache). Time is
+/// reader waits this long before the next, so the connection's buffer
+/// gathers a batch: a server relays a stream a frame or two at a time (40
+/// wake-ups a second), and each wake-up of the reader costs more than its
+/// bytes (the kernel's receive and acknowledgement, and the reader's code
+/// run from a cold cache). Time is
 /// counted from the frames, not the reads, and a frame's arrival is known
 /// as the span between batches ([`Arrival`]), so the wait is never taken
 /// for drift; the anchor is set from the server's burst on connecting,
@@ -456,8 +456,8 @@ impl Recording {
         };
         // A title starts with the first frame that began after its block
         // (a block may come in the middle of a frame).
-        while self.unplaced.first().is_some_and(|(at, _)| *at <= offset) {
-            let (_, title) = self.unplaced.remove(0);
+        let started = self.unplaced.partition_point(|(at, _)| *at <= offset);
+        for (_, title) in self.unplaced.drain(..started) {
             self.titles.push((position, title));
         }
         self.recorded_micros += micros_of(u64::from(info.samples), info.format.sample_rate);

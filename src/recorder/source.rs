@@ -5,8 +5,8 @@
 //! what is wrong in words a station engineer can act on.
 
 use std::io::Read;
-
 use std::time::Duration;
+
 use ureq::ResponseExt;
 
 use super::playlist::{self, PlaylistError};
