@@ -23,9 +23,9 @@
 //!   to subscribers.
 //! - [`archive`]: beside the outputs, fed by a stream encoder: what aired,
 //!   kept as timed MP3 segments written on a thread of their own.
-//! - [`recorder`]: other stations' streams recorded into the archive as
-//!   they come (MP3 or AAC frames, never re-encoded), one channel per
-//!   thread pair, reconnecting for ever.
+//! - [`recorder`]: other stations' and partners' streams recorded into the
+//!   archive as they come (MP3 or AAC frames, never re-encoded), always or
+//!   in weekly windows, one channel per thread pair, reconnecting for ever.
 //! - [`pacing`]: when the audio threads wake (block, burst, batches) and the
 //!   bell that wakes them when there is work.
 //! - [`listen_back`]: the box listens to its own public streams as a listener
@@ -34,8 +34,6 @@
 //!   traits: the Pi's GPIO, or simulated pins pressed from the page.
 //! - [`panel`]: the front-panel display, a pure render of the status into a
 //!   128x64 frame sent to the OLED and served as `/panel.png`.
-//! - [`recorder`]: other stations' and partners' streams recorded into the
-//!   archive as they come, always or in weekly windows.
 //! - [`jobs`]: the job queue (cut, copy, hook), kept in the as-run log's
 //!   database, run by the box in order and after each job's dependencies.
 //! - [`station`]: `onair run`: assembles the parts and stops them in order.

@@ -300,10 +300,10 @@ fn an_unreachable_or_broken_calendar_keeps_the_cached_schedule_airing() {
     // Only yesterday's editions are there: each booked slot airs one, which
     // only happens if the box knows the booking.
     s.programme("2026-03-01 01:02", "jazz-hour", 1100, 30.0, "wav");
-    s.programme("2026-03-01 01:09", "morning-show", 1300, 30.0, "wav");
+    s.programme("2026-03-01 01:19", "morning-show", 1300, 30.0, "wav");
     let server = CalendarServer::start(calendar(&[
         &daily("Jazz Hour", "20260225T010200", "20260225T010300"),
-        &daily("Morning Show", "20260225T010900", "20260225T011000"),
+        &daily("Morning Show", "20260225T011900", "20260225T012000"),
     ]));
     s.section(&format!(
         "[calendar]\nsource = \"{}\"\nrefresh_minutes = 1\n",
@@ -347,16 +347,16 @@ fn an_unreachable_or_broken_calendar_keeps_the_cached_schedule_airing() {
     );
 
     // A restart while the source is still broken airs from the cached copy.
-    // (The browser and the fetches above take real seconds: the slot is
-    // far enough ahead for a loaded machine.)
+    // (The browser and the fetches above take real seconds, more than six
+    // on a loaded machine: at 60 times real time the slot leaves sixteen.)
     assert!(
-        s.now() < s.local("2026-03-02 01:08:00"),
+        s.now() < s.local("2026-03-02 01:18:00"),
         "the test ran too slowly to restart before the Morning Show: {}",
         s.now()
     );
     s.kill();
     s.start();
-    s.wait_until(s.local("2026-03-02 01:10:00"));
+    s.wait_until(s.local("2026-03-02 01:20:00"));
     s.terminate();
 
     let runs = s.runs(&s.aired());
@@ -367,7 +367,7 @@ fn an_unreachable_or_broken_calendar_keeps_the_cached_schedule_airing() {
         s.local("2026-03-02 01:02:30"),
         ms(ON_TIME),
     );
-    expect_start(&runs, 1300, s.local("2026-03-02 01:09"), ms(ON_TIME));
+    expect_start(&runs, 1300, s.local("2026-03-02 01:19"), ms(ON_TIME));
     let log = s.log_json();
     log.check(
         log.of_kind(Kind::Substitute).len() == 2,

@@ -88,6 +88,30 @@ fn harness_goertzel_names_each_tone_and_places_changes_within_a_few_ms() {
 }
 
 #[test]
+fn harness_goertzel_does_not_hear_a_stranger_in_the_last_sample_of_a_tone() {
+    // A tone that ends on the first sample of a window (a programme cut
+    // off by the box) leaves that window one loud sample where its weight
+    // is zero: it is the change from tone to silence, not a short burst
+    // of the last candidate.
+    let anchor = utc("2026-03-02T00:59:00Z");
+    let window = goertzel::window_len(RATE);
+    for f in [400, 700] {
+        let mut samples = signal(&[(f, 1.0)]);
+        samples.truncate(samples.len() - window + 1);
+        // The tone's last sample loud enough to be no silence on its own.
+        *samples.last_mut().unwrap() = TONE_AMPLITUDE as f32;
+        samples.extend(std::iter::repeat_n(0.0, 2 * window));
+        let runs = runs_of(&samples, RATE, anchor, &CANDIDATES);
+        let whats: Vec<What> = runs.iter().map(|r| r.what).collect();
+        assert_eq!(
+            whats,
+            [What::Tone(f), What::Silence],
+            "{f} Hz cut on a window's first sample: {runs:#?}"
+        );
+    }
+}
+
+#[test]
 fn harness_goertzel_calls_noise_and_strangers_unknown_and_quiet_silence() {
     // White noise, a tone halfway between two candidates (1150 Hz), and a
     // candidate tone 60 dB down: none of them is a programme.

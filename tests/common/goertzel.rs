@@ -109,8 +109,11 @@ pub fn classify(samples: &[f32], rate: u32, candidates: &[u32], hann: &[f64]) ->
             )
         })
         .max_by(|a, b| a.1.total_cmp(&b.1));
+    // Sound only where the window's weight is zero (a tone that ended on
+    // the window's first sample) leaves nothing to compare: every share is
+    // 0 of 0, which is no tone, not the last candidate.
     match best {
-        Some((freq, tone)) if tone >= TONE_SHARE * power => What::Tone(freq),
+        Some((freq, tone)) if power > 0.0 && tone >= TONE_SHARE * power => What::Tone(freq),
         _ => What::Unknown,
     }
 }
