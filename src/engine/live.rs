@@ -23,10 +23,15 @@ use cpal::{BufferSize, SampleFormat, StreamConfig};
 use super::silence::QuietRuns;
 use crate::output::CHANNELS;
 
-/// The capture period asked of the device. Longer periods (20 ms) did not
-/// make capture cheaper through alsa-lib's `file` plugin and made the
-/// studio-silence test fail under load: the cost is not the wake-ups.
-const PERIOD_MS: u32 = 10;
+/// The capture period asked of the device: the capture thread wakes once
+/// a period, and the wake-up is nearly all it costs (about 70 µs each on
+/// a 2-core x86-64 machine through alsa-lib's `file` plugin: 25 CPU s/h
+/// at 10 ms, 14 at 20, 7 at 40). cpal keeps two periods in the device's
+/// buffer, so a long period is also room for the thread to be late (a busy
+/// SD card, a loaded Pi) before the card overruns: 40 ms instead of 10. It
+/// adds latency the studio does not hear (its monitoring is the desk's):
+/// a period, and three more kept in the ring (`mixer::live_bus`).
+pub const PERIOD_MS: u32 = 40;
 /// The ring: room for half a second, several times what the mixer keeps.
 const RING_MS: u32 = 500;
 /// How long opening the device may take before it counts as failed.

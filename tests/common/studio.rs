@@ -101,7 +101,11 @@ fn feed(fifo: &Path, tone: &AtomicU32, stop: &AtomicBool) {
     let Ok(mut out) = std::fs::OpenOptions::new().write(true).open(fifo) else {
         return;
     };
-    let chunk = RATE as usize / 100;
+    // One capture period at a time: alsa-lib's `file` plugin fills each
+    // period with a single read of the FIFO, so a period read while only
+    // part of it had been written would be padded with the null device's
+    // silence. A write smaller than the pipe is read whole.
+    let chunk = (RATE * onair::engine::live::PERIOD_MS / 1000) as usize;
     let begun = Instant::now();
     let mut sent: u64 = 0;
     let mut bytes = Vec::with_capacity(chunk * 8);
