@@ -46,12 +46,12 @@ const READ_BYTES: usize = 64 * 1024;
 /// gathers a batch: a server relays a stream a frame or two at a time (40
 /// wake-ups a second), and each wake-up of the reader costs more than its
 /// bytes (the kernel's receive and acknowledgement, and the reader's code
-/// run from a cold cache). Time is
-/// counted from the frames, not the reads, and a frame's arrival is known
-/// as the span between batches ([`Arrival`]), so the wait is never taken
-/// for drift; the anchor is set from the server's burst on connecting,
-/// read at once. Four seconds of a 320 kb/s stream wait in the kernel's
-/// and the server's buffers (160 KB). A stop wakes the reader at once.
+/// run from a cold cache). Time is counted from the frames, not the
+/// reads, and a frame's arrival is known as the span between batches
+/// ([`Arrival`]), so the wait is never taken for drift; the anchor is set
+/// from the server's burst on connecting, read at once. Four seconds of a
+/// 320 kb/s stream wait in the kernel's and the server's buffers (160 KB).
+/// A stop wakes the reader at once.
 const BATCH_WAIT: Duration = Duration::from_secs(4);
 /// The wait while the anchor settles: a server's burst on connecting may
 /// come in over a second or more, as the connection's window lets it, and
