@@ -134,7 +134,7 @@ pub async fn run_with(
         log: Arc::new(log.reader()) as Arc<dyn AsRunReader>,
         timezone: config.station.timezone,
         clock,
-        panel: screen.frames(),
+        panel: screen.mirror(),
         controls,
         buttons: panel.as_ref().and_then(FrontPanel::sim_buttons),
         access: Arc::new(web::Access::new(

@@ -78,6 +78,10 @@ pub struct OutputStats {
     /// Frames the device wanted when the ring was empty (played as silence).
     pub frames_underrun: AtomicU64,
     pub errors: AtomicU64,
+    /// Of `errors`: times a sound card ran dry because its callback came
+    /// late (an ALSA xrun). The listener heard a gap the box did not
+    /// choose, so it is not in `frames_underrun`, whose length it knows.
+    pub device_ran_dry: AtomicU64,
     /// A stream output's connection, counters and title; `None` for others.
     pub stream: Option<Arc<icecast::StreamLink>>,
     /// How the mixer and the thread draining this output's ring wake each

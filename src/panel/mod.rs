@@ -1,7 +1,7 @@
 //! The front-panel display: a pure render of the status snapshot into a
 //! 1-bit 128x64 [`Frame`] ([`render`]), sent to the OLED ([`oled`]) and
 //! served as `/panel.png`; the [`screen`] task does both several times a
-//! second.
+//! second while a display or a page shows it, once a second otherwise.
 
 mod frame;
 pub mod oled;
@@ -10,7 +10,7 @@ pub mod screen;
 mod text;
 
 pub use frame::{BYTES, Frame, HEIGHT, PAGES, WIDTH};
-pub use screen::{DisplayConfig, DisplayKind, Screen};
+pub use screen::{DisplayConfig, DisplayKind, Mirror, Screen, Watching};
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,12 @@
-//! The screen task: on its own thread, [`FRAMES_PER_SECOND`] times a
-//! second, renders the latest status at the station's time, publishes the
-//! frame (the web serves the latest as `/panel.png`) and flushes it to the
-//! OLED when one is configured.
+//! The screen task: on its own thread, renders the latest status at the
+//! station's time, publishes the frame (the web serves the latest as
+//! `/panel.png`) and flushes it to the OLED when one is configured.
+//!
+//! It renders [`FRAMES_PER_SECOND`] times a second while someone can see
+//! it: a display is attached, or a page mirrors it (a [`Watching`] is
+//! held). Otherwise nobody sees the scrolling, and once every [`IDLE`] is
+//! enough to keep `/panel.png` as fresh as the clock it shows: rendering
+//! costs a Pi's CPU whether or not anyone looks.
 //!
 //! The display is never worth dead air: a bus that is missing, a module
 //! that does not answer or stops answering is a warning, tried again every
@@ -12,8 +17,8 @@
 //! (`RUST_LOG=onair::panel=debug`) once a minute.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -31,6 +36,9 @@ use crate::status::Status;
 /// How long after a failure the display is tried again.
 pub const RETRY: Duration = Duration::from_secs(10);
 
+/// How often the frame is rendered while nobody sees it.
+pub const IDLE: Duration = Duration::from_secs(1);
+
 /// How often the cost of rendering and flushing is logged (debug level).
 const COST_EVERY: Duration = Duration::from_secs(60);
 
@@ -46,6 +54,7 @@ fn controller(kind: DisplayKind) -> Option<Controller> {
 /// The running screen task. Dropping it stops it too.
 pub struct Screen {
     frames: watch::Receiver<Frame>,
+    viewers: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -54,6 +63,16 @@ impl Screen {
     /// The latest frame, changed whenever the picture changes.
     pub fn frames(&self) -> watch::Receiver<Frame> {
         self.frames.clone()
+    }
+
+    /// The page's side of the screen: its frames, and saying when a page
+    /// is watching them.
+    pub fn mirror(&self) -> Mirror {
+        Mirror {
+            frames: self.frames.clone(),
+            viewers: self.viewers.clone(),
+            screen: self.thread.as_ref().map(|t| t.thread().clone()),
+        }
     }
 
     /// Stops rendering and blanks the display.
@@ -75,6 +94,56 @@ impl Screen {
 impl Drop for Screen {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+/// What the web shows of the screen: the latest frame, and a way to say a
+/// page is watching it live, so that the screen renders at its full rate.
+#[derive(Clone)]
+pub struct Mirror {
+    frames: watch::Receiver<Frame>,
+    viewers: Arc<AtomicUsize>,
+    screen: Option<Thread>,
+}
+
+impl Mirror {
+    /// A mirror of frames drawn elsewhere: nobody to tell of viewers.
+    pub fn of(frames: watch::Receiver<Frame>) -> Self {
+        Mirror {
+            frames,
+            viewers: Arc::new(AtomicUsize::new(0)),
+            screen: None,
+        }
+    }
+
+    /// The frame shown now.
+    pub fn latest(&self) -> Frame {
+        self.frames.borrow().clone()
+    }
+
+    /// A page starts watching: the screen renders at its full rate until
+    /// the returned [`Watching`] is dropped.
+    pub fn watch(&self) -> Watching {
+        self.viewers.fetch_add(1, Ordering::AcqRel);
+        if let Some(screen) = &self.screen {
+            screen.unpark();
+        }
+        Watching {
+            frames: self.frames.clone(),
+            viewers: self.viewers.clone(),
+        }
+    }
+}
+
+/// A page watching the screen; its frames change whenever the picture does.
+pub struct Watching {
+    pub frames: watch::Receiver<Frame>,
+    viewers: Arc<AtomicUsize>,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.viewers.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -104,11 +173,13 @@ where
 {
     let (frames_tx, frames) = watch::channel(Frame::default());
     let stop = Arc::new(AtomicBool::new(false));
+    let viewers = Arc::new(AtomicUsize::new(0));
     let task = Task {
         open,
         status,
         now,
         frames: frames_tx,
+        viewers: viewers.clone(),
         stop: stop.clone(),
     };
     let thread = std::thread::Builder::new()
@@ -120,6 +191,7 @@ where
         )?;
     Ok(Screen {
         frames,
+        viewers,
         stop,
         thread: Some(thread),
     })
@@ -130,6 +202,7 @@ struct Task<O, N> {
     status: watch::Receiver<Status>,
     now: N,
     frames: watch::Sender<Frame>,
+    viewers: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -155,7 +228,9 @@ impl<O, N> Task<O, N> {
     {
         let period = Duration::from_nanos(1_000_000_000 / FRAMES_PER_SECOND);
         let mut frame = Frame::default();
-        let mut number: u64 = 0;
+        // Frames are counted in time, not in renders, so that scrolling
+        // and the burn-in shift go at their pace whatever the rate.
+        let first = Instant::now();
         let mut oled: Option<Oled<I>> = None;
         let mut wanted = true;
         let mut try_at = Instant::now();
@@ -164,6 +239,7 @@ impl<O, N> Task<O, N> {
         let mut due = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
             let started = Instant::now();
+            let number = (started.duration_since(first).as_nanos() / period.as_nanos()) as u64;
             render(&self.status.borrow(), (self.now)(), number, &mut frame);
             let rendered = started.elapsed();
             self.frames.send_if_modified(|shown| {
@@ -226,8 +302,9 @@ impl<O, N> Task<O, N> {
                 cost = Cost::default();
             }
 
-            number += 1;
-            due += period;
+            let seen =
+                |oled: &Option<Oled<I>>| oled.is_some() || self.viewers.load(Ordering::Acquire) > 0;
+            due += if seen(&oled) { period } else { IDLE };
             let now = Instant::now();
             if due < now {
                 // Behind (a slow bus): carry on from now rather than rush.
@@ -235,6 +312,10 @@ impl<O, N> Task<O, N> {
             }
             while !self.stop.load(Ordering::Acquire) {
                 let now = Instant::now();
+                // A page that starts watching gets its frames at once.
+                if seen(&oled) {
+                    due = due.min(started + period);
+                }
                 if now >= due {
                     break;
                 }

@@ -33,7 +33,9 @@ pub async fn events(Extract(state): Extract<State>, headers: HeaderMap) -> Respo
 /// Sends events until the page goes away or the box stops.
 async fn feed(state: State, tx: mpsc::Sender<Result<Event, Infallible>>) {
     let mut status = state.status.clone();
-    let mut panel = state.panel.clone();
+    // While this page is open the screen renders at its full rate.
+    let mut watching = state.panel.watch();
+    let panel = &mut watching.frames;
     let mut panel_open = true;
     let mut frames: u64 = 0;
     // The page gets both at once when it connects.
@@ -82,7 +84,7 @@ pub async fn panel_png(Extract(state): Extract<State>, headers: HeaderMap) -> Re
     if let Err(refusal) = state.access.reader(&headers) {
         return refusal.into_response();
     }
-    let png = state.panel.borrow().png();
+    let png = state.panel.latest().png();
     (
         [
             (header::CONTENT_TYPE, "image/png"),

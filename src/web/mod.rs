@@ -62,7 +62,7 @@ use crate::asrun::{self, AsRunReader};
 use crate::clock::Clock;
 use crate::director::Controls;
 use crate::hw::SimButtons;
-use crate::panel::Frame;
+use crate::panel::Mirror;
 use crate::status::{Status, StatusAnswer};
 use crate::when;
 
@@ -78,8 +78,8 @@ pub struct State {
     pub timezone: Tz,
     /// The station clock: relative times (`-2h`, `today`) count from it.
     pub clock: Clock,
-    /// The front-panel display's latest frame.
-    pub panel: watch::Receiver<Frame>,
+    /// The front-panel display's frames.
+    pub panel: Mirror,
     /// Where commands go.
     pub controls: Controls,
     /// The simulated front-panel buttons, on a box without real ones.
@@ -283,7 +283,7 @@ mod status_age {
         let (tx, rx) = watch::channel(Status::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let (_panel, panel) = watch::channel(Frame::default());
+        let (_panel, panel) = watch::channel(crate::panel::Frame::default());
         let (controls, _commands) = crate::director::channel();
         tokio::spawn(serve(
             listener,
@@ -292,7 +292,7 @@ mod status_age {
                 log,
                 timezone: chrono_tz::Europe::London,
                 clock: crate::clock::Clock::Wall,
-                panel,
+                panel: Mirror::of(panel),
                 controls,
                 buttons: None,
                 access: Arc::new(Access::new(&dir, Duration::from_secs(60), false)),

@@ -15,6 +15,7 @@ use super::*;
 use crate::asrun::SledReader;
 use crate::auth::{self, TokenRecord, password, tokens};
 use crate::hw::Button;
+use crate::panel::Frame;
 
 struct Server {
     address: SocketAddr,
@@ -52,7 +53,7 @@ fn start(name: &str, read_requires_login: bool, with_buttons: bool) -> Server {
                     log,
                     timezone: chrono_tz::Europe::London,
                     clock: Clock::Wall,
-                    panel,
+                    panel: Mirror::of(panel),
                     controls,
                     buttons: with_buttons.then_some(sim),
                     access: Arc::new(Access::new(

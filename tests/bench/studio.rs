@@ -17,7 +17,9 @@
 //!
 //! The display's cost is its thread's ("panel": rendering 8 frames a second
 //! and publishing them; with no I2C bus here nothing is flushed, which on a
-//! Pi adds the changed bytes at 400 kHz). The capture path's cost is the
+//! Pi adds the changed bytes at 400 kHz). Without a display the box renders
+//! at that rate only while a page mirrors the panel, so a page watches
+//! (`/api/events`) throughout, as a box with a display would render. The capture path's cost is the
 //! capture thread's ("onair-live") plus what the mixer spends more with the
 //! studio on air than without, measured over two equal stretches.
 
@@ -193,6 +195,7 @@ pub fn measure(binary: &Path, work: &Path, stretch: Duration) -> Result<StudioRu
     let filler = dir.join("filler").join("silence.wav");
     tone::write_tone(&filler, 0, stretch.as_secs_f64() * 2.0 + 60.0, RATE, 2);
     let config = dir.join("onair.toml");
+    let web_port = super::icecast::free_port();
     std::fs::write(
         &config,
         format!(
@@ -203,8 +206,9 @@ pub fn measure(binary: &Path, work: &Path, stretch: Duration) -> Result<StudioRu
              [[output]]\nkind = \"wav\"\npath = \"out.wav\"\n\
              [live]\ndevice = \"bench_studio\"\nfade_ms = {fade}\n\
              [silence]\nafter_seconds = 300\n\
-             [web]\nlisten = \"127.0.0.1:0\"\n",
-            fade = FADE.as_millis()
+             [web]\nlisten = \"127.0.0.1:{web}\"\n",
+            fade = FADE.as_millis(),
+            web = web_port,
         ),
     )
     .map_err(io("write", &config))?;
@@ -246,6 +250,7 @@ pub fn measure(binary: &Path, work: &Path, stretch: Duration) -> Result<StudioRu
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _page = watch_the_panel(web_port).map_err(box_error)?;
     std::thread::sleep(SETTLE);
 
     let stretch_of =
@@ -292,6 +297,21 @@ pub fn measure(binary: &Path, work: &Path, stretch: Duration) -> Result<StudioRu
         box_auto_per_hour: per_hour(auto.cpu),
         box_live_per_hour: per_hour(live.cpu),
     })
+}
+
+/// A page mirroring the panel: `/api/events` read and thrown away on a
+/// thread of its own until the box closes it.
+fn watch_the_panel(port: u16) -> Result<std::thread::JoinHandle<()>, String> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))
+        .map_err(|e| format!("refused its page on port {port}: {e}"))?;
+    let request = "GET /api/events HTTP/1.1\r\nHost: onair\r\n\r\n";
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("did not take a page: {e}"))?;
+    Ok(std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while matches!(stream.read(&mut buffer), Ok(n) if n > 0) {}
+    }))
 }
 
 /// LIVE over the control socket, as `onair live` sends it; returns the

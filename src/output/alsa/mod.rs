@@ -493,6 +493,8 @@ impl DeviceThread {
                     if stopping {
                         self.play_out();
                         drop(stream);
+                        // What went wrong while the last of it played counts too.
+                        self.log_errors(&mut xruns_seen);
                         return Ok(());
                     }
                     // A callback thread that ended hands the ring back on its own.
@@ -643,9 +645,12 @@ impl DeviceThread {
         }
         let xruns = self.state.xruns.load(Ordering::Relaxed);
         if xruns > *xruns_seen {
-            self.state
-                .stats
+            let stats = &self.state.stats;
+            stats
                 .errors
+                .fetch_add(xruns - *xruns_seen, Ordering::Relaxed);
+            stats
+                .device_ran_dry
                 .fetch_add(xruns - *xruns_seen, Ordering::Relaxed);
             self.xrun_reports.report(&format!(
                 "output {}: the ALSA device ran dry {} time(s) (the audio thread was late)",

@@ -154,3 +154,106 @@ fn a_configured_display_on_a_missing_bus_does_not_stop_the_frames() {
     });
     screen.stop();
 }
+
+/// Starts a screen without a display whose station time counts how often
+/// it was asked for: once per rendered frame.
+fn counting_screen() -> (Screen, Arc<AtomicUsize>, watch::Sender<Status>) {
+    let renders = Arc::new(AtomicUsize::new(0));
+    let counted = renders.clone();
+    let open = || -> Result<Option<Oled<FakeI2c>>, OledError> { Ok(None) };
+    let (status_tx, status_rx) = watch::channel(snapshot());
+    let time = move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        now()
+    };
+    (
+        screen::start_with(open, status_rx, time).unwrap(),
+        renders,
+        status_tx,
+    )
+}
+
+/// Renders over `stretch`.
+fn renders_over(renders: &AtomicUsize, stretch: Duration) -> usize {
+    let before = renders.load(Ordering::SeqCst);
+    std::thread::sleep(stretch);
+    renders.load(Ordering::SeqCst) - before
+}
+
+#[test]
+fn without_a_display_the_screen_renders_at_full_rate_only_while_a_page_watches() {
+    let (screen, renders, _status) = counting_screen();
+    let mirror = screen.mirror();
+    eventually("the first frame", || {
+        mirror.latest() == expected(&snapshot())
+    });
+
+    let idle = renders_over(&renders, Duration::from_secs(3));
+    assert!(
+        idle <= 4,
+        "nobody sees it: about one frame a {:?}, rendered {idle} in 3 s",
+        screen::IDLE
+    );
+
+    let watching = mirror.watch();
+    let watched = renders_over(&renders, Duration::from_secs(2));
+    assert!(
+        watched >= 8,
+        "a page watches: {} frames a second, rendered {watched} in 2 s",
+        crate::panel::render::FRAMES_PER_SECOND
+    );
+    assert!(watched <= 2 * 8 + 2, "rendered {watched} in 2 s");
+
+    drop(watching);
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = renders_over(&renders, Duration::from_secs(3));
+    assert!(after <= 4, "the page gone: rendered {after} in 3 s");
+    screen.stop();
+}
+
+#[test]
+fn a_page_that_starts_watching_gets_its_frames_at_once() {
+    let (screen, renders, _status) = counting_screen();
+    let mirror = screen.mirror();
+    eventually("the first frame", || renders.load(Ordering::SeqCst) >= 1);
+    // Just after an idle frame: the next would be a second away.
+    let before = renders.load(Ordering::SeqCst);
+    let _watching = mirror.watch();
+    let asked = Instant::now();
+    eventually("a frame for the page", || {
+        renders.load(Ordering::SeqCst) > before
+    });
+    assert!(
+        asked.elapsed() < Duration::from_millis(500),
+        "the page waited {:?} for its first frame",
+        asked.elapsed()
+    );
+    screen.stop();
+}
+
+#[test]
+fn with_a_display_the_screen_renders_at_full_rate() {
+    let bus = FakeI2c::new(Controller::Ssd1306, 0x3C);
+    let renders = Arc::new(AtomicUsize::new(0));
+    let counted = renders.clone();
+    let open = {
+        let bus = bus.clone();
+        move || {
+            let mut oled = Oled::new(bus.clone(), Controller::Ssd1306, 0x3C, "test");
+            oled.init()?;
+            Ok(Some(oled))
+        }
+    };
+    let (_status_tx, status_rx) = watch::channel(snapshot());
+    let time = move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        now()
+    };
+    let screen = screen::start_with(open, status_rx, time).unwrap();
+    eventually("the first frame shown", || {
+        bus.module().shown() == expected(&snapshot())
+    });
+    let shown = renders_over(&renders, Duration::from_secs(2));
+    assert!(shown >= 8, "a display: rendered {shown} in 2 s");
+    screen.stop();
+}

@@ -18,7 +18,7 @@ use crate::archive::best::BestCache;
 use crate::archive::names::{SegmentName, SegmentType, content_hash};
 use crate::asrun::{AsRunReader, SledReader};
 use crate::clock::Clock;
-use crate::panel::Frame;
+use crate::panel::{Frame, Mirror};
 use crate::status::Status;
 use crate::web::Access;
 
@@ -162,7 +162,7 @@ fn serve(dir: &std::path::Path, root: &std::path::Path, read_requires_login: boo
                         speed: 0.0,
                         epoch: SystemTime::now(),
                     },
-                    panel,
+                    panel: Mirror::of(panel),
                     controls,
                     buttons: None,
                     access: Arc::new(Access::new(

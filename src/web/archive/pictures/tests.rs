@@ -11,7 +11,7 @@ use crate::archive::names::content_hash;
 use crate::archive::peaks::{BUCKET_MICROS, Bucket};
 use crate::asrun::{AsRunReader, SledReader};
 use crate::clock::Clock;
-use crate::panel::Frame;
+use crate::panel::{Frame, Mirror};
 use crate::status::Status;
 use crate::web::{Access, serve};
 
@@ -37,7 +37,7 @@ pub(crate) fn serve_archive(root: &Path, data: &Path, status: Status) -> SocketA
                     log,
                     timezone: chrono_tz::Europe::London,
                     clock: Clock::Wall,
-                    panel,
+                    panel: Mirror::of(panel),
                     controls,
                     buttons: None,
                     access: Arc::new(Access::new(&dir, Duration::from_secs(3600), false)),
