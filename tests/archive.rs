@@ -6,9 +6,8 @@
 //! alarm; and a box killed mid-segment keeps every earlier segment, lists
 //! no temporary file after its restart, and shows the loss as one hole.
 
-mod common;
-#[path = "common/icecast.rs"]
-mod server;
+use crate::common;
+use crate::common::icecast as server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! parameters, paths out of the archive) is the status and reason the
 //! route promises.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -7,7 +7,7 @@
 //! The web's `/cut/…/source.aac` serves the same frames as `audio/aac`.
 //! Bad input: an AAC range asked for as `.mp3`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

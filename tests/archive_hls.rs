@@ -7,7 +7,7 @@
 //! follows the segments' own timestamps, so the hole is a jump in its
 //! timeline of exactly the hole's length, and the hour is none.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -4,7 +4,7 @@
 //! silence on either side; the coverage figures and `/metrics` show the
 //! hours it kept, without holes.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;

@@ -2,7 +2,7 @@
 //! reason, nothing of the bad file is heard, and filler is back on air
 //! within 1 s. A good programme two minutes later shows the box carries on.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use common::*;

@@ -3,7 +3,7 @@
 //! source that goes away. Station time runs 60× (a minute is a real second);
 //! what aired is read back from the WAV output by its tones.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

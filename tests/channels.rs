@@ -4,7 +4,7 @@
 //! category, a duplicate name, the box's own channel, a bad address, a
 //! bad window, removing a config channel, a box without an archive.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

@@ -3,7 +3,7 @@
 //! the web API of a running box, and `run` refusing a bad configuration
 //! before it starts anything.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

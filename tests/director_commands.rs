@@ -4,7 +4,7 @@
 //! programme still starts on time. A takeover with no live input is refused
 //! and automation stays on air.
 
-mod common;
+use crate::common;
 
 use common::*;
 use onair::director::{Command, CommandError, Done};

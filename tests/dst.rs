@@ -4,7 +4,7 @@
 //! occurrence. A recorder's window across the spring change opens when
 //! the clocks jump and closes on the new time, its cut the window's range.
 
-mod common;
+use crate::common;
 
 use common::*;
 

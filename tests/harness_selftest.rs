@@ -1,7 +1,7 @@
 //! Checks of the test harness itself: if the listener or the file readers
 //! were wrong, every playout scenario would be wrong with them.
 
-mod common;
+use crate::common;
 
 use std::f64::consts::TAU;
 

@@ -2,7 +2,7 @@
 //! without a restart, and never aired while still being copied.
 //! Station time runs 60× (a station minute is a real second).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::time::Duration;

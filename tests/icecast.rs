@@ -3,9 +3,8 @@
 //! states of a refused and an unreachable server. Icecast runs in real time,
 //! so the station clock runs at speed 1 here.
 
-mod common;
-#[path = "common/icecast.rs"]
-mod server;
+use crate::common;
+use crate::common::icecast as server;
 
 use std::time::Duration;
 

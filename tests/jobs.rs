@@ -6,7 +6,7 @@
 //! unknown channel, hook or job, a bad time, a hook that hangs) gets a
 //! clear error and loses nothing.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

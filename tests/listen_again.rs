@@ -11,7 +11,7 @@
 //! Without chromedriver this fails with the install hint; it never passes
 //! without a browser.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,9 +5,8 @@
 //! they hear the programme again. Icecast runs in real time, so the station
 //! clock runs at speed 1 here.
 
-mod common;
-#[path = "common/icecast.rs"]
-mod server;
+use crate::common;
+use crate::common::icecast as server;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

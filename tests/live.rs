@@ -5,7 +5,7 @@
 //! does not exist (LIVE refused, automation on with no gap), a studio that
 //! goes silent, a programme file that is digital silence.
 
-mod common;
+use crate::common;
 
 use common::studio::{self, LIVE_TONE, RATE, Studio};
 use common::*;

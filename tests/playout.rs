@@ -2,7 +2,7 @@
 //! filler and the emergency file in unscheduled time, and every programme
 //! format. Station time runs 60× (a station minute is a real second).
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use common::*;

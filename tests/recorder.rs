@@ -10,9 +10,8 @@
 //! URL, bytes that are no audio, garbage between frames, and a stream that
 //! changes codec.
 
-mod common;
-#[path = "common/icecast.rs"]
-mod server;
+use crate::common;
+use crate::common::icecast as server;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -8,9 +8,8 @@
 //! status, and neither playout nor the first channel is disturbed). And
 //! playout's WAV output has no gap while three channels record.
 
-mod common;
-#[path = "common/icecast.rs"]
-mod server;
+use crate::common;
+use crate::common::icecast as server;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

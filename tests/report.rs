@@ -3,7 +3,7 @@
 //! through the library, reported as CSV with and without `--tracks`, read
 //! straight from the log and through the running box; bad periods refused.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

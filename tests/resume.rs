@@ -3,7 +3,7 @@
 //! second (a station minute). Each time the programme must come back at the
 //! offset where it would have been had nothing happened, within 1 s.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

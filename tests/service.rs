@@ -6,7 +6,7 @@
 //! while the mixer is stalled (a test hook: SIGUSR1/SIGUSR2), show its
 //! one-line status, and on SIGTERM say STOPPING, stop in order and exit 0.
 
-mod common;
+use crate::common;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;

@@ -2,9 +2,8 @@
 //! over SSH from a running box (mode, on air, next, each output and stream),
 //! the JSON passed through, and the error when the box is not running.
 
-mod common;
-#[path = "common/icecast.rs"]
-mod server;
+use crate::common;
+use crate::common::icecast as server;
 
 use std::process::Output;
 use std::time::Duration;

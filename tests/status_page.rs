@@ -2,9 +2,8 @@
 //! simulated clock, the page loaded in headless Chromium (its script run,
 //! its DOM read back), checked for what a person reads off it.
 
-mod common;
-#[path = "common/icecast.rs"]
-mod server;
+use crate::common;
+use crate::common::icecast as server;
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;

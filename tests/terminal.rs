@@ -3,7 +3,7 @@
 //! the prompt stops the command with the terminal's echo back, rather than
 //! leaving the engineer typing blind.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};

@@ -3,7 +3,7 @@
 //! SIGKILL and resume, shown as now playing, and reported by
 //! `onair report --tracks`. Station time runs 60×.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use common::*;

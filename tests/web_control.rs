@@ -6,7 +6,7 @@
 //! login, a token and the local control socket (`onair skip`) work, and
 //! the box says who gave each command.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

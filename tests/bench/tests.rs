@@ -8,14 +8,14 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::TimeDelta;
 use onair::config::Config;
 
-use crate::cost::audio::{ProgrammeAudio, ProgrammeFiles};
-use crate::cost::cpu::{Who, cpu_time};
-use crate::cost::icecast::Icecast;
-use crate::cost::liquidsoap::{self, Beside, Side};
-use crate::cost::report::{ARCHIVE_THREAD, FileResult, Report, per_hour, verdict};
-use crate::cost::running::{BoxRun, Outputs, Running, proc_status, write_station};
-use crate::cost::streams::StreamTools;
-use crate::cost::*;
+use crate::bench::cost::audio::{ProgrammeAudio, ProgrammeFiles};
+use crate::bench::cost::cpu::{Who, cpu_time};
+use crate::bench::cost::icecast::Icecast;
+use crate::bench::cost::liquidsoap::{self, Beside, Side};
+use crate::bench::cost::report::{ARCHIVE_THREAD, FileResult, Report, per_hour, verdict};
+use crate::bench::cost::running::{BoxRun, Outputs, Running, proc_status, write_station};
+use crate::bench::cost::streams::StreamTools;
+use crate::bench::cost::*;
 
 fn options(audio: Duration) -> Options {
     Options {
@@ -33,7 +33,7 @@ fn options(audio: Duration) -> Options {
 #[test]
 fn the_archive_is_read_back_whole_from_a_generated_day() {
     let work = WorkFolder::create(&std::env::temp_dir()).unwrap();
-    let run = crate::cost::archive::measure(work.path(), 1, 1).unwrap();
+    let run = crate::bench::cost::archive::measure(work.path(), 1, 1).unwrap();
     // A day of 6 s segments; the last hour's 600 hold 250 frames each,
     // all of which a cut of that hour takes.
     assert_eq!(run.segments, 14_400);
@@ -549,7 +549,7 @@ fn a_server_starts_on_a_free_port_and_answers() {
     assert!(status["icestats"].is_object(), "{status}");
     // Below the kernel's ephemeral ports, where no connection is given one.
     assert!(server.port < 32_768, "{}", server.port);
-    assert!(crate::cost::threads::process_cpu(server.pid()).is_some());
+    assert!(crate::bench::cost::threads::process_cpu(server.pid()).is_some());
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -655,7 +655,7 @@ mod streams {
     use std::process::Command as Process;
     use std::time::Duration;
 
-    use crate::cost::streams::*;
+    use crate::bench::cost::streams::*;
     use onair::config::BitrateMode;
     use onair::output::CHANNELS;
     use onair::output::encoder::Mp3Encoder;
@@ -696,7 +696,7 @@ mod streams {
     }
 
     fn programme(seconds: usize) -> Vec<f32> {
-        let mut audio = crate::cost::audio::ProgrammeAudio::new(3);
+        let mut audio = crate::bench::cost::audio::ProgrammeAudio::new(3);
         (0..STREAM_RATE as usize * seconds)
             .flat_map(|_| audio.next_frame())
             .collect()
@@ -835,7 +835,7 @@ mod streams {
 mod threads {
     use std::time::Duration;
 
-    use crate::cost::threads::*;
+    use crate::bench::cost::threads::*;
 
     #[test]
     fn a_stat_line_gives_the_name_and_the_cpu_ticks() {
@@ -952,7 +952,7 @@ fn studio_output(start: usize, fade: usize, total: usize) -> Vec<f32> {
 
 #[test]
 fn the_studio_benchmark_finds_the_first_live_sample_and_the_full_level() {
-    use crate::cost::studio::find_live;
+    use crate::bench::cost::studio::find_live;
     let anchor = chrono::Utc::now();
     // LIVE in at 100 ms; the fade starts at 130 ms and lasts 500 ms.
     let samples = studio_output(6_240, 24_000, 48_000 * 2);
@@ -984,7 +984,7 @@ fn the_studio_benchmark_finds_the_first_live_sample_and_the_full_level() {
 #[test]
 fn the_studio_benchmark_runs_the_box_with_a_live_input() {
     let work = WorkFolder::create(&std::env::temp_dir()).unwrap();
-    let run = crate::cost::studio::measure(
+    let run = crate::bench::cost::studio::measure(
         &PathBuf::from(env!("CARGO_BIN_EXE_onair")),
         work.path(),
         Duration::from_secs(3),
@@ -1006,8 +1006,8 @@ fn the_studio_benchmark_runs_the_box_with_a_live_input() {
     assert!(shown.contains("target <= fade 500 + 20 ms"), "{shown}");
 }
 
-fn thread(tid: u32, name: &str, ms: u64) -> crate::cost::threads::ThreadTime {
-    crate::cost::threads::ThreadTime {
+fn thread(tid: u32, name: &str, ms: u64) -> crate::bench::cost::threads::ThreadTime {
+    crate::bench::cost::threads::ThreadTime {
         tid,
         name: name.to_string(),
         cpu: Duration::from_millis(ms),
@@ -1017,7 +1017,7 @@ fn thread(tid: u32, name: &str, ms: u64) -> crate::cost::threads::ThreadTime {
 
 #[test]
 fn the_recorders_threads_are_counted_apart_from_the_rest_between_two_readings() {
-    use crate::cost::recording::{recorder_cpu, used_between};
+    use crate::bench::cost::recording::{recorder_cpu, used_between};
     let earlier = [
         thread(1, "main", 500),
         thread(2, "rec partner1", 100),
@@ -1043,7 +1043,7 @@ fn the_recorders_threads_are_counted_apart_from_the_rest_between_two_readings() 
 
 #[test]
 fn the_recorders_cost_is_per_channel_hour_against_lame_and_judged_at_one_percent() {
-    use crate::cost::recording::{RECORDER_RATIO_TARGET, RecordingRun};
+    use crate::bench::cost::recording::{RECORDER_RATIO_TARGET, RecordingRun};
     // Three channels for a minute: 0.3 s of reading and 0.6 s of writing
     // is 0.3 s a channel a minute, 18 s a channel an hour.
     let run = RecordingRun {

@@ -13,6 +13,7 @@ pub mod bwf;
 pub mod expect;
 pub mod goertzel;
 pub mod http;
+pub mod icecast;
 pub mod in_process;
 pub mod page;
 pub mod studio;
