@@ -87,7 +87,7 @@ pub async fn run_with(
     config: Config,
     controls: Controls,
     commands: CommandQueue,
-    stop: impl std::future::Future<Output = ()>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     // Next, so that a port in use stops the box before it has written
     // anything (an output file, a simulated timeline).
@@ -186,7 +186,7 @@ async fn on_air(
     status_tx: watch::Sender<Status>,
     commands: CommandQueue,
     jobs: Jobs,
-    stop: impl std::future::Future<Output = ()>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let rate = config.audio.sample_rate;
     // The first sample goes out a moment from now, so that the director has
@@ -323,7 +323,13 @@ async fn on_air(
         archive: archive_wiring,
         recordings: recorder.as_ref().map(|r| r.views.clone()),
     });
-    let engine = director.run(stop).await;
+    // On the runtime's workers, not this thread: the worker that finds a
+    // deadline due runs the director itself instead of waking this thread.
+    let engine = match tokio::spawn(director.run(stop)).await {
+        Ok(engine) => engine,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => anyhow::bail!("the director was cancelled: {e}"),
+    };
     info!("stopping");
     if let Some(service) = service {
         service.stop();
@@ -361,7 +367,7 @@ fn write_web_address(path: &Path, address: SocketAddr) -> Result<()> {
 }
 
 /// Resolves at SIGTERM or SIGINT (Ctrl-C); both are watched from the call on.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;

@@ -70,12 +70,17 @@ impl Director {
         id
     }
 
-    pub(super) async fn open(
+    /// Opens `path` on a blocking thread. The future borrows nothing of the
+    /// director, so that the director can run as a task on the runtime's
+    /// workers.
+    pub(super) fn open(
         &self,
         path: &Path,
         offset: TimeDelta,
         looped: bool,
-    ) -> Result<(Source, engine::SourceInfo, SourceWatch), DecodeError> {
+    ) -> impl Future<Output = Result<(Source, engine::SourceInfo, SourceWatch), DecodeError>>
+    + Send
+    + 'static {
         let opts = engine::decoder::OpenOptions {
             rate: self.config.audio.sample_rate,
             offset: delta_to_samples(offset, self.config.audio.sample_rate).max(0) as u64,
@@ -83,12 +88,18 @@ impl Director {
             ring_frames: self.ring_frames(),
         };
         let owned = path.to_path_buf();
-        match tokio::task::spawn_blocking(move || engine::decoder::open(&owned, &opts)).await {
-            Ok(result) => result,
-            Err(e) => Err(DecodeError::Thread {
-                path: path.display().to_string(),
-                source: std::io::Error::other(e.to_string()),
-            }),
+        async move {
+            let opened = {
+                let owned = owned.clone();
+                tokio::task::spawn_blocking(move || engine::decoder::open(&owned, &opts)).await
+            };
+            match opened {
+                Ok(result) => result,
+                Err(e) => Err(DecodeError::Thread {
+                    path: owned.display().to_string(),
+                    source: std::io::Error::other(e.to_string()),
+                }),
+            }
         }
     }
 

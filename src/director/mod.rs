@@ -310,7 +310,7 @@ impl Director {
     /// Runs until `stop` resolves, then takes everything off air and closes
     /// the log entries as stopped. Between its deadlines it sleeps; a
     /// command wakes it at once.
-    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> Engine {
+    pub async fn run(mut self, stop: impl std::future::Future<Output = ()> + Send) -> Engine {
         tokio::pin!(stop);
         self.recover();
         self.wait_for_calendar().await;
