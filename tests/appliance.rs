@@ -16,7 +16,7 @@
 //! The .deb itself is built, taken apart and installed into a Debian
 //! chroot by `.ci/check-deb --install`, which needs cargo-deb, a release
 //! build and root: with the image's tests it is marked ignored, and runs
-//! with `cargo test --test appliance -- --ignored`.
+//! with `cargo test --test suite appliance:: -- --ignored`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -297,7 +297,7 @@ fn the_unit_the_users_the_data_folder_and_the_configuration_agree() {
 
 #[test]
 #[ignore = "builds a release .deb with cargo-deb and installs it into a chroot (minutes): \
-            cargo test --test appliance -- --ignored"]
+            cargo test --test suite appliance:: -- --ignored"]
 fn the_deb_holds_the_box_its_unit_user_and_configuration() {
     let output = Command::new(repo(".ci/check-deb"))
         .arg("--install")
@@ -363,7 +363,7 @@ fn the_rpi_image_gen_config_and_layer_are_well_formed() {
 /// build takes about 15 minutes) and 2-5 minutes more.
 #[test]
 #[ignore = "needs the arm64 .deb (image/cross-build) and root, and minutes: \
-            cargo test --test appliance -- --ignored"]
+            cargo test --test suite appliance:: -- --ignored"]
 fn the_sd_card_image_is_laid_out_locked_down_and_boots_into_the_box() {
     let output = run("image/build", &[]);
     assert!(output.status.success(), "image/build: {}", printed(&output));

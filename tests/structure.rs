@@ -1,5 +1,5 @@
-//! The crate's shape, checked as a test anyone can run (`cargo test --test
-//! structure`): imports between the files under `src/` run one way (no
+//! The crate's shape, checked as a test anyone can run (`cargo test --test suite
+//! structure::`): imports between the files under `src/` run one way (no
 //! circle), and no production file is longer than a newcomer can hold.
 //!
 //! The module graph is read from the text, as `.ci`'s modgraph.py reads it:
