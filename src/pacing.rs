@@ -71,6 +71,13 @@ pub const DECODER_REFILL_PARTS: usize = 2;
 /// (a bug) is a hiccup rather than a silent output.
 pub const SAFETY_NAP: Duration = Duration::from_millis(500);
 
+/// The safety net of a decoder asleep on a full ring, longer than
+/// [`SAFETY_NAP`]: the director gives decoders three seconds of ring at
+/// real time, and a decoder waits for half of it to play, so a lost ring
+/// is still caught with half a second in hand. The standby filler's
+/// decoder sleeps through a whole programme on this nap alone.
+pub const DECODER_NAP: Duration = Duration::from_secs(1);
+
 /// Naps of a device-paced mixer whose device does not ring (a stand-in
 /// sound card, a test): half the time the device takes to play what is
 /// missing, within these bounds, as it polled before bells existed.

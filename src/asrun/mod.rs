@@ -10,8 +10,10 @@
 //! - this module: the entries' vocabulary, and the log's two sides: the
 //!   director's [`AsRunWriter`] and everyone's [`AsRunReader`];
 //! - `sled.rs`: the log on disk;
+//! - `heartbeat.rs`: when the box was last alive, written every second;
 //! - `print.rs`: entries as a table, CSV and JSON for `onair log` and the web.
 
+mod heartbeat;
 mod print;
 mod sled;
 #[cfg(test)]
@@ -441,6 +443,15 @@ pub enum AsRunError {
         dir.display()
     )]
     Read { dir: PathBuf, error: ::sled::Error },
+    #[error(
+        "cannot write the as-run log's heartbeat {}: {error}; check the storage that holds \
+         data.dir (full, read-only or failing)",
+        path.display()
+    )]
+    Heartbeat {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error(
         "the as-run log in {} holds an entry that cannot be read ({detail}); stop the box and \
          move that folder aside to start a new log, keeping the old one for inspection",

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use tracing::warn;
 
+use super::heartbeat::Heartbeat;
 use super::{
     AlarmEvent, AsRunError, AsRunReader, AsRunWriter, Ended, Entry, ListenEvent, LiveEntry,
     NewEntry, NewTrack, StreamEvent, Substitution,
@@ -21,7 +23,7 @@ use super::{
 pub(super) const ENTRY: u8 = b'e'; // e + start + id → entry (JSON)
 pub(super) const BY_ID: u8 = b'i'; // i + id → start + id
 const ON_AIR: u8 = b'o'; // o + id → (nothing)
-const HEARTBEAT: &[u8] = b"h"; // → time (JSON)
+pub(super) const HEARTBEAT_IN_LOG: &[u8] = b"h"; // → time (JSON), see `recover`
 const LONGEST: &[u8] = b"l"; // → longest finished entry in ms (u64 big-endian)
 
 /// Enough for the index pages the director touches; a Pi has little memory
@@ -74,6 +76,7 @@ pub fn log_exists(data_dir: &Path) -> bool {
 /// ```
 pub struct SledWriter {
     pub(super) store: Arc<Store>,
+    heartbeat: Heartbeat,
 }
 
 /// A reader of the as-run log, for the web server (from the box's writer)
@@ -88,9 +91,12 @@ impl SledWriter {
     /// Opens (or creates) the as-run log in `data_dir` to write it. Fails
     /// at once with [`AsRunError::Busy`] when another process has it open.
     pub fn open(data_dir: &Path) -> Result<Self, AsRunError> {
-        Ok(SledWriter {
-            store: Arc::new(Store::open(data_dir)?),
-        })
+        let store = Arc::new(Store::open(data_dir)?);
+        let heartbeat = Heartbeat::open(data_dir).map_err(|e| AsRunError::Open {
+            dir: store.dir.clone(),
+            error: format!("{}: {e}", super::heartbeat::path(data_dir).display()),
+        })?;
+        Ok(SledWriter { store, heartbeat })
     }
 
     /// A reader of this log.
@@ -476,23 +482,29 @@ impl AsRunWriter for SledWriter {
     }
 
     fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), AsRunError> {
-        let bytes = serde_json::to_vec(&now).unwrap_or_default();
-        self.store
-            .db
-            .insert(HEARTBEAT, bytes)
-            .map_err(|e| self.store.write_error(e))?;
-        self.store
-            .db
-            .flush()
-            .map_err(|e| self.store.write_error(e))?;
-        Ok(())
+        self.heartbeat
+            .beat(now)
+            .map_err(|error| AsRunError::Heartbeat {
+                path: self.heartbeat.path().to_owned(),
+                error,
+            })
     }
 
     fn recover(&self) -> Result<Vec<Entry>, AsRunError> {
         let _writer = self.store.writer();
-        let heartbeat = self.store.time(HEARTBEAT)?;
+        let beat = self.heartbeat.last().unwrap_or_else(|e| {
+            warn!("as-run heartbeat: {e}; what was left on air is closed without it");
+            None
+        });
+        // Kept in the log itself by earlier versions of the box: read once
+        // and removed, so that a stale one is never read again.
+        let in_log = self.store.time(HEARTBEAT_IN_LOG)?;
+        let heartbeat = beat.max(in_log);
         let mut longest = self.store.longest()?;
         let mut batch = sled::Batch::default();
+        if in_log.is_some() {
+            batch.remove(HEARTBEAT_IN_LOG);
+        }
         let mut closed = Vec::new();
         for (key, mut entry) in self.store.on_air()? {
             entry.end = Some(heartbeat.map_or(entry.start, |h| h.max(entry.start)));
@@ -501,7 +513,7 @@ impl AsRunWriter for SledWriter {
             self.store.close(&mut batch, &key, &entry, &mut longest);
             closed.push(entry);
         }
-        if !closed.is_empty() {
+        if !closed.is_empty() || in_log.is_some() {
             self.store.commit(batch)?;
         }
         closed.sort_by_key(|e| (e.start, e.id));

@@ -1,4 +1,4 @@
-use super::sled::{BY_ID, entry_key, id_key};
+use super::sled::{BY_ID, HEARTBEAT_IN_LOG, entry_key, id_key};
 use super::*;
 use crate::listen_back::ListenAlarm;
 use chrono_tz::Tz;
@@ -173,6 +173,39 @@ fn recover_closes_what_a_crash_left_on_air() {
     drop(log);
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&dir2).unwrap();
+}
+
+#[test]
+fn recovery_survives_a_torn_heartbeat_and_reads_an_older_box_s_once() {
+    let dir = scratch("recover-torn-heartbeat");
+    {
+        let log = SledWriter::open(&dir).unwrap();
+        log.begin(item("2026-03-29T02:00:00Z", Kind::Filler, "tune"))
+            .unwrap();
+        log.heartbeat(t("2026-03-29T02:00:30Z")).unwrap();
+    }
+    // Bad input: the heartbeat cut short by a power cut as it was written.
+    std::fs::write(dir.join("asrun.heartbeat"), "2026-03-29T02:0").unwrap();
+    {
+        let log = SledWriter::open(&dir).unwrap();
+        let recovered = log.recover().unwrap();
+        assert_eq!(recovered.len(), 1, "{recovered:#?}");
+        assert_eq!(recovered[0].end, Some(t("2026-03-29T02:00:00Z")));
+        assert_eq!(recovered[0].ended, Some(Ended::Interrupted));
+        // An earlier box kept its heartbeat in the log itself.
+        log.begin(item("2026-03-29T03:00:00Z", Kind::Filler, "bed"))
+            .unwrap();
+        let old = serde_json::to_vec(&t("2026-03-29T03:00:20Z")).unwrap();
+        log.store.db.insert(HEARTBEAT_IN_LOG, old).unwrap();
+    }
+    let log = SledWriter::open(&dir).unwrap();
+    let recovered = log.recover().unwrap();
+    assert_eq!(recovered.len(), 1, "{recovered:#?}");
+    assert_eq!(recovered[0].end, Some(t("2026-03-29T03:00:20Z")));
+    // Read once: a stale one is never believed again.
+    assert_eq!(log.store.db.get(HEARTBEAT_IN_LOG).unwrap(), None);
+    drop(log);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

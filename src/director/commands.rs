@@ -148,6 +148,9 @@ impl Director {
             "command {:?} by {}: {result:?}",
             request.command, request.by
         );
+        // The answer means it shows: whoever asked, or a page that looks
+        // the moment the answer comes, sees the new mode in the status.
+        self.publish();
         // The asker may have given up waiting; the command stands.
         let _ = request.answer.send(result);
     }

@@ -10,6 +10,7 @@
 //! After a crash it reads the log and joins the programme that should be on
 //! air at the right offset.
 
+mod alarm;
 mod alarms;
 mod archive_watch;
 pub mod arrange;
@@ -326,6 +327,11 @@ impl Director {
 
         let look_every = LOOK_EVERY.min(self.clock.real(LOOK_SPAN));
         let bell = reports::EngineBell::of(&self.engine);
+        let alarm = alarm::Alarm::new()
+            .inspect_err(|e| {
+                warn!("no alarm clock ({e}): the director sleeps on the runtime's timer")
+            })
+            .ok();
         let mut due = Deadlines::from(Instant::now());
         loop {
             let wake = due.next(self.drift.enabled());
@@ -340,7 +346,12 @@ impl Director {
                 _ = async { bell.as_ref()?.rung().await; Some(()) }, if bell.is_some() => {
                     due.look = Instant::now();
                 }
-                _ = tokio::time::sleep_until(wake.into()) => {}
+                _ = async {
+                    match &alarm {
+                        Some(alarm) => alarm.until(wake).await,
+                        None => tokio::time::sleep_until(wake.into()).await,
+                    }
+                } => {}
             }
             let now = Instant::now();
             if self.drift.enabled() && now >= due.drift {

@@ -148,14 +148,20 @@ impl FrontPanel {
         if let Some(sim) = &sim {
             sim.ring_on_change(ring.clone());
         }
-        // The lamps follow each new status at once.
+        // The lamps follow each new status at once. The status changes
+        // twice a second (the position); the lamps only when the mode does,
+        // and only then is the panel's thread woken.
         let idle = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let mut status = wiring.status.clone();
                 let ring = ring.clone();
                 runtime.spawn(async move {
+                    let mut lit = None;
                     while status.changed().await.is_ok() {
-                        ring.ring();
+                        let lamps = Lamps::of(&status.borrow_and_update());
+                        if lit.replace(lamps) != Some(lamps) {
+                            ring.ring();
+                        }
                     }
                 });
                 IDLE

@@ -228,7 +228,7 @@ impl DecoderThread {
                 // The ring is full: asleep until the reader rings that
                 // `room` has opened (or the source is dropped).
                 while self.ring.slots() < room && !self.gone() {
-                    Bell::wait(pacing::SAFETY_NAP);
+                    Bell::wait(pacing::DECODER_NAP);
                 }
                 continue;
             }
