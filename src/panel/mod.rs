@@ -1,7 +1,7 @@
 //! The front-panel display: a pure render of the status snapshot into a
 //! 1-bit 128x64 [`Frame`] ([`render`]), sent to the OLED ([`oled`]) and
 //! served as `/panel.png`; the [`screen`] task does both several times a
-//! second while a display or a page shows it, once a second otherwise.
+//! second while a display or a page shows it, and nothing otherwise.
 
 mod frame;
 pub mod oled;

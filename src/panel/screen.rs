@@ -4,9 +4,9 @@
 //!
 //! It renders [`FRAMES_PER_SECOND`] times a second while someone can see
 //! it: a display is attached, or a page mirrors it (a [`Watching`] is
-//! held). Otherwise nobody sees the scrolling, and once every [`IDLE`] is
-//! enough to keep `/panel.png` as fresh as the clock it shows: rendering
-//! costs a Pi's CPU whether or not anyone looks.
+//! held; `/panel.png` holds one until it has a fresh frame). Otherwise it
+//! sleeps: rendering costs a Pi's CPU whether or not anyone looks, and a
+//! box without a display would draw a clock nobody reads.
 //!
 //! The display is never worth dead air: a bus that is missing, a module
 //! that does not answer or stops answering is a warning, tried again every
@@ -36,8 +36,9 @@ use crate::status::Status;
 /// How long after a failure the display is tried again.
 pub const RETRY: Duration = Duration::from_secs(10);
 
-/// How often the frame is rendered while nobody sees it.
-pub const IDLE: Duration = Duration::from_secs(1);
+/// The longest the screen sleeps while nobody sees it: only a safety net,
+/// since a viewer or a stop wakes it at once.
+pub const UNSEEN_NAP: Duration = Duration::from_secs(60);
 
 /// How often the cost of rendering and flushing is logged (debug level).
 const COST_EVERY: Duration = Duration::from_secs(60);
@@ -304,7 +305,7 @@ impl<O, N> Task<O, N> {
 
             let seen =
                 |oled: &Option<Oled<I>>| oled.is_some() || self.viewers.load(Ordering::Acquire) > 0;
-            due += if seen(&oled) { period } else { IDLE };
+            due += if seen(&oled) { period } else { UNSEEN_NAP };
             let now = Instant::now();
             if due < now {
                 // Behind (a slow bus): carry on from now rather than rush.

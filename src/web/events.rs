@@ -20,6 +20,10 @@ use super::{State, status_json};
 const MIN_GAP: Duration = Duration::from_millis(200);
 /// The most time between two status events, changed or not.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long `/panel.png` waits for the screen's fresh frame: it comes at
+/// once when the picture changed; when it did not, there is nothing newer
+/// to wait for, and two of the screen's periods are the cost of asking.
+const FRESH_FRAME_WAIT: Duration = Duration::from_millis(250);
 
 pub async fn events(Extract(state): Extract<State>, headers: HeaderMap) -> Response {
     if let Err(refusal) = state.access.reader(&headers) {
@@ -84,7 +88,13 @@ pub async fn panel_png(Extract(state): Extract<State>, headers: HeaderMap) -> Re
     if let Err(refusal) = state.access.reader(&headers) {
         return refusal.into_response();
     }
-    let png = state.panel.latest().png();
+    // Nobody may have been watching: the screen renders a fresh frame
+    // within one of its periods once asked to (a picture of the status as
+    // it is now, not as it was when someone last looked).
+    let mut watching = state.panel.watch();
+    watching.frames.borrow_and_update();
+    let _ = tokio::time::timeout(FRESH_FRAME_WAIT, watching.frames.changed()).await;
+    let png = watching.frames.borrow().png();
     (
         [
             (header::CONTENT_TYPE, "image/png"),
