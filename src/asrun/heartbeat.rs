@@ -12,7 +12,6 @@
 //! folder).
 
 use std::fs::File;
-use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -64,11 +63,10 @@ impl Heartbeat {
     /// over by hand) is an error naming the file and what it holds.
     pub(super) fn last(&self) -> Result<Option<DateTime<Utc>>, String> {
         let mut bytes = vec![0u8; 64];
-        let read = match self.file.read_at(&mut bytes, 0) {
-            Ok(read) => read,
-            Err(e) if e.kind() == ErrorKind::Interrupted => return self.last(),
-            Err(e) => return Err(format!("cannot read {}: {e}", self.path.display())),
-        };
+        let read = self
+            .file
+            .read_at(&mut bytes, 0)
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
         let text = String::from_utf8_lossy(&bytes[..read]);
         let line = text.lines().next().unwrap_or("").trim();
         if line.is_empty() {

@@ -1,5 +1,6 @@
 //! The web server's guards, in process: no password, tokens, sessions,
-//! the cross-site guard, malformed requests and the simulated buttons.
+//! the cross-site guard, malformed requests and the simulated buttons;
+//! and that `/panel.png` is drawn fresh for whoever asks.
 //! The director is not running here, so a command that passes every
 //! guard is answered 409 "not running": the guards are what is tested
 //! (tests/web_control.rs drives the real box).
@@ -30,6 +31,16 @@ impl Drop for Server {
 }
 
 fn start(name: &str, read_requires_login: bool, with_buttons: bool) -> Server {
+    start_showing(name, read_requires_login, with_buttons, None)
+}
+
+/// A server whose `/panel.png` mirrors `panel` (a still frame without one).
+fn start_showing(
+    name: &str,
+    read_requires_login: bool,
+    with_buttons: bool,
+    panel: Option<Mirror>,
+) -> Server {
     let data = std::env::temp_dir().join(format!("onair-web-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).unwrap();
@@ -41,7 +52,8 @@ fn start(name: &str, read_requires_login: bool, with_buttons: bool) -> Server {
         runtime.block_on(async move {
             let log: Arc<dyn AsRunReader> = Arc::new(SledReader::open(&dir.join("log")).unwrap());
             let (_status, status) = watch::channel(Status::default());
-            let (_panel, panel) = watch::channel(Frame::default());
+            let (_still, still) = watch::channel(Frame::default());
+            let panel = panel.unwrap_or_else(|| Mirror::of(still));
             // No director: commands that pass the guards are "not running".
             let (controls, _) = crate::director::channel();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -53,7 +65,7 @@ fn start(name: &str, read_requires_login: bool, with_buttons: bool) -> Server {
                     log,
                     timezone: chrono_tz::Europe::London,
                     clock: Clock::Wall,
-                    panel: Mirror::of(panel),
+                    panel,
                     controls,
                     buttons: with_buttons.then_some(sim),
                     access: Arc::new(Access::new(
@@ -336,4 +348,67 @@ fn without_simulated_buttons_a_press_is_404_and_reading_can_need_login() {
     assert_eq!(png.header("content-type"), Some("image/png"));
     // The page itself loads, to offer the login.
     assert_eq!(request(&b, "GET", "/", &[], "").status, 200);
+}
+
+#[test]
+fn the_panel_picture_shows_the_status_now_though_nobody_was_watching() {
+    let now = chrono::DateTime::parse_from_rfc3339("2026-03-02T10:15:00Z")
+        .unwrap()
+        .to_utc();
+    // A snapshot from the director, shown as it is, and the same with an alarm.
+    let quiet = Status {
+        now: Some(now),
+        station: "Test FM".into(),
+        ..Status::default()
+    };
+    let (status_tx, status_rx) = watch::channel(quiet.clone());
+    let no_display = || -> Result<Option<crate::panel::oled::Oled<NoBus>>, _> { Ok(None) };
+    let screen = crate::panel::screen::start_with(no_display, status_rx, move || now).unwrap();
+    let b = start_showing("panel-fresh", false, false, Some(screen.mirror()));
+    let picture = |status: &Status| {
+        let mut frame = Frame::default();
+        crate::panel::render::render(status, now, 0, &mut frame);
+        frame.png()
+    };
+    assert_eq!(png(&b), picture(&quiet));
+    // Unwatched, the screen draws nothing; the picture asked for next is
+    // still of the alarm raised since, not of the status it last drew.
+    std::thread::sleep(Duration::from_millis(500));
+    let alarmed = Status {
+        alarms: vec![crate::status::Alarm {
+            kind: crate::status::AlarmKind::DeadAir,
+            since: now,
+            message: "silent 15 s".into(),
+        }],
+        ..quiet.clone()
+    };
+    assert_ne!(picture(&alarmed), picture(&quiet));
+    status_tx.send(alarmed.clone()).unwrap();
+    let shown = png(&b);
+    assert_ne!(shown, picture(&quiet), "the picture is stale");
+    assert_eq!(shown, picture(&alarmed));
+    screen.stop();
+}
+
+fn png(b: &Server) -> Vec<u8> {
+    let url = format!("http://{}/panel.png", b.address);
+    let mut answer = ureq::get(&url).call().unwrap();
+    answer.body_mut().read_to_vec().unwrap()
+}
+
+/// The bus type of a screen that has no display.
+struct NoBus;
+
+impl embedded_hal::i2c::ErrorType for NoBus {
+    type Error = std::convert::Infallible;
+}
+
+impl embedded_hal::i2c::I2c for NoBus {
+    fn transaction(
+        &mut self,
+        _address: u8,
+        _operations: &mut [embedded_hal::i2c::Operation<'_>],
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
