@@ -13,7 +13,8 @@
 //! encodes and sends the programme to one and two mounts of a real
 //! `icecast2` beside `lame`. Then it runs the real box, the `onair` binary
 //! cargo built beside it, on generated stations in real time and reads its
-//! CPU, wake-ups and memory over a steady stretch; and, when `liquidsoap`
+//! CPU, wake-ups and memory over a steady stretch, beside `lame` fed in
+//! real time (what the machine charges for working in real time); and, when `liquidsoap`
 //! is installed, the box and Liquidsoap doing the same stream job at once.
 //! Then the stream recorder recording channels from the same Icecast,
 //! beside lame. Last, the archive's reading side on a generated month of
@@ -36,6 +37,7 @@ pub mod goertzel;
 #[path = "../common/icecast.rs"]
 pub mod icecast;
 pub mod liquidsoap;
+pub mod paced_lame;
 pub mod recording;
 pub mod report;
 pub mod running;
@@ -337,6 +339,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         _ => None,
     };
     let (mut null_box, mut stream_box, mut archived_box) = (None, None, None);
+    let mut paced = None;
     let mut beside = match &options.liquidsoap {
         None => Side::NotInstalled,
         Some(_) => Side::NotRun,
@@ -367,6 +370,22 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
                 BOX_FROM,
                 stretch,
             )?);
+            if let Some(tools) = &options.streams
+                && let Some(args) = streams::lame_arguments(&streams::stream_settings())
+            {
+                progress(&format!(
+                    "feeding lame in real time, measuring {} s, beside lame flat out",
+                    stretch.as_secs()
+                ));
+                paced = Some(paced_lame::measure(
+                    &tools.lame,
+                    &args,
+                    &options.ffmpeg,
+                    &files.mp3,
+                    work.path(),
+                    stretch,
+                )?);
+            }
             progress(&format!(
                 "running the box streaming to two mounts and keeping an archive, measuring {} s \
                  in real time",
@@ -421,6 +440,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         null_box,
         stream_box,
         archived_box,
+        paced_lame: paced,
         liquidsoap: beside,
         studio,
         archive,

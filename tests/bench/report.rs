@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::archive::ArchiveRun;
 use super::liquidsoap::{self, Side};
+use super::paced_lame::{self, PacedLame};
 use super::recording::RecordingRun;
 use super::running::BoxRun;
 use super::streams::{
@@ -53,6 +54,8 @@ pub struct Report {
     pub stream_box: Option<BoxRun>,
     /// The same, keeping an archive of the stream.
     pub archived_box: Option<BoxRun>,
+    /// `lame` fed in real time beside `lame` flat out.
+    pub paced_lame: Option<PacedLame>,
     pub liquidsoap: Side,
     /// The studio in real time: press-to-live latency, display and capture.
     pub studio: Option<StudioRun>,
@@ -278,6 +281,17 @@ impl Report {
                 ),
                 format!("target <= {REAL_TIME_TARGET}x"),
                 self.real_time_passed(),
+            )?;
+        }
+        if let Some(lame) = &self.paced_lame {
+            writeln!(
+                f,
+                "    (lame itself, fed {} ms at a time in real time: {:.1} s/h against {:.1} flat \
+                 out = {:.2}x, what this machine charges for working in real time; not judged)",
+                paced_lame::CHUNK.as_millis(),
+                per_hour(lame.paced, lame.audio),
+                per_hour(lame.flat, lame.audio),
+                lame.ratio()
             )?;
         }
         if let (Some(run), Some((thread, whole))) = (&self.archived_box, self.archive_added()) {

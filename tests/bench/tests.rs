@@ -357,6 +357,7 @@ fn report(files: Vec<FileResult>, null_box: Option<BoxRun>) -> Report {
         null_box,
         stream_box: None,
         archived_box: None,
+        paced_lame: None,
         liquidsoap: Side::NotInstalled,
         studio: None,
         archive: None,
@@ -426,7 +427,7 @@ fn the_archive_may_add_five_per_cent_to_the_streaming_box() {
         run
     };
     let with = |writer, whole| {
-        let mut r = report(vec![file(1000, 1000)], None);
+        let mut r = report(vec![file(1000, 1000)], Some(box_run(1024, 150, 30, 5_400)));
         r.stream_box = Some(box_run(1024, 150, 30, 3_600));
         r.archived_box = Some(archived(writer, whole));
         r
@@ -655,6 +656,8 @@ mod streams {
     use std::process::Command as Process;
     use std::time::Duration;
 
+    use super::{box_run, file, report};
+    use crate::bench::cost::paced_lame;
     use crate::bench::cost::streams::*;
     use onair::config::BitrateMode;
     use onair::output::CHANNELS;
@@ -775,6 +778,75 @@ mod streams {
         // 3 s is about 115 frames of 1152; the two differ by padding only.
         assert!(ours.len().abs_diff(115) <= 3, "{}", ours.len());
         assert!(ours.len().abs_diff(theirs.len()) <= 2);
+    }
+
+    #[test]
+    fn lame_fed_in_real_time_is_measured_beside_lame_flat_out() {
+        let dir = std::env::temp_dir().join(format!("onair-paced-lame-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let wav = dir.join("programme.wav");
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: STREAM_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
+        for x in programme(6) {
+            writer.write_sample((x * 32767.0) as i16).unwrap();
+        }
+        writer.finalize().unwrap();
+        let args = lame_arguments(&stream_settings()).unwrap();
+        let (lame, ffmpeg) = (Path::new("lame"), Path::new("ffmpeg"));
+
+        let started = std::time::Instant::now();
+        let measured =
+            paced_lame::measure(lame, &args, ffmpeg, &wav, &dir, Duration::from_secs(3)).unwrap();
+        // Fed on the clock: two seconds to settle and three measured.
+        assert!(
+            started.elapsed() >= Duration::from_millis(4_750),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(measured.audio, Duration::from_secs(3));
+        assert!(measured.paced > Duration::ZERO && measured.flat > Duration::ZERO);
+        assert!((0.3..5.0).contains(&measured.ratio()), "{measured:?}");
+
+        // Bad input: more seconds asked for than the programme has are cut
+        // to what it has; a programme too short to pace is refused.
+        let cut =
+            paced_lame::measure(lame, &args, ffmpeg, &wav, &dir, Duration::from_secs(60)).unwrap();
+        assert_eq!(cut.audio, Duration::from_secs(4));
+        let short = dir.join("short.wav");
+        let mut writer = hound::WavWriter::create(&short, spec).unwrap();
+        for x in programme(2) {
+            writer.write_sample((x * 32767.0) as i16).unwrap();
+        }
+        writer.finalize().unwrap();
+        let err = paced_lame::measure(lame, &args, ffmpeg, &short, &dir, Duration::from_secs(3))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too short"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lame_in_real_time_is_shown_and_not_judged() {
+        let mut r = report(vec![file(1000, 1000)], Some(box_run(1024, 150, 30, 5_400)));
+        let passed = r.passed();
+        r.paced_lame = Some(paced_lame::PacedLame {
+            audio: Duration::from_secs(40),
+            paced: Duration::from_millis(550),
+            flat: Duration::from_millis(440),
+        });
+        let text = r.to_string();
+        assert_eq!(r.passed(), passed);
+        assert!(
+            text.contains(
+                "fed 250 ms at a time in real time: 49.5 s/h against 39.6 flat out = 1.25x"
+            ),
+            "{text}"
+        );
     }
 
     fn run(mounts: usize, cpu_ms: u64) -> StreamRun {
