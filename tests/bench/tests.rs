@@ -705,6 +705,21 @@ mod streams {
             .collect()
     }
 
+    /// `pcm` (interleaved stereo at the stream's rate) as a 16-bit WAV.
+    fn write_wav(path: &Path, pcm: &[f32]) {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: STREAM_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut writer = hound::WavWriter::create(path, spec).unwrap();
+        for x in pcm {
+            writer.write_sample((x * 32767.0) as i16).unwrap();
+        }
+        writer.finalize().unwrap();
+    }
+
     #[test]
     fn lame_is_given_the_settings_of_the_box_encoder() {
         let args = lame_arguments(&stream_settings()).unwrap().join(" ");
@@ -742,17 +757,7 @@ mod streams {
         let dir = std::env::temp_dir().join(format!("onair-lame-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let wav = dir.join("in.wav");
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: STREAM_RATE,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
-        for x in &pcm {
-            writer.write_sample((x * 32767.0) as i16).unwrap();
-        }
-        writer.finalize().unwrap();
+        write_wav(&wav, &pcm);
         let args = lame_arguments(&stream_settings()).unwrap();
         lame_encode(Path::new("lame"), &args, &wav, &dir).unwrap();
         // lame_encode removes its output; encode once more to read it.
@@ -785,17 +790,7 @@ mod streams {
         let dir = std::env::temp_dir().join(format!("onair-paced-lame-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let wav = dir.join("programme.wav");
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: STREAM_RATE,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
-        for x in programme(6) {
-            writer.write_sample((x * 32767.0) as i16).unwrap();
-        }
-        writer.finalize().unwrap();
+        write_wav(&wav, &programme(6));
         let args = lame_arguments(&stream_settings()).unwrap();
         let (lame, ffmpeg) = (Path::new("lame"), Path::new("ffmpeg"));
 
@@ -818,11 +813,7 @@ mod streams {
             paced_lame::measure(lame, &args, ffmpeg, &wav, &dir, Duration::from_secs(60)).unwrap();
         assert_eq!(cut.audio, Duration::from_secs(4));
         let short = dir.join("short.wav");
-        let mut writer = hound::WavWriter::create(&short, spec).unwrap();
-        for x in programme(2) {
-            writer.write_sample((x * 32767.0) as i16).unwrap();
-        }
-        writer.finalize().unwrap();
+        write_wav(&short, &programme(2));
         let err = paced_lame::measure(lame, &args, ffmpeg, &short, &dir, Duration::from_secs(3))
             .unwrap_err()
             .to_string();
