@@ -186,6 +186,19 @@ impl Report {
         Some(per_hour(running.cpu, running.ran_for) / full_speed.max(1e-9))
     }
 
+    /// The same ratio with the full-speed work scaled by how the
+    /// machine's speed drifted between the two: `lame` flat out beside the
+    /// full-speed turns against `lame` flat out beside the real-time box.
+    pub fn real_time_ratio_for_drift(&self) -> Option<f64> {
+        let (streams, lame) = (self.streams.as_ref()?, self.paced_lame.as_ref()?);
+        let then = per_hour(streams.lame, self.audio);
+        let now = per_hour(lame.flat, lame.audio);
+        if then <= 0.0 || now <= 0.0 {
+            return None;
+        }
+        Some(self.real_time_ratio()? * then / now)
+    }
+
     pub fn real_time_passed(&self) -> bool {
         self.real_time_ratio()
             .is_none_or(|ratio| ratio <= REAL_TIME_TARGET)
@@ -292,6 +305,20 @@ impl Report {
                 per_hour(lame.paced, lame.audio),
                 per_hour(lame.flat, lame.audio),
                 lame.ratio()
+            )?;
+        }
+        if let (Some(streams), Some(lame), Some(ratio)) = (
+            &self.streams,
+            &self.paced_lame,
+            self.real_time_ratio_for_drift(),
+        ) {
+            writeln!(
+                f,
+                "    (lame flat out took {:.1} s/h beside the full-speed turns and {:.1} beside \
+                 the real-time box; with the full-speed work scaled by that drift: {ratio:.2}x; \
+                 not judged)",
+                per_hour(streams.lame, self.audio),
+                per_hour(lame.flat, lame.audio),
             )?;
         }
         if let (Some(run), Some((thread, whole))) = (&self.archived_box, self.archive_added()) {

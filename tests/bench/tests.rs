@@ -869,6 +869,43 @@ mod streams {
     }
 
     #[test]
+    fn the_machine_s_drift_between_full_speed_and_real_time_is_shown_and_not_judged() {
+        let mut r = report(vec![file(1000, 1000)], Some(box_run(1024, 150, 30, 5_400)));
+        // Full speed: two mounts 6.9 s/h, lame 6.0 s/h (10 minutes of audio).
+        r.streams = Some(result(run(1, 1100), run(2, 1150), 1000));
+        // Real time: 9.2 s/h over 36 s, 1.33x the full-speed work: over 1.3x.
+        r.stream_box = Some(box_run(1024, 92, 30, 5_400));
+        assert!(!r.passed());
+        // lame flat out beside the real-time box: 7.2 s/h, the machine 20 %
+        // slower than beside the full-speed turns.
+        r.paced_lame = Some(paced_lame::PacedLame {
+            audio: Duration::from_secs(40),
+            paced: Duration::from_millis(80),
+            flat: Duration::from_millis(80),
+        });
+        let scaled = r.real_time_ratio_for_drift().unwrap();
+        assert!((scaled - 9.2 / 6.9 * 6.0 / 7.2).abs() < 1e-6, "{scaled}");
+        let text = r.to_string();
+        assert!(
+            text.contains(
+                "lame flat out took 6.0 s/h beside the full-speed turns and 7.2 beside the \
+                 real-time box; with the full-speed work scaled by that drift: 1.11x"
+            ),
+            "{text}"
+        );
+        // Shown, not judged: the verdict stays the measured 1.33x.
+        assert!(!r.passed());
+        let row = text
+            .lines()
+            .find(|l| l.contains("two mounts, against the same work"))
+            .unwrap();
+        assert!(row.contains("= 1.33x") && row.ends_with("FAIL"), "{row}");
+        // Bad input: no lame beside the real-time box, no scaled figure.
+        r.paced_lame = None;
+        assert_eq!(r.real_time_ratio_for_drift(), None);
+    }
+
+    #[test]
     fn the_targets_decide_the_stream_verdict() {
         assert!(result(run(1, 1100), run(2, 1150), 1000).passed());
         // Over 1.1x lame fails.
