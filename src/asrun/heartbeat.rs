@@ -81,22 +81,11 @@ impl Heartbeat {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("onair-heartbeat-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
+    use crate::asrun::tests::{scratch, t};
 
     #[test]
     fn the_last_beat_is_read_back_after_a_reopen() {
-        let dir = scratch("reopen");
+        let dir = scratch("heartbeat-reopen");
         let beat = Heartbeat::open(&dir).unwrap();
         assert_eq!(beat.last(), Ok(None), "a new heartbeat has no beat");
         beat.beat(t("2026-06-01T10:00:03.123456Z")).unwrap();
@@ -114,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_torn_or_foreign_heartbeat_is_named_not_believed() {
-        let dir = scratch("torn");
+        let dir = scratch("heartbeat-torn");
         // Bad input: a line cut short by a power cut, and text written by hand.
         for (held, shown) in [
             ("2026-06-01T10:0", "\"2026-06-01T10:0\""),

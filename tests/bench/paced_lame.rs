@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::BenchError;
 use super::audio::spawn_ffmpeg;
-use super::cpu::{Who, cpu_time};
-use super::streams::STREAM_RATE;
+use super::streams::{STREAM_RATE, lame_encode};
 
 /// What one write to `lame` holds, as the box's runner hands its encoder
 /// a batch (`pacing::RUNNER_BATCH_PARTS` of a 2 s ring).
@@ -74,17 +73,13 @@ pub fn measure(
     let measured = &pcm[settle..settle + wanted];
     let audio =
         Duration::from_secs_f64((wanted / BYTES_PER_FRAME) as f64 / frames_per_second as f64);
-    let raw = work.join("paced-lame.raw");
-    std::fs::write(&raw, measured).map_err(|source| BenchError::Io {
-        doing: "write",
-        path: raw.clone(),
-        source,
-    })?;
+    let wav = work.join("paced-lame.wav");
+    write_wav(&wav, measured)?;
 
-    let before = flat_out(lame, args, &raw, work)?;
+    let before = lame_encode(lame, args, &wav, work)?;
     let paced = paced(lame, args, &pcm[..settle + wanted], settle, chunk, work)?;
-    let after = flat_out(lame, args, &raw, work)?;
-    let _ = std::fs::remove_file(&raw);
+    let after = lame_encode(lame, args, &wav, work)?;
+    let _ = std::fs::remove_file(&wav);
     Ok(PacedLame {
         audio,
         paced,
@@ -92,25 +87,15 @@ pub fn measure(
     })
 }
 
-/// The raw input options: 16-bit little-endian stereo at the stream's rate.
-fn raw_input() -> [String; 6] {
-    [
-        "-r".into(),
-        "-s".into(),
-        format!("{}", f64::from(STREAM_RATE) / 1000.0),
-        "--bitwidth".into(),
-        "16".into(),
-        "--little-endian".into(),
-    ]
-}
-
-fn start_lame(lame: &Path, args: &[String], input: &str, output: &Path) -> Process {
+/// `lame` reading raw 16-bit little-endian stereo at the stream's rate
+/// from its standard input.
+fn start_lame(lame: &Path, args: &[String], output: &Path) -> Process {
     let mut command = Process::new(lame);
     command
         .args(args)
-        .args(raw_input())
-        .arg("--signed")
-        .arg(input)
+        .args(["-r", "-s"])
+        .arg(format!("{}", f64::from(STREAM_RATE) / 1000.0))
+        .args(["--bitwidth", "16", "--signed", "--little-endian", "-"])
         .arg(output)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -122,20 +107,26 @@ fn lame_error(lame: &Path) -> impl FnOnce(std::io::Error) -> BenchError {
     move |source| BenchError::NoLame { program, source }
 }
 
-/// `lame` encoding `raw` as fast as it can; its CPU.
-fn flat_out(lame: &Path, args: &[String], raw: &Path, work: &Path) -> Result<Duration, BenchError> {
-    let mp3 = work.join("paced-lame-flat.mp3");
-    let before = cpu_time(Who::Children)?;
-    let status = start_lame(lame, args, &raw.display().to_string(), &mp3)
-        .stdin(Stdio::null())
-        .status()
-        .map_err(lame_error(lame))?;
-    let after = cpu_time(Who::Children)?;
-    let _ = std::fs::remove_file(&mp3);
-    if !status.success() {
-        return Err(BenchError::Lame(format!("flat out: {status}")));
+/// The measured seconds as the 16-bit WAV `lame` reads flat out.
+fn write_wav(path: &Path, pcm: &[u8]) -> Result<(), BenchError> {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: STREAM_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let failed = |e: hound::Error| BenchError::Io {
+        doing: "write",
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    };
+    let mut writer = hound::WavWriter::create(path, spec).map_err(failed)?;
+    for sample in pcm.chunks_exact(2) {
+        writer
+            .write_sample(i16::from_le_bytes([sample[0], sample[1]]))
+            .map_err(failed)?;
     }
-    Ok(after.since(before))
+    writer.finalize().map_err(failed)
 }
 
 /// `lame` reading `pcm` from a pipe, `chunk` bytes at a time on the
@@ -149,7 +140,7 @@ fn paced(
     work: &Path,
 ) -> Result<Duration, BenchError> {
     let mp3 = work.join("paced-lame.mp3");
-    let mut child = start_lame(lame, args, "-", &mp3)
+    let mut child = start_lame(lame, args, &mp3)
         .stdin(Stdio::piped())
         .spawn()
         .map_err(lame_error(lame))?;
