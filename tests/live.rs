@@ -178,6 +178,43 @@ fn a_silent_studio_gives_way_to_automation_with_an_alarm_but_a_pause_does_not() 
     );
 }
 
+/// The box opens its capture device more than once (finding it, asking
+/// what it can record, then recording). The test studio, like a sound
+/// card, must deliver again each time: a studio that stopped feeding when
+/// the first open closed left the box waiting 5 s for a device that never
+/// delivered, and refused LIVE for the rest of the run.
+#[test]
+fn the_test_studio_delivers_again_when_its_device_is_opened_a_second_time() {
+    use std::io::Read;
+    let _serial = studio::one_at_a_time();
+    let dir = std::env::temp_dir().join(format!("onair-studio-reopen-{}", std::process::id()));
+    let studio = Studio::start(&dir, "studio_r");
+    let fifo = dir.join("studio.fifo");
+    let read_some = |fifo: std::path::PathBuf| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut bytes = [0u8; 64];
+            let got = std::fs::File::open(&fifo).and_then(|mut f| f.read_exact(&mut bytes));
+            let _ = tx.send(got.is_ok());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(3))
+    };
+    assert_eq!(
+        read_some(fifo.clone()),
+        Ok(true),
+        "the first open delivered nothing"
+    );
+    // Long enough for the studio's next write to find the device closed.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        read_some(fifo),
+        Ok(true),
+        "the studio stopped feeding when the device was closed once"
+    );
+    drop(studio);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_capture_device_that_is_missing_refuses_live_and_automation_plays_on() {
     let _serial = studio::one_at_a_time();

@@ -97,38 +97,48 @@ pub fn alsa_config(conf: &Path) {
 }
 
 fn feed(fifo: &Path, tone: &AtomicU32, stop: &AtomicBool) {
-    // Opening blocks until the box opens the device for capture.
-    let Ok(mut out) = std::fs::OpenOptions::new().write(true).open(fifo) else {
-        return;
-    };
     // One capture period at a time: alsa-lib's `file` plugin fills each
     // period with a single read of the FIFO, so a period read while only
     // part of it had been written would be padded with the null device's
     // silence. A write smaller than the pipe is read whole.
     let chunk = (RATE * onair::engine::live::PERIOD_MS / 1000) as usize;
-    let begun = Instant::now();
     let mut sent: u64 = 0;
     let mut bytes = Vec::with_capacity(chunk * 8);
+    // The box opens the device more than once (finding it, asking what it
+    // can record, then recording), and each close of the FIFO's read end
+    // fails the next write. A sound card is there whenever it is opened, so
+    // the studio opens the FIFO again and goes on: without this, a first
+    // write that fell between the box's close and its next open ended the
+    // feeding and the box waited for a device that never delivered.
     while !stop.load(Ordering::Relaxed) {
-        let hz = tone.load(Ordering::Relaxed);
-        bytes.clear();
-        for i in 0..chunk as u64 {
-            let t = (sent + i) as f64 / f64::from(RATE);
-            let s = if hz == 0 {
-                0.0
-            } else {
-                (0.5 * (t * f64::from(hz) * std::f64::consts::TAU).sin()) as f32
-            };
-            bytes.extend_from_slice(&s.to_le_bytes());
-            bytes.extend_from_slice(&s.to_le_bytes());
-        }
-        if out.write_all(&bytes).is_err() {
+        // Opening blocks until the box opens the device for capture.
+        let Ok(mut out) = std::fs::OpenOptions::new().write(true).open(fifo) else {
             return;
-        }
-        sent += chunk as u64;
-        let due = begun + Duration::from_secs_f64(sent as f64 / f64::from(RATE));
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
+        };
+        let begun = Instant::now();
+        let mut paced: u64 = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let hz = tone.load(Ordering::Relaxed);
+            bytes.clear();
+            for i in 0..chunk as u64 {
+                let t = (sent + i) as f64 / f64::from(RATE);
+                let s = if hz == 0 {
+                    0.0
+                } else {
+                    (0.5 * (t * f64::from(hz) * std::f64::consts::TAU).sin()) as f32
+                };
+                bytes.extend_from_slice(&s.to_le_bytes());
+                bytes.extend_from_slice(&s.to_le_bytes());
+            }
+            if out.write_all(&bytes).is_err() {
+                break;
+            }
+            sent += chunk as u64;
+            paced += chunk as u64;
+            let due = begun + Duration::from_secs_f64(paced as f64 / f64::from(RATE));
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
         }
     }
 }
