@@ -990,4 +990,6 @@ fn recent_entries_follow_every_write_though_kept_between_them() {
     assert_eq!(log.reader().recent(1).unwrap()[0].kind, Kind::Stream);
     // A different length is read for what it asks.
     assert_eq!(log.recent(1).unwrap().len(), 1);
+    drop(log);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,6 +1,7 @@
 //! Reading the library: the programme folder (matched against the
 //! calendar's bookings) and the filler folder, looked at again every second
-//! so that new files air without a restart and half-copied ones never do.
+//! so that new files air without a restart and half-copied ones never do,
+//! and read again only when they changed.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -12,7 +13,7 @@ use super::Director;
 use super::arrange::SlotKey;
 use crate::asrun::Kind;
 use crate::engine::{Command, ItemId};
-use crate::schedule::{self, FillerDeck};
+use crate::schedule::{self, FillerDeck, FolderChanges};
 use crate::status;
 
 impl Director {
@@ -21,7 +22,7 @@ impl Director {
         let Some(watch) = self.programmes.as_mut() else {
             return false;
         };
-        let scan = match watch.scan(SystemTime::now()) {
+        let scan = match watch.look(SystemTime::now()) {
             Ok(scan) => scan,
             Err(e) => {
                 self.warn_once(format!("programme folder: {e}"));
@@ -70,14 +71,28 @@ impl Director {
         let Some(dir) = self.config.library.filler.clone() else {
             return;
         };
-        let files = match schedule::list_audio_files(&dir) {
+        let changes = self
+            .filler_changes
+            .get_or_insert_with(|| FolderChanges::new(&dir));
+        if self.filler.is_some() && !changes.must_read() {
+            return;
+        }
+        let (files, settling) = match schedule::list_audio_files(&dir) {
             // A track still being copied in is left for the next look.
-            Ok(files) => files.into_iter().filter(|f| settled(f)).collect(),
+            Ok(files) => {
+                let listed = files.len();
+                let files: Vec<_> = files.into_iter().filter(|f| settled(f)).collect();
+                let settling = files.len() < listed;
+                (files, settling)
+            }
             Err(e) => {
                 self.warn_once(format!("filler folder: {e}"));
-                Vec::new()
+                (Vec::new(), true)
             }
         };
+        if let Some(changes) = self.filler_changes.as_mut() {
+            changes.read(settling);
+        }
         let was_empty = self.filler.as_ref().is_none_or(|d| d.is_empty());
         match self.filler.as_mut() {
             Some(deck) => deck.refresh(files),

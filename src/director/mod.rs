@@ -43,7 +43,7 @@ use crate::engine::{Engine, ItemId, SourceWatch};
 use crate::listen_back::ListenLink;
 use crate::output::OutputStats;
 use crate::pacing;
-use crate::schedule::{FillerDeck, FolderWatch, Slot};
+use crate::schedule::{FillerDeck, FolderChanges, FolderWatch, Slot};
 use crate::status::{self, Status};
 pub use archive_watch::ArchiveWiring;
 use arrange::{Arranged, SlotKey};
@@ -59,7 +59,8 @@ pub use live::LiveWiring;
 /// The programme and filler folders are looked at again, and the as-run
 /// log's heartbeat written, every second: new files are on air within
 /// seconds of being dropped in, and a crash loses at most a second of the
-/// log's view of what was on air.
+/// log's view of what was on air. A look reads a folder only when it
+/// changed (`schedule::changes`).
 const RESCAN_EVERY: Duration = Duration::from_secs(1);
 /// The look ahead: cues within the horizon (seconds ahead), tracks begun,
 /// streams up or down, the status snapshot (twice a second is plenty for
@@ -180,6 +181,8 @@ pub struct Director {
     slots: Vec<Slot>,
     ignored: Vec<status::IgnoredFile>,
     filler: Option<FillerDeck>,
+    /// Whether the filler folder needs reading again.
+    filler_changes: Option<FolderChanges>,
     /// Filler files played recently, oldest first, to carry the no-repeat
     /// round over a restart.
     filler_history: Vec<PathBuf>,
@@ -263,10 +266,10 @@ impl Director {
             .ok()
         });
         Director {
-            programmes: Some(FolderWatch::new(
-                config.library.programmes.clone(),
-                config.station.timezone,
-            )),
+            programmes: Some(
+                FolderWatch::new(config.library.programmes.clone(), config.station.timezone)
+                    .told_of_changes(),
+            ),
             config,
             clock,
             timeline,
@@ -278,6 +281,7 @@ impl Director {
             slots: Vec::new(),
             ignored: Vec::new(),
             filler: None,
+            filler_changes: None,
             filler_history: Vec::new(),
             done: HashSet::new(),
             interrupted: HashSet::new(),

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
+use super::changes::FolderChanges;
 use super::local_time::{TimeNote, resolve_local};
 use super::names::{is_hidden, is_partial_upload, parse_name, title_from_slug};
 use crate::tracks::is_track_list_name;
@@ -86,15 +87,45 @@ pub struct FolderWatch {
     /// Size and modification time of each well-named file at the last scan;
     /// `None` before the first scan.
     seen: Option<HashMap<PathBuf, (u64, SystemTime)>>,
+    /// When set, the folder is read only when it changed, and the last
+    /// reading stands in between.
+    changes: Option<(FolderChanges, Option<Scan>)>,
 }
 
 impl FolderWatch {
+    /// A watch that reads the folder at every scan.
     pub fn new(dir: PathBuf, tz: Tz) -> Self {
         FolderWatch {
             dir,
             tz,
             seen: None,
+            changes: None,
         }
+    }
+
+    /// A watch for a folder looked at again and again: it is read only when
+    /// the kernel says it changed, while a file is settling, or once a
+    /// minute (see [`super::changes`]).
+    pub fn told_of_changes(mut self) -> Self {
+        self.changes = Some((FolderChanges::new(&self.dir), None));
+        self
+    }
+
+    /// Scans the folder unless nothing in it changed since the last
+    /// reading, which is then returned again.
+    pub fn look(&mut self, real_now: SystemTime) -> Result<Scan, ScanError> {
+        if let Some((changes, Some(last))) = self.changes.as_mut()
+            && !changes.must_read()
+        {
+            return Ok(last.clone());
+        }
+        let scan = self.scan(real_now);
+        if let Some((changes, last)) = self.changes.as_mut() {
+            // A failed reading is tried again at the next look.
+            changes.read(scan.as_ref().map_or(true, |s| !s.settling.is_empty()));
+            *last = scan.as_ref().ok().cloned();
+        }
+        scan
     }
 
     pub fn dir(&self) -> &Path {
