@@ -262,7 +262,9 @@ mod tests {
         };
         let new = dir.join("20260301_1100_new.mp3");
         read_next("a new file", &|| std::fs::write(&new, b"x").unwrap());
-        read_next("a file written again", &|| std::fs::write(&new, b"xy").unwrap());
+        read_next("a file written again", &|| {
+            std::fs::write(&new, b"xy").unwrap()
+        });
         read_next("a file renamed in", &|| {
             std::fs::write(dir.join(".part"), b"x").unwrap();
             std::fs::rename(dir.join(".part"), dir.join("20260301_1200_in.mp3")).unwrap();

@@ -315,7 +315,9 @@ pub fn station_mounts(port: u16, mounts: usize) -> Vec<IcecastConfig> {
 /// Puts `programme` on air through the real decoder, mixer and stream
 /// outputs (one encoder, `mounts` senders), as fast as they go, and returns
 /// the box's CPU time, less what the benchmark's own threads spent.
-fn stream_to_mounts(
+/// The box's stream work at full speed, in this process: the programme
+/// decoded, mixed, encoded once and sent to `mounts` mounts.
+pub fn stream_to_mounts(
     programme: &Path,
     mounts: usize,
     server: &Icecast,
