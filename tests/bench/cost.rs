@@ -25,6 +25,7 @@
 pub mod air;
 pub mod archive;
 pub mod audio;
+pub mod awake;
 // Shared with the integration tests, which use more of it.
 #[allow(dead_code)]
 #[path = "../common/bwf.rs"]
@@ -341,6 +342,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
     let (mut null_box, mut stream_box, mut archived_box) = (None, None, None);
     let mut paced = None;
     let mut two_mounts_beside = Vec::new();
+    let mut stream_box_awake = None;
     let mut beside = match &options.liquidsoap {
         None => Side::NotInstalled,
         Some(_) => Side::NotRun,
@@ -377,6 +379,21 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
             )?);
             let after = streams::stream_to_mounts(&files.mp3, 2, server)?;
             two_mounts_beside = vec![before, after];
+            progress(&format!(
+                "running the box streaming to two mounts again with this machine's cores kept \
+                 awake, measuring {} s in real time",
+                stretch.as_secs()
+            ));
+            let awake = awake::CoresKeptAwake::start()?;
+            stream_box_awake = Some(measure_box(
+                binary,
+                work.path(),
+                &files,
+                Outputs::NullAndTwoMounts(server.port),
+                BOX_FROM,
+                stretch,
+            )?);
+            drop(awake);
             if let Some(tools) = &options.streams
                 && let Some(args) = streams::lame_arguments(&streams::stream_settings())
             {
@@ -447,6 +464,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         null_box,
         stream_box,
         two_mounts_beside,
+        stream_box_awake,
         archived_box,
         paced_lame: paced,
         liquidsoap: beside,

@@ -54,6 +54,9 @@ pub struct Report {
     pub stream_box: Option<BoxRun>,
     /// The same work at full speed just before and just after it.
     pub two_mounts_beside: Vec<StreamRun>,
+    /// The box streaming to two mounts again, with this machine's cores
+    /// kept awake by idle-class busy threads beside it.
+    pub stream_box_awake: Option<BoxRun>,
     /// The same, keeping an archive of the stream.
     pub archived_box: Option<BoxRun>,
     /// `lame` fed in real time beside `lame` flat out.
@@ -313,6 +316,16 @@ impl Report {
                     per_hour(before.cpu, self.audio),
                     per_hour(after.cpu, self.audio),
                     per_hour(run.cpu, run.ran_for) / at_start.max(1e-9)
+                )?;
+            }
+            if let Some(awake) = &self.stream_box_awake {
+                let cpu = per_hour(awake.cpu, awake.ran_for);
+                writeln!(
+                    f,
+                    "    (the same box with this machine's cores kept awake by an idle-class busy \
+                     thread per core: {cpu:.1} s/h = {:.2}x; the rest of the ratio is what the \
+                     host charges work that sleeps between bursts; not judged)",
+                    cpu / full_speed.max(1e-9)
                 )?;
             }
         }

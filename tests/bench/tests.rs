@@ -357,6 +357,7 @@ fn report(files: Vec<FileResult>, null_box: Option<BoxRun>) -> Report {
         null_box,
         stream_box: None,
         two_mounts_beside: Vec::new(),
+        stream_box_awake: None,
         archived_box: None,
         paced_lame: None,
         liquidsoap: Side::NotInstalled,
@@ -869,6 +870,36 @@ mod streams {
         }
     }
 
+    /// The threads that keep the cores awake are one per core, in the idle
+    /// scheduling class (so they never take CPU from the box), and gone
+    /// when dropped.
+    #[test]
+    fn the_cores_are_kept_awake_by_idle_class_threads_that_end_when_dropped() {
+        use crate::bench::cost::awake::CoresKeptAwake;
+        // Field 41 of /proc/<tid>/stat, after the name in parentheses.
+        let awake_policies = || -> Vec<i64> {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|t| {
+                    let dir = t.ok()?.path();
+                    let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+                    if name.trim() != "cores awake" {
+                        return None;
+                    }
+                    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+                    let after = &stat[stat.rfind(')')? + 2..];
+                    after.split(' ').nth(38)?.parse().ok()
+                })
+                .collect()
+        };
+        let awake = CoresKeptAwake::start().unwrap();
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(awake.threads(), cores);
+        assert_eq!(awake_policies(), vec![i64::from(libc::SCHED_IDLE); cores]);
+        drop(awake);
+        assert!(awake_policies().is_empty(), "busy threads left running");
+    }
+
     #[test]
     fn the_real_time_box_is_judged_against_the_full_speed_work_just_before_and_after_it() {
         let mut r = report(vec![file(1000, 1000)], Some(box_run(1024, 150, 30, 5_400)));
@@ -899,6 +930,19 @@ mod streams {
             ),
             "{text}"
         );
+        // The box again with the cores kept awake: 5.9 s/h, shown beside
+        // the same full-speed work and not judged.
+        r.stream_box_awake = Some(box_run(1024, 59, 30, 5_400));
+        let text = r.to_string();
+        assert!(
+            text.contains("kept awake by an idle-class busy thread per core: 5.9 s/h = 0.71x"),
+            "{text}"
+        );
+        assert!(r.passed());
+        r.stream_box = Some(box_run(1024, 120, 30, 5_400));
+        assert!(!r.passed(), "the awake run does not change the verdict");
+        r.stream_box = Some(box_run(1024, 92, 30, 5_400));
+        r.stream_box_awake = None;
         // Bad input: a box measured with nothing beside it is judged against
         // the turns at the start, and says nothing of before and after.
         r.two_mounts_beside.clear();
