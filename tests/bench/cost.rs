@@ -385,9 +385,10 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
                 stretch.as_secs()
             ));
             let awake = awake::CoresKeptAwake::start()?;
+            // A station of its own: not resuming the first box's log.
             stream_box_awake = Some(measure_box(
                 binary,
-                work.path(),
+                &work.path().join("awake"),
                 &files,
                 Outputs::NullAndTwoMounts(server.port),
                 BOX_FROM,

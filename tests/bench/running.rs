@@ -160,6 +160,9 @@ pub fn write_station(
         (&files.emergency, dir.join("emergency.wav")),
     ] {
         // A link keeps the file's age, so the schedule sees it as settled.
+        // One left by an earlier box is the same file: copying onto it
+        // would empty it.
+        let _ = std::fs::remove_file(&to);
         if std::fs::hard_link(from, &to).is_err() {
             std::fs::copy(from, &to).map_err(io("copy the programme file to", &to))?;
         }

@@ -13,7 +13,9 @@ use crate::bench::cost::cpu::{Who, cpu_time};
 use crate::bench::cost::icecast::Icecast;
 use crate::bench::cost::liquidsoap::{self, Beside, Side};
 use crate::bench::cost::report::{ARCHIVE_THREAD, FileResult, Report, per_hour, verdict};
-use crate::bench::cost::running::{BoxRun, Outputs, Running, proc_status, write_station};
+use crate::bench::cost::running::{
+    BoxRun, Outputs, PROGRAMME_FILE, Running, proc_status, write_station,
+};
 use crate::bench::cost::streams::StreamTools;
 use crate::bench::cost::*;
 
@@ -650,6 +652,24 @@ fn the_generated_station_loads_with_its_programme_after_the_clock_start() {
         .collect();
     assert_eq!(stream_bitrates.len(), 2);
     assert!(stream_bitrates.iter().all(|b| *b == archive.bitrate));
+
+    // Bad input: a station folder an earlier box left behind. Written
+    // again, its files are still the generated ones, not emptied by a
+    // copy onto their own links.
+    write_station(&dir, &files, Outputs::TwoMountsArchived(8000)).unwrap();
+    for (path, original) in [
+        (dir.join("programmes").join(PROGRAMME_FILE), &files.mp3),
+        (dir.join("filler").join("bench-filler.flac"), &files.flac),
+        (dir.join("emergency.wav"), &files.emergency),
+    ] {
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"audio",
+            "{}",
+            path.display()
+        );
+        assert_eq!(std::fs::read(original).unwrap(), b"audio");
+    }
 }
 
 /// The stream side: the box's encoder beside lame, and its verdicts.
