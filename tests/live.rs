@@ -215,6 +215,48 @@ fn the_test_studio_delivers_again_when_its_device_is_opened_a_second_time() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Bad input: a capture device that hangs when opened (the studio's FIFO
+/// with nobody feeding it: alsa-lib waits in its open). The open is given
+/// up after 5 s with a clear error; when the device opens after all, the
+/// given-up open lets it go at once rather than recording from it, unseen,
+/// on a thread nobody will stop (which would also hold a real card busy).
+#[test]
+fn a_capture_device_that_hangs_on_open_is_given_up_and_let_go_when_it_opens_late() {
+    use onair::engine::LiveInput;
+    use std::time::{Duration, Instant};
+    let _serial = studio::one_at_a_time();
+    let dir = std::env::temp_dir().join(format!("onair-studio-hangs-{}", std::process::id()));
+    let fifo = Studio::device(&dir, "studio_h");
+    let asked = Instant::now();
+    let Err(e) = LiveInput::open("studio_h", RATE) else {
+        panic!("a device nobody feeds opened");
+    };
+    assert!(
+        asked.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("studio_h") && text.contains("within 5 s"),
+        "{text}"
+    );
+    // The device opens at last. The given-up open reads it for a moment
+    // (alsa-lib and cpal open it more than once) and then lets it go: the
+    // studio's feeder finds nobody reading and waits for a reader again.
+    let studio = Studio::feeding(fifo);
+    std::thread::sleep(Duration::from_secs(2));
+    let settled = studio.frames_sent();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        studio.frames_sent(),
+        settled,
+        "the given-up open is still recording from the device"
+    );
+    drop(studio);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_capture_device_that_is_missing_refuses_live_and_automation_plays_on() {
     let _serial = studio::one_at_a_time();

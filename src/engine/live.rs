@@ -134,7 +134,12 @@ impl LiveInput {
                         return;
                     }
                 };
-                let _ = opened_tx.send(Ok(()));
+                // An open that outlasted OPEN_TIMEOUT has been given up:
+                // nobody holds this input, so the device is let go rather
+                // than recorded from by a thread nobody will stop.
+                if opened_tx.send(Ok(())).is_err() {
+                    return;
+                }
                 while !s.load(Ordering::Acquire) {
                     std::thread::park();
                 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub const RATE: u32 = 48_000;
@@ -20,6 +20,8 @@ pub struct Studio {
     fifo: std::path::PathBuf,
     tone: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
+    /// Frames written to the FIFO so far.
+    sent: Arc<AtomicU64>,
     feeder: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -27,6 +29,12 @@ impl Studio {
     /// Writes an ALSA configuration with a capture device named `device`
     /// reading `fifo`, points this process's alsa-lib at it, and starts feeding.
     pub fn start(dir: &Path, device: &str) -> Studio {
+        Studio::feeding(Studio::device(dir, device))
+    }
+
+    /// The device alone, its FIFO in `dir`: until something feeds the FIFO,
+    /// opening the device for capture waits, as a device that hangs does.
+    pub fn device(dir: &Path, device: &str) -> std::path::PathBuf {
         std::fs::create_dir_all(dir).unwrap();
         let fifo = dir.join("studio.fifo");
         let _ = std::fs::remove_file(&fifo);
@@ -51,17 +59,28 @@ impl Studio {
         )
         .unwrap();
         alsa_config(&conf);
+        fifo
+    }
+
+    /// Starts feeding the FIFO of a [`Studio::device`].
+    pub fn feeding(fifo: std::path::PathBuf) -> Studio {
         let tone = Arc::new(AtomicU32::new(LIVE_TONE));
         let stop = Arc::new(AtomicBool::new(false));
-        let (t, s) = (Arc::clone(&tone), Arc::clone(&stop));
+        let sent = Arc::new(AtomicU64::new(0));
+        let (t, s, n) = (Arc::clone(&tone), Arc::clone(&stop), Arc::clone(&sent));
         let path = fifo.clone();
-        let feeder = std::thread::spawn(move || feed(&path, &t, &s));
+        let feeder = std::thread::spawn(move || feed(&path, &t, &s, &n));
         Studio {
             fifo,
             tone,
             stop,
+            sent,
             feeder: Some(feeder),
         }
+    }
+
+    pub fn frames_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     pub fn tone(&self, hz: u32) {
@@ -96,7 +115,7 @@ pub fn alsa_config(conf: &Path) {
     }
 }
 
-fn feed(fifo: &Path, tone: &AtomicU32, stop: &AtomicBool) {
+fn feed(fifo: &Path, tone: &AtomicU32, stop: &AtomicBool, counted: &AtomicU64) {
     // One capture period at a time: alsa-lib's `file` plugin fills each
     // period with a single read of the FIFO, so a period read while only
     // part of it had been written would be padded with the null device's
@@ -135,6 +154,7 @@ fn feed(fifo: &Path, tone: &AtomicU32, stop: &AtomicBool) {
             }
             sent += chunk as u64;
             paced += chunk as u64;
+            counted.store(sent, Ordering::Relaxed);
             let due = begun + Duration::from_secs_f64(paced as f64 / f64::from(RATE));
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
