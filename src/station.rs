@@ -273,23 +273,13 @@ async fn on_air(
         silence_db: config.silence.threshold_db,
     };
     let device_paced = opened.master.is_some();
-    // A studio input that cannot be opened leaves the box on automation,
-    // with an alarm, rather than off air.
-    let mut live_input = None;
-    let live = config.live.as_ref().map(|live| LiveWiring {
-        device: live.device.clone(),
-        input: match LiveInput::open(&live.device, rate) {
-            Ok(input) => {
-                let health = Arc::clone(&input.health);
-                live_input = Some(input);
-                Ok(health)
-            }
-            Err(e) => {
-                tracing::error!("{e}");
-                Err(e.to_string())
-            }
-        },
-    });
+    // The studio's input: the engine reads its ring from the start; the
+    // director opens the device beside the air and keeps it open, so a
+    // missing or hanging device never delays automation or stops it.
+    let mut live_input = config
+        .live
+        .as_ref()
+        .map(|live| LiveInput::new(&live.device, rate));
     let feed = live_input.as_mut().and_then(LiveInput::feed);
     let engine = engine::start_with_live(settings, opened.taps, opened.master, feed)?;
     service::arm_stall_hook(engine.stall_switch())?;
@@ -319,7 +309,7 @@ async fn on_air(
         status: status_tx,
         device_paced,
         commands,
-        live,
+        live: live_input.map(LiveWiring::new),
         archive: archive_wiring,
         recordings: recorder.as_ref().map(|r| r.views.clone()),
     });
@@ -339,7 +329,6 @@ async fn on_air(
     }
     listen_back.stop();
     engine.shutdown();
-    drop(live_input);
     if let Err(e) = opened.outputs.shutdown() {
         tracing::error!("{e}");
     }

@@ -2,7 +2,9 @@
 //! reading a FIFO that the test feeds at real time with a tone (or with
 //! digital zeros, for a silent studio); the box plays to a WAV file read
 //! back with the Goertzel listener. Bad input tried: a capture device that
-//! does not exist (LIVE refused, automation on with no gap), a studio that
+//! does not exist (LIVE refused, automation on with no gap), one that hangs
+//! when opened (given up, let go when it opens late), one plugged in after
+//! the start (opened by the box itself, LIVE then works), a studio that
 //! goes silent, a programme file that is digital silence.
 
 use crate::common;
@@ -215,6 +217,76 @@ fn the_test_studio_delivers_again_when_its_device_is_opened_a_second_time() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Bad input: the studio's interface not there when the box starts (its
+/// open hangs, as the studio's FIFO with nobody feeding it does), then
+/// plugged in. Automation airs from the start regardless; LIVE is refused
+/// with the `live_input` alarm while the device cannot be opened; once it
+/// delivers, the box opens it again by itself, the alarm clears, and LIVE
+/// puts the studio on air without a restart.
+#[test]
+fn a_studio_plugged_in_after_the_start_is_opened_by_itself_and_live_then_works() {
+    let _serial = studio::one_at_a_time();
+    let mut s = station(
+        "live-late",
+        "2026-03-02 00:59:58",
+        1.0,
+        "[live]\ndevice = \"studio_late\"\nfade_ms = 300\n",
+    );
+    let fifo = Studio::device(&s.dir().join("studio"), "studio_late");
+    s.programme("2026-03-02 01:00", "talk", 400, 30.0, "wav");
+    let running = s.start_in_process();
+    // The first open gives up after 5 s. (Nobody presses LIVE meanwhile,
+    // which would have the box try again at once: what is tried here is
+    // the box trying by itself.)
+    s.wait_until(s.local("2026-03-02 01:00:05") + ms(500));
+    let status = common::http::get(&s.web_address(), "/api/status").json();
+    assert_eq!(status["alarms"][0]["kind"], "live_input", "{status}");
+    assert_eq!(status["live"]["available"], false, "{status}");
+    assert!(
+        status["live"]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("studio_late") && p.contains("within 5 s")),
+        "{status}"
+    );
+
+    // Plugged in: the box opens it within its retry and a moment.
+    let _studio = Studio::feeding(fifo);
+    let plugged = std::time::Instant::now();
+    loop {
+        let status = common::http::get(&s.web_address(), "/api/status").json();
+        if status["live"]["available"] == true {
+            assert!(status["alarms"].as_array().unwrap().is_empty(), "{status}");
+            break;
+        }
+        assert!(
+            plugged.elapsed() < std::time::Duration::from_secs(15),
+            "the box did not open the studio it was given: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let pressed = s.now();
+    assert_eq!(running.command(Command::Live), Ok(Done::Live));
+    s.wait_until(pressed + ms(3000));
+    running.stop();
+
+    let aired = s.aired();
+    s.label_tone(LIVE_TONE, "the studio");
+    let runs = s.runs(&aired);
+    // Automation from its start, untouched by the device's hanging open.
+    expect_start(&runs, 400, s.local("2026-03-02 01:00:00"), ms(100));
+    // The studio on air within the fade of LIVE.
+    expect_at(&runs, pressed + ms(600), What::Tone(LIVE_TONE));
+    expect_at(&runs, pressed + ms(2500), What::Tone(LIVE_TONE));
+    let log = s.log_json();
+    let alarms = log.of_kind(Kind::Alarm);
+    log.check(
+        alarms.len() == 2
+            && alarms[0].title == "alarm: live_input"
+            && alarms[1].title == "cleared: live_input",
+        "the live_input alarm is raised once and cleared once",
+    );
+}
+
 /// Bad input: a capture device that hangs when opened (the studio's FIFO
 /// with nobody feeding it: alsa-lib waits in its open). The open is given
 /// up after 5 s with a clear error; when the device opens after all, the
@@ -228,7 +300,8 @@ fn a_capture_device_that_hangs_on_open_is_given_up_and_let_go_when_it_opens_late
     let dir = std::env::temp_dir().join(format!("onair-studio-hangs-{}", std::process::id()));
     let fifo = Studio::device(&dir, "studio_h");
     let asked = Instant::now();
-    let Err(e) = LiveInput::open("studio_h", RATE) else {
+    let mut input = LiveInput::new("studio_h", RATE);
+    let Err(e) = input.open() else {
         panic!("a device nobody feeds opened");
     };
     assert!(

@@ -58,8 +58,10 @@ impl Director {
         if let Some(health) = self.live_health() {
             let studio = Heard::of(&health.runs, position);
             if let Some(why) = health.failure() {
-                let message = format!("live input unavailable: {why}");
-                self.raise(AlarmKind::LiveInput, message);
+                if self.live_input.as_ref().is_some_and(|w| w.tried) {
+                    let message = format!("live input unavailable: {why}");
+                    self.raise(AlarmKind::LiveInput, message);
+                }
                 if self.on_live.is_some() {
                     let _ = self.back_to_auto(Who::Silence).await;
                 }
@@ -139,7 +141,7 @@ impl Director {
     }
 
     fn live_health(&self) -> Option<std::sync::Arc<crate::engine::LiveHealth>> {
-        self.live_input.as_ref()?.input.as_ref().ok().cloned()
+        Some(std::sync::Arc::clone(&self.live_input.as_ref()?.health))
     }
 
     pub(super) fn alarmed(&self, kind: AlarmKind) -> bool {

@@ -10,6 +10,9 @@
 //! `live.cancel_after_minutes` of its start; after that it is logged as
 //! cancelled and what follows is arranged as usual.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{error, info, warn};
 
@@ -18,15 +21,43 @@ use super::arrange::SlotKey;
 use super::commands::{CommandError, Done, Who};
 use crate::asrun::{Kind, LiveEntry, NewEntry};
 use crate::clock::delta_to_samples;
-use crate::engine::{Command as EngineCommand, LiveHealth};
+use crate::engine::{Command as EngineCommand, LiveHealth, LiveInput};
 use crate::status::AlarmKind;
 
-/// The studio's input as the director holds it.
+/// How soon an input that could not be opened, or failed, is tried again.
+const LIVE_RETRY: Duration = Duration::from_secs(5);
+
+/// The studio's input as the director holds it. The director keeps it
+/// open: an input that cannot be opened at the start, or fails later (a USB
+/// interface unplugged), is opened again every few seconds on a blocking
+/// thread, so that a studio plugged in, or back, can go on air without a
+/// restart. The engine keeps reading the same ring throughout.
 pub struct LiveWiring {
     /// The capture device, as configured.
     pub device: String,
-    /// The open input's health, or why it could not be opened.
-    pub input: Result<std::sync::Arc<LiveHealth>, String>,
+    /// Whether the input is open and delivering, and why not.
+    pub health: Arc<LiveHealth>,
+    /// The input; away while it is being opened.
+    input: Option<LiveInput>,
+    opening: Option<tokio::task::JoinHandle<LiveInput>>,
+    retry_at: Instant,
+    /// An open has been tried: until then the input is not failed, only
+    /// not open yet, and raises no alarm.
+    pub(super) tried: bool,
+}
+
+impl LiveWiring {
+    /// `input`, its feed already handed to the engine; the director opens it.
+    pub fn new(input: LiveInput) -> Self {
+        LiveWiring {
+            device: input.device.clone(),
+            health: Arc::clone(&input.health),
+            input: Some(input),
+            opening: None,
+            retry_at: Instant::now(),
+            tried: false,
+        }
+    }
 }
 
 /// The studio on air.
@@ -51,15 +82,60 @@ impl Director {
         let Some(wiring) = &self.live_input else {
             return Some(CommandError::NoLiveInput);
         };
-        match &wiring.input {
-            Err(why) => Some(CommandError::LiveInputUnavailable(why.clone())),
-            Ok(health) => health.failure().map(CommandError::LiveInputUnavailable),
+        wiring
+            .health
+            .failure()
+            .map(CommandError::LiveInputUnavailable)
+    }
+
+    /// Opens the studio's input while it cannot be used, a try at a time
+    /// on a blocking thread (an open may take seconds), and raises or
+    /// clears the `live_input` alarm with each outcome.
+    pub(super) async fn keep_live_input(&mut self) {
+        let Some(wiring) = self.live_input.as_mut() else {
+            return;
+        };
+        if let Some(task) = wiring.opening.take_if(|task| task.is_finished()) {
+            match task.await {
+                Ok(input) => wiring.input = Some(input),
+                // The input is lost with the task: LIVE stays refused.
+                Err(e) => error!("opening the live input failed: {e}"),
+            }
+            wiring.retry_at = Instant::now() + LIVE_RETRY;
+            wiring.tried = true;
+            let device = wiring.device.clone();
+            match wiring.health.failure() {
+                None => {
+                    info!("live input {device:?} open");
+                    self.clear(AlarmKind::LiveInput, "the live input is open");
+                }
+                Some(why) => self.raise(
+                    AlarmKind::LiveInput,
+                    format!("live input unavailable: {why}"),
+                ),
+            }
+            return;
+        }
+        if wiring.opening.is_none()
+            && wiring.health.failure().is_some()
+            && Instant::now() >= wiring.retry_at
+            && let Some(mut input) = wiring.input.take()
+        {
+            wiring.opening = Some(tokio::task::spawn_blocking(move || {
+                // The outcome is read from the input's health.
+                let _ = input.open();
+                input
+            }));
         }
     }
 
     pub(super) async fn go_live(&mut self, by: Who) -> Result<Done, CommandError> {
         if let Some(problem) = self.live_problem() {
             if let CommandError::LiveInputUnavailable(why) = &problem {
+                // Tried again at once: the studio may have just plugged in.
+                if let Some(wiring) = self.live_input.as_mut() {
+                    wiring.retry_at = Instant::now();
+                }
                 self.raise(
                     AlarmKind::LiveInput,
                     format!("live input unavailable ({why}): LIVE refused, automation stays on"),

@@ -322,12 +322,8 @@ impl Director {
         self.rescan_programmes();
         self.rescan_filler();
         self.arm_standby().await;
-        if let Some(Err(why)) = self.live_input.as_ref().map(|l| l.input.clone()) {
-            self.raise(
-                status::AlarmKind::LiveInput,
-                format!("live input unavailable: {why}"),
-            );
-        }
+        // The studio's input opens beside the air, never before it.
+        self.keep_live_input().await;
 
         let look_every = LOOK_EVERY.min(self.clock.real(LOOK_SPAN));
         let bell = reports::EngineBell::of(&self.engine);
@@ -384,6 +380,7 @@ impl Director {
             }
             if now >= due.look {
                 due.look = now + look_every;
+                self.keep_live_input().await;
                 self.follow_tracks();
                 self.watch_silence().await;
                 self.watch_archive();

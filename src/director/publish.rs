@@ -123,19 +123,14 @@ impl Director {
 
     fn live_state(&self) -> Option<status::LiveInput> {
         let wiring = self.live_input.as_ref()?;
-        let (available, problem, level_db) = match &wiring.input {
-            Ok(health) => {
-                let failure = health.failure();
-                let (l, r) = health.peak();
-                (failure.is_none(), failure, [db(l), db(r)])
-            }
-            Err(why) => (false, Some(why.clone()), [-120.0, -120.0]),
-        };
+        let problem = wiring.health.failure();
+        let (l, r) = wiring.health.peak();
+        let available = problem.is_none();
         Some(status::LiveInput {
             device: wiring.device.clone(),
             available,
             problem,
-            level_db,
+            level_db: [db(l), db(r)],
             since: self.on_live.as_ref().map(|l| l.since),
             by: self.on_live.as_ref().map(|l| l.by.to_string()),
         })

@@ -80,6 +80,15 @@ impl LiveHealth {
         self.failed.store(true, Ordering::Release);
     }
 
+    /// Why the device cannot be used (`None`: it is open and delivering).
+    fn set_failure(&self, why: Option<String>) {
+        let failed = why.is_some();
+        if let Ok(mut failure) = self.failure.lock() {
+            *failure = why;
+        }
+        self.failed.store(failed, Ordering::Release);
+    }
+
     /// Peak level of the input's last block, 0.0 to 1.0.
     pub fn peak(&self) -> (f32, f32) {
         (
@@ -102,32 +111,98 @@ pub struct LiveFeed {
     pub(crate) period: usize,
 }
 
-/// The open input: hand [`LiveInput::feed`] to the engine, keep the rest.
+/// The studio's input for the life of the box: the ring the mixer reads,
+/// its health, and, while the device is open, the capture filling the ring.
+/// The ring outlives each capture, so the device can be opened again (a
+/// USB interface plugged in late, or back after it failed) without
+/// touching the engine: hand [`LiveInput::feed`] to the engine once, then
+/// [`LiveInput::open`] as often as needed.
 pub struct LiveInput {
     pub device: String,
     pub health: Arc<LiveHealth>,
+    rate: u32,
+    /// The ring's writing end, lent to each capture in turn.
+    ring: Arc<Mutex<rtrb::Producer<f32>>>,
     feed: Option<LiveFeed>,
+    capture: Option<Capture>,
+}
+
+impl LiveInput {
+    /// The input from capture device `device` (an ALSA name, as `arecord
+    /// -L` lists it, or `default`) at `rate` Hz, stereo; not open yet.
+    pub fn new(device: &str, rate: u32) -> LiveInput {
+        let ring_frames = (rate * RING_MS / 1000) as usize;
+        let (producer, consumer) = rtrb::RingBuffer::new(ring_frames * CHANNELS);
+        let health = Arc::new(LiveHealth::default());
+        health.set_failure(Some("the device has not been opened yet".into()));
+        LiveInput {
+            device: device.to_string(),
+            rate,
+            ring: Arc::new(Mutex::new(producer)),
+            feed: Some(LiveFeed {
+                ring: consumer,
+                health: Arc::clone(&health),
+                period: (rate * PERIOD_MS / 1000) as usize,
+            }),
+            health,
+            capture: None,
+        }
+    }
+
+    /// Opens the device, letting go of any earlier capture first. Until it
+    /// opens, and after it fails, [`LiveHealth::failure`] says why.
+    pub fn open(&mut self) -> Result<(), LiveError> {
+        self.capture = None;
+        match Capture::start(
+            &self.device,
+            self.rate,
+            Arc::clone(&self.ring),
+            Arc::clone(&self.health),
+        ) {
+            Ok(capture) => {
+                self.capture = Some(capture);
+                self.health.set_failure(None);
+                Ok(())
+            }
+            Err(message) => {
+                let e = LiveError::Open {
+                    device: self.device.clone(),
+                    message,
+                };
+                self.health.set_failure(Some(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    /// The mixer's end; `None` once taken.
+    pub fn feed(&mut self) -> Option<LiveFeed> {
+        self.feed.take()
+    }
+}
+
+/// The open device: cpal's stream stays on the thread that made it, which
+/// holds it until stopped.
+struct Capture {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl LiveInput {
-    /// Opens capture device `device` (an ALSA name, as `arecord -L` lists
-    /// it, or `default`) at `rate` Hz, stereo.
-    pub fn open(device: &str, rate: u32) -> Result<LiveInput, LiveError> {
-        let ring_frames = (rate * RING_MS / 1000) as usize;
-        let (producer, consumer) = rtrb::RingBuffer::new(ring_frames * CHANNELS);
-        let health = Arc::new(LiveHealth::default());
+impl Capture {
+    fn start(
+        device: &str,
+        rate: u32,
+        ring: Arc<Mutex<rtrb::Producer<f32>>>,
+        health: Arc<LiveHealth>,
+    ) -> Result<Capture, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let (opened_tx, opened) = mpsc::sync_channel(1);
         let name = device.to_string();
-        let (h, s) = (Arc::clone(&health), Arc::clone(&stop));
-        // cpal's stream stays on the thread that made it: the thread holds
-        // it until the input is dropped.
+        let s = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("onair-live".into())
             .spawn(move || {
-                let stream = match open_stream(&name, rate, producer, Arc::clone(&h)) {
+                let stream = match open_stream(&name, rate, ring, health) {
                     Ok(stream) => stream,
                     Err(message) => {
                         let _ = opened_tx.send(Err(message));
@@ -145,39 +220,25 @@ impl LiveInput {
                 }
                 drop(stream);
             })
-            .map_err(|e| LiveError::Open {
-                device: device.to_string(),
-                message: format!("cannot start its thread: {e}"),
-            })?;
-        let failed = |message: String| LiveError::Open {
-            device: device.to_string(),
-            message,
-        };
-        match opened.recv_timeout(OPEN_TIMEOUT) {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => return Err(failed(message)),
-            Err(_) => return Err(failed("the device did not open within 5 s".into())),
-        }
-        Ok(LiveInput {
-            device: device.to_string(),
-            feed: Some(LiveFeed {
-                ring: consumer,
-                health: Arc::clone(&health),
-                period: (rate * PERIOD_MS / 1000) as usize,
-            }),
-            health,
+            .map_err(|e| format!("cannot start its thread: {e}"))?;
+        let capture = Capture {
             stop,
             thread: Some(thread),
-        })
-    }
-
-    /// The mixer's end; `None` once taken.
-    pub fn feed(&mut self) -> Option<LiveFeed> {
-        self.feed.take()
+        };
+        match opened.recv_timeout(OPEN_TIMEOUT) {
+            Ok(Ok(())) => Ok(capture),
+            Ok(Err(message)) => Err(message),
+            // The thread is left to finish its open and let the device go.
+            Err(_) => {
+                let mut capture = capture;
+                capture.thread = None;
+                Err("the device did not open within 5 s".into())
+            }
+        }
     }
 }
 
-impl Drop for LiveInput {
+impl Drop for Capture {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
@@ -190,7 +251,7 @@ impl Drop for LiveInput {
 fn open_stream(
     name: &str,
     rate: u32,
-    mut ring: rtrb::Producer<f32>,
+    ring: Arc<Mutex<rtrb::Producer<f32>>>,
     health: Arc<LiveHealth>,
 ) -> Result<cpal::Stream, String> {
     let host = cpal::host_from_id(cpal::HostId::Alsa)
@@ -214,7 +275,7 @@ fn open_stream(
         device.build_input_stream(
             config,
             move |data: &[f32], _: &cpal::InputCallbackInfo| {
-                let pushed = push(&mut ring, data.iter().copied());
+                let pushed = push(&ring, data.iter().copied());
                 account(&health, data.len(), pushed);
             },
             on_error,
@@ -225,7 +286,7 @@ fn open_stream(
             config,
             move |data: &[i16], _: &cpal::InputCallbackInfo| {
                 let samples = data.iter().map(|&s| f32::from(s) / 32768.0);
-                let pushed = push(&mut ring, samples);
+                let pushed = push(&ring, samples);
                 account(&health, data.len(), pushed);
             },
             on_error,
@@ -244,8 +305,14 @@ fn open_stream(
     Ok(stream)
 }
 
-/// Pushes what fits, whole frames only; returns the samples pushed.
-fn push(ring: &mut rtrb::Producer<f32>, samples: impl ExactSizeIterator<Item = f32>) -> usize {
+/// Pushes what fits, whole frames only; returns the samples pushed. The
+/// ring's lock is only ever contended by a capture given up while it was
+/// opening (see `Capture::start`): its data is dropped rather than waited
+/// for.
+fn push(ring: &Mutex<rtrb::Producer<f32>>, samples: impl ExactSizeIterator<Item = f32>) -> usize {
+    let Ok(mut ring) = ring.try_lock() else {
+        return 0;
+    };
     let room = ring.slots() / CHANNELS * CHANNELS;
     let n = samples.len().min(room);
     if let Ok(chunk) = ring.write_chunk_uninit(n) {
@@ -297,11 +364,17 @@ mod tests {
 
     #[test]
     fn a_capture_device_that_does_not_exist_is_refused_with_its_name_and_the_fix() {
-        let Err(e) = LiveInput::open("no-such-studio-input", 48_000) else {
-            panic!("a device that does not exist opened");
-        };
-        let text = e.to_string();
-        assert!(text.contains("no-such-studio-input"), "{text}");
-        assert!(text.contains("arecord -L"), "{text}");
+        let mut input = LiveInput::new("no-such-studio-input", 48_000);
+        assert!(input.health.failure().is_some(), "not opened yet");
+        assert!(input.feed().is_some());
+        for _ in 0..2 {
+            let Err(e) = input.open() else {
+                panic!("a device that does not exist opened");
+            };
+            let text = e.to_string();
+            assert!(text.contains("no-such-studio-input"), "{text}");
+            assert!(text.contains("arecord -L"), "{text}");
+            assert_eq!(input.health.failure(), Some(text), "the health says why");
+        }
     }
 }
