@@ -171,12 +171,17 @@ fn a_silent_studio_gives_way_to_automation_with_an_alarm_but_a_pause_does_not() 
             .is_some_and(|r| r.contains("silence")),
         "the log says silence switched back",
     );
+    raised_once_and_cleared(&log, "live_silence");
+}
+
+/// The as-run log's alarms: `kind` raised once and cleared once, no other.
+fn raised_once_and_cleared(log: &common::asrun::AsRunLog, kind: &str) {
     let alarms = log.of_kind(Kind::Alarm);
     log.check(
         alarms.len() == 2
-            && alarms[0].title == "alarm: live_silence"
-            && alarms[1].title == "cleared: live_silence",
-        "the alarm is raised once and cleared once",
+            && alarms[0].title == format!("alarm: {kind}")
+            && alarms[1].title == format!("cleared: {kind}"),
+        &format!("the {kind} alarm is raised once and cleared once"),
     );
 }
 
@@ -277,14 +282,7 @@ fn a_studio_plugged_in_after_the_start_is_opened_by_itself_and_live_then_works()
     // The studio on air within the fade of LIVE.
     expect_at(&runs, pressed + ms(600), What::Tone(LIVE_TONE));
     expect_at(&runs, pressed + ms(2500), What::Tone(LIVE_TONE));
-    let log = s.log_json();
-    let alarms = log.of_kind(Kind::Alarm);
-    log.check(
-        alarms.len() == 2
-            && alarms[0].title == "alarm: live_input"
-            && alarms[1].title == "cleared: live_input",
-        "the live_input alarm is raised once and cleared once",
-    );
+    raised_once_and_cleared(&s.log_json(), "live_input");
 }
 
 /// Bad input: a capture device that hangs when opened (the studio's FIFO
