@@ -827,7 +827,10 @@ mod streams {
         );
         assert_eq!(measured.audio, Duration::from_secs(3));
         assert!(measured.paced > Duration::ZERO && measured.flat > Duration::ZERO);
-        assert!((0.3..5.0).contains(&measured.ratio()), "{measured:?}");
+        // Tens of milliseconds of CPU each: beside the rest of the suite on
+        // two cores they swing threefold (paced 49 ms against flat 174 ms
+        // was seen). A wrong unit or process would be off by far more.
+        assert!((0.1..10.0).contains(&measured.ratio()), "{measured:?}");
 
         // Bad input: more seconds asked for than the programme has are cut
         // to what it has; a programme too short to pace is refused.
