@@ -221,19 +221,14 @@ impl Capture {
                 drop(stream);
             })
             .map_err(|e| format!("cannot start its thread: {e}"))?;
-        let capture = Capture {
-            stop,
-            thread: Some(thread),
-        };
         match opened.recv_timeout(OPEN_TIMEOUT) {
-            Ok(Ok(())) => Ok(capture),
+            Ok(Ok(())) => Ok(Capture {
+                stop,
+                thread: Some(thread),
+            }),
             Ok(Err(message)) => Err(message),
             // The thread is left to finish its open and let the device go.
-            Err(_) => {
-                let mut capture = capture;
-                capture.thread = None;
-                Err("the device did not open within 5 s".into())
-            }
+            Err(_) => Err("the device did not open within 5 s".into()),
         }
     }
 }

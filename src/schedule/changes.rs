@@ -24,7 +24,7 @@ use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
 /// Looks between readings that trust the kernel; the next reads anyway,
 /// as a guard against a change the kernel did not report.
-pub const READ_ANYWAY_EVERY: u32 = 60;
+const READ_ANYWAY_EVERY: u32 = 60;
 
 /// File system types whose changes may come from elsewhere (`statfs`'s
 /// `f_type`, its low 32 bits): NFS, SMB, CIFS, SMB2, FUSE (sshfs, rclone), 9P, Ceph, AFS.
@@ -127,7 +127,8 @@ impl FolderChanges {
     }
 
     /// Whether changes are being watched (false: read at every look).
-    pub fn watching(&self) -> bool {
+    #[cfg(test)]
+    fn watching(&self) -> bool {
         self.watch.is_some() && self.trusted
     }
 
