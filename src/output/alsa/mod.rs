@@ -10,7 +10,7 @@
 //! rate, so the engine keeps time and nothing backs up.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -195,14 +195,15 @@ fn ring_frames(rate: u32, period: Option<u32>) -> usize {
     floor.max(3 * period.unwrap_or(0) as usize)
 }
 
-/// State state by the device callbacks and this output's thread.
+/// State shared by the device callbacks and this output's thread.
 struct DeviceState {
     stats: Arc<OutputStats>,
     stop: Arc<AtomicBool>,
-    /// Samples left in the ring after the latest callback.
-    level: AtomicUsize,
     /// Callbacks so far: each one means the device has played out a period.
     callbacks: AtomicU64,
+    /// The number of the first callback that found the ring empty after
+    /// the stop (`u64::MAX` until then): the end of the programme.
+    emptied_after_stop: AtomicU64,
     /// The stream reported an error it does not recover from by itself.
     broken: AtomicBool,
     xruns: AtomicU64,
@@ -261,6 +262,11 @@ impl DeviceCallback {
             }
             return;
         };
+        // Read before the ring: everything the mixer pushed before the stop
+        // is then in the ring. Read after it, a stop that came between
+        // would pass for the end of the programme a ring that was only
+        // late, and its silence would go uncounted.
+        let stopping = self.state.stop.load(Ordering::Acquire);
         let wanted = out.len() / CHANNELS * CHANNELS;
         let n = (ring.slots() / CHANNELS * CHANNELS).min(wanted);
         let mut played = 0;
@@ -282,14 +288,18 @@ impl DeviceCallback {
         // Silence after the first programme in a period is already an
         // underrun: the listener hears the gap.
         self.primed |= played > 0;
-        if played < wanted && self.primed && !self.state.stop.load(Ordering::Relaxed) {
+        if played < wanted && self.primed && !stopping {
             stats
                 .frames_underrun
                 .fetch_add(((wanted - played) / CHANNELS) as u64, Ordering::Relaxed);
         }
         let left = ring.slots();
-        self.state.level.store(left, Ordering::Relaxed);
-        self.state.callbacks.fetch_add(1, Ordering::Release);
+        let callback = self.state.callbacks.fetch_add(1, Ordering::Release) + 1;
+        if stopping && left == 0 {
+            self.state
+                .emptied_after_stop
+                .fetch_min(callback, Ordering::Release);
+        }
         // The mixer sleeps until a burst's worth of room has opened.
         stats
             .bells
@@ -377,8 +387,8 @@ pub(super) fn start(
     let state = Arc::new(DeviceState {
         stats,
         stop,
-        level: AtomicUsize::new(0),
         callbacks: AtomicU64::new(0),
+        emptied_after_stop: AtomicU64::new(u64::MAX),
         broken: AtomicBool::new(false),
         xruns: AtomicU64::new(0),
         errors,
@@ -613,21 +623,19 @@ impl DeviceThread {
             })
     }
 
-    /// Waits until the ring is empty and the device has played its buffer
-    /// out: a few more callbacks, each asking for a period the device has
-    /// finished with. Stopping the stream earlier would discard the end of
-    /// the programme still in the device's buffer.
+    /// Waits until a callback after the stop found the ring empty and the
+    /// device has played its buffer out: a few more callbacks, each asking
+    /// for a period the device has finished with. Stopping the stream
+    /// earlier would discard the end of the programme still in the ring or
+    /// the device's buffer. (A ring found empty before the stop says
+    /// nothing: the mixer's last blocks may have come after it.)
     fn play_out(&self) {
         let deadline = Instant::now() + self.latency + Duration::from_secs(1);
-        let callbacks = &self.state.callbacks;
-        let mut emptied_at = None;
         while Instant::now() < deadline && !self.state.broken.load(Ordering::Acquire) {
-            match emptied_at {
-                None if self.state.level.load(Ordering::Relaxed) == 0 => {
-                    emptied_at = Some(callbacks.load(Ordering::Acquire));
-                }
-                Some(at) if callbacks.load(Ordering::Acquire) >= at + PLAYED_OUT_AFTER => return,
-                _ => {}
+            let emptied = self.state.emptied_after_stop.load(Ordering::Acquire);
+            let callbacks = self.state.callbacks.load(Ordering::Acquire);
+            if emptied != u64::MAX && callbacks >= emptied + PLAYED_OUT_AFTER {
+                return;
             }
             std::thread::sleep(Duration::from_millis(2));
         }

@@ -92,27 +92,41 @@ fn a_missing_device_is_drained_at_its_own_pace() {
     );
 }
 
-#[test]
-fn a_feed_plays_silence_and_counts_the_shortfall_once_audio_has_started() {
-    let (mut producer, consumer) = rtrb::RingBuffer::<f32>::new(4096);
+/// A device callback on a ring of `samples`, as a stream would hold it; the
+/// receiver gets the ring back when the callback is dropped.
+fn device_callback(
+    samples: usize,
+) -> (
+    DeviceCallback,
+    Arc<DeviceState>,
+    rtrb::Producer<f32>,
+    mpsc::Receiver<rtrb::Consumer<f32>>,
+) {
+    let (producer, consumer) = rtrb::RingBuffer::<f32>::new(samples);
     let (back, back_rx) = mpsc::channel();
-    let (errors, _error_rx) = mpsc::sync_channel(1);
+    let (errors, _) = mpsc::sync_channel(1);
     let state = Arc::new(DeviceState {
         stats: Arc::new(OutputStats::default()),
         stop: Arc::new(AtomicBool::new(false)),
-        level: AtomicUsize::new(0),
         callbacks: AtomicU64::new(0),
+        emptied_after_stop: AtomicU64::new(u64::MAX),
         broken: AtomicBool::new(false),
         xruns: AtomicU64::new(0),
         errors,
         thread_bell: Bell::default(),
     });
-    let mut callback = DeviceCallback {
+    let callback = DeviceCallback {
         ring: Some(consumer),
         back,
         state: state.clone(),
         primed: false,
     };
+    (callback, state, producer, back_rx)
+}
+
+#[test]
+fn a_feed_plays_silence_and_counts_the_shortfall_once_audio_has_started() {
+    let (mut callback, state, mut producer, back_rx) = device_callback(4096);
     let mut out = [7i16; 8];
     // Before the engine's first block: silence, not an underrun.
     callback.fill(&mut out);
@@ -133,4 +147,31 @@ fn a_feed_plays_silence_and_counts_the_shortfall_once_audio_has_started() {
     let mut ring = back_rx.try_recv().unwrap();
     producer.push(0.25).unwrap();
     assert_eq!(ring.pop(), Ok(0.25));
+}
+
+#[test]
+fn the_end_of_the_programme_is_marked_only_by_a_callback_after_the_stop() {
+    let (mut callback, state, mut producer, _back) = device_callback(4096);
+    let mut out = [0.0f32; 8];
+    producer.push_entire_slice(&[0.5; 8]).unwrap();
+    callback.fill(&mut out);
+    // The ring ran empty before the stop: the mixer may still push its
+    // last blocks, so this is an underrun, not the end.
+    callback.fill(&mut out);
+    assert_eq!(state.stats.frames_underrun.load(Ordering::Relaxed), 4);
+    assert_eq!(state.emptied_after_stop.load(Ordering::Relaxed), u64::MAX);
+    // The last blocks, then the stop: they are played out, and the silence
+    // after them is not an underrun.
+    producer.push_entire_slice(&[0.25; 12]).unwrap();
+    state.stop.store(true, Ordering::Release);
+    callback.fill(&mut out);
+    assert_eq!(out, [0.25; 8]);
+    assert_eq!(state.emptied_after_stop.load(Ordering::Relaxed), u64::MAX);
+    callback.fill(&mut out);
+    assert_eq!(out, [0.25, 0.25, 0.25, 0.25, 0.0, 0.0, 0.0, 0.0]);
+    assert_eq!(state.emptied_after_stop.load(Ordering::Relaxed), 4);
+    callback.fill(&mut out);
+    assert_eq!(state.emptied_after_stop.load(Ordering::Relaxed), 4);
+    assert_eq!(state.stats.frames_underrun.load(Ordering::Relaxed), 4);
+    assert_eq!(state.stats.frames_out.load(Ordering::Relaxed), 4 + 6);
 }
