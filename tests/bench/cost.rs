@@ -15,7 +15,8 @@
 //! cargo built beside it, on generated stations in real time and reads its
 //! CPU, wake-ups and memory over a steady stretch, beside `lame` fed in
 //! real time (what the machine charges for working in real time); and, when `liquidsoap`
-//! is installed, the box and Liquidsoap doing the same stream job at once.
+//! is installed, the box and Liquidsoap doing the same stream job at once,
+//! then again with the machine's cores kept awake.
 //! Then the stream recorder recording channels from the same Icecast,
 //! beside lame. Last, the archive's reading side on a generated month of
 //! segments.
@@ -343,6 +344,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
     let mut paced = None;
     let mut two_mounts_beside = Vec::new();
     let mut stream_box_awake = None;
+    let mut liquidsoap_awake = None;
     let mut beside = match &options.liquidsoap {
         None => Side::NotInstalled,
         Some(_) => Side::NotRun,
@@ -433,6 +435,19 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
                     work.path(),
                     &files,
                 )?));
+                progress(
+                    "running the box and Liquidsoap side by side again with this machine's cores \
+                     kept awake",
+                );
+                let awake = awake::CoresKeptAwake::start()?;
+                liquidsoap_awake = Some(liquidsoap::measure(
+                    program,
+                    binary,
+                    server,
+                    &work.path().join("awake"),
+                    &files,
+                )?);
+                drop(awake);
             }
         }
     }
@@ -469,6 +484,7 @@ pub fn run_with(options: &Options) -> Result<Report, BenchError> {
         archived_box,
         paced_lame: paced,
         liquidsoap: beside,
+        liquidsoap_awake,
         studio,
         archive,
         recording,

@@ -1,7 +1,9 @@
 //! The box beside Liquidsoap doing the same job at the same time: the
 //! programme MP3 re-encoded to 128 kbit/s CBR at LAME quality 3 for one
 //! mount of the benchmark's Icecast server, each in real time, their
-//! steady CPU read between 10 s and 45 s after their start.
+//! steady CPU read between 10 s and 45 s after their start. The benchmark
+//! runs the pair twice, the second time with the cores kept awake (see
+//! `awake.rs`), and judges the first.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::archive::ArchiveRun;
-use super::liquidsoap::{self, Side};
+use super::liquidsoap::{self, Beside, Side};
 use super::paced_lame::{self, PacedLame};
 use super::recording::RecordingRun;
 use super::running::BoxRun;
@@ -62,6 +62,9 @@ pub struct Report {
     /// `lame` fed in real time beside `lame` flat out.
     pub paced_lame: Option<PacedLame>,
     pub liquidsoap: Side,
+    /// The box and Liquidsoap side by side again, with this machine's cores
+    /// kept awake.
+    pub liquidsoap_awake: Option<Beside>,
     /// The studio in real time: press-to-live latency, display and capture.
     pub studio: Option<StudioRun>,
     /// The archive's reading side on a generated archive.
@@ -427,7 +430,19 @@ impl Report {
                     beside.ratio(),
                     liquidsoap::TARGET,
                     verdict(beside.passed())
-                )
+                )?;
+                match &self.liquidsoap_awake {
+                    Some(awake) => writeln!(
+                        f,
+                        "    (the two again with this machine's cores kept awake by an idle-class \
+                         busy thread per core: {:.2} % against {:.2} % = {:.2}x; the rest is what \
+                         the host charges work that sleeps between bursts; not judged)",
+                        share(awake.onair.cpu, awake.onair.ran_for),
+                        share(awake.liquidsoap.cpu, awake.liquidsoap.ran_for),
+                        awake.ratio()
+                    ),
+                    None => Ok(()),
+                }
             }
         }
     }

@@ -363,6 +363,7 @@ fn report(files: Vec<FileResult>, null_box: Option<BoxRun>) -> Report {
         archived_box: None,
         paced_lame: None,
         liquidsoap: Side::NotInstalled,
+        liquidsoap_awake: None,
         studio: None,
         archive: None,
         recording: None,
@@ -486,6 +487,30 @@ fn the_box_beside_liquidsoap_must_cost_at_most_half() {
     assert!(text.contains("3.97 % of a core"), "{text}");
     assert!(text.contains("2.00 % of a core"), "{text}");
     assert!(text.contains("0.50x Liquidsoap"), "{text}");
+    assert!(!text.contains("kept awake"), "{text}");
+    // The two again with the cores kept awake: shown, and not judged
+    // either way.
+    r.liquidsoap_awake = Some(half.clone());
+    let text = r.to_string();
+    assert!(
+        text.contains(
+            "(the two again with this machine's cores kept awake by an idle-class busy thread \
+             per core: 2.00 % against 4.00 % = 0.50x;"
+        ),
+        "{text}"
+    );
+    assert!(
+        !r.passed(),
+        "a pass with the cores awake does not change the verdict"
+    );
+    let mut passing = report(vec![file(1000, 1000)], None);
+    passing.liquidsoap = Side::Measured(Box::new(half));
+    assert!(passing.passed(), "{passing}");
+    passing.liquidsoap_awake = Some(Beside {
+        onair: ours(),
+        liquidsoap: liquidsoap(700),
+    });
+    assert!(passing.passed(), "nor does a failure");
 }
 
 #[test]
