@@ -38,6 +38,10 @@ fn lamp(browser: &Browser, id: &str) -> bool {
 
 #[test]
 fn the_page_follows_the_box_live_and_a_logged_in_person_controls_it() {
+    // Its studio points the process's ALSA configuration at a device of
+    // its own, as the live tests' studios do: one at a time, or a box
+    // started by one test opens another's device.
+    let _serial = studio::one_at_a_time();
     let mut s = Station::new("browser");
     // At real time: the studio's input is fed at real time.
     s.clock("2026-03-02 00:59:45", 1.0)

@@ -163,8 +163,10 @@ fn feed(fifo: &Path, tone: &AtomicU32, stop: &AtomicBool, counted: &AtomicU64) {
     }
 }
 
-/// The tests here run one at a time: each feeds a studio at real time and
-/// reads its output back, and the ALSA configuration is the process's.
+/// Every test with a studio runs one at a time, whatever its module: each
+/// feeds a studio at real time and reads its output back, and the ALSA
+/// configuration that names the studio's device is the process's. Taken
+/// before the studio's device is made.
 pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
