@@ -435,8 +435,7 @@ impl Report {
                     Some(awake) => writeln!(
                         f,
                         "    (the two again with this machine's cores kept awake by an idle-class \
-                         busy thread per core: {:.2} % against {:.2} % = {:.2}x; the rest is what \
-                         the host charges work that sleeps between bursts; not judged)",
+                         busy thread per core: {:.2} % against {:.2} % = {:.2}x; not judged)",
                         share(awake.onair.cpu, awake.onair.ran_for),
                         share(awake.liquidsoap.cpu, awake.liquidsoap.ran_for),
                         awake.ratio()
