@@ -4,20 +4,23 @@
 //! and read again only when they changed.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{info, warn};
 
 use super::Director;
 use super::arrange::SlotKey;
 use crate::asrun::Kind;
 use crate::engine::{Command, ItemId};
-use crate::schedule::{self, FillerDeck, FolderChanges};
+use crate::schedule::{self, FillerDeck, FolderChanges, Scan};
 use crate::status;
 
 impl Director {
     /// Looks at the programme folder again; true when the slots changed.
+    /// The slots are made again only when what they are made from changed
+    /// or the clock crossed a time they depend on (see [`super::bookings`]).
     pub(super) fn rescan_programmes(&mut self) -> bool {
         let Some(watch) = self.programmes.as_mut() else {
             return false;
@@ -31,22 +34,32 @@ impl Director {
         };
         let now = self.on_air_time();
         let begun = self.engine_time() + self.margin() + self.horizon();
-        let bookings = self
-            .calendar
+        let calendar = self.calendar.as_ref().map(|c| c.snapshot());
+        let made_from = MadeFrom {
+            scan,
+            calendar: calendar.as_ref().map(|c| c.generation),
+            at: now,
+        };
+        if self
+            .slots_made_from
             .as_ref()
-            .map(|c| {
-                c.snapshot()
-                    .bookings_between(now - TimeDelta::days(2), now + TimeDelta::days(2))
-            })
+            .is_some_and(|last| last.stands_for(&made_from))
+            && self.booked.still_holds(now, begun)
+        {
+            return false;
+        }
+        let bookings = calendar
+            .map(|c| c.bookings_between(now - BOOKINGS_AROUND, now + BOOKINGS_AROUND))
             .unwrap_or_default();
         let (slots, mut ignored) = self.booked.slots(
-            scan.programmes,
+            made_from.scan.programmes.clone(),
             &bookings,
             self.config.station.timezone,
             now,
             begun,
         );
-        ignored.extend(scan.ignored);
+        ignored.extend(made_from.scan.ignored.iter().cloned());
+        self.slots_made_from = Some(made_from);
         self.ignored = ignored
             .into_iter()
             .map(|i| status::IgnoredFile {
@@ -146,6 +159,31 @@ impl Director {
         }
     }
 }
+/// The calendar's bookings matched with the folder: those this near now.
+const BOOKINGS_AROUND: TimeDelta = TimeDelta::days(2);
+
+/// How often the slots are made again with nothing changed, for the
+/// bookings that come into [`BOOKINGS_AROUND`] (or leave it) as time goes.
+const REMAKE_ANYWAY: TimeDelta = TimeDelta::minutes(1);
+
+/// What the slots were last made from.
+pub(super) struct MadeFrom {
+    /// The folder's reading: the same one while nothing in it changed.
+    scan: Arc<Scan>,
+    calendar: Option<u64>,
+    /// The station time they were made at.
+    at: DateTime<Utc>,
+}
+
+impl MadeFrom {
+    /// Whether slots made from `self` stand for slots made from `now`.
+    fn stands_for(&self, now: &MadeFrom) -> bool {
+        Arc::ptr_eq(&self.scan, &now.scan)
+            && self.calendar == now.calendar
+            && (self.at..self.at + REMAKE_ANYWAY).contains(&now.at)
+    }
+}
+
 /// A file last written long enough ago that it is not still being copied in.
 fn settled(path: &Path) -> bool {
     std::fs::metadata(path)

@@ -179,6 +179,7 @@ pub struct Director {
 
     programmes: Option<FolderWatch>,
     slots: Vec<Slot>,
+    slots_made_from: Option<library::MadeFrom>,
     ignored: Vec<status::IgnoredFile>,
     filler: Option<FillerDeck>,
     /// Whether the filler folder needs reading again.
@@ -279,6 +280,7 @@ impl Director {
             listen_back,
             status,
             slots: Vec::new(),
+            slots_made_from: None,
             ignored: Vec::new(),
             filler: None,
             filler_changes: None,

@@ -88,6 +88,8 @@ pub fn result_for(records: &[CheckRecord], path: &Path) -> FileCheck {
 struct State {
     wanted: VecDeque<PathBuf>,
     records: HashMap<PathBuf, CheckRecord>,
+    /// Counts the changes to `records`: an answer given before may differ.
+    generation: u64,
     stop: bool,
 }
 
@@ -156,6 +158,12 @@ impl PreAir {
         FileCheck::Unchecked
     }
 
+    /// Grows whenever a result is added or forgotten: until it does, every
+    /// file not changed since is answered as before.
+    pub fn generation(&self) -> u64 {
+        self.desk.lock().generation
+    }
+
     /// Every result so far.
     pub fn records(&self) -> Vec<CheckRecord> {
         let mut records: Vec<CheckRecord> = self.desk.lock().records.values().cloned().collect();
@@ -213,6 +221,7 @@ fn run(desk: &CheckDesk) {
             );
             // Files long gone are forgotten, so the results stay small.
             state.records.retain(|file, _| file.exists());
+            state.generation += 1;
             let mut records: Vec<CheckRecord> = state.records.values().cloned().collect();
             records.sort_by(|a, b| a.file.cmp(&b.file));
             records
@@ -289,8 +298,10 @@ mod tests {
         fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
 
         let pre_air = PreAir::start(Some(&dir));
+        let asked = pre_air.generation();
         assert_eq!(pre_air.check(&good), FileCheck::Unchecked);
         assert_eq!(settle(&pre_air, &good), FileCheck::Good);
+        assert!(pre_air.generation() > asked, "a result is a change");
         match settle(&pre_air, &cut) {
             FileCheck::Broken(problem) => assert!(problem.contains("1100_show"), "{problem}"),
             other => panic!("a cut file passed: {other:?}"),

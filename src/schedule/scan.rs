@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fs::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -89,7 +90,7 @@ pub struct FolderWatch {
     seen: Option<HashMap<PathBuf, (u64, SystemTime)>>,
     /// When set, the folder is read only when it changed, and the last
     /// reading stands in between.
-    changes: Option<(FolderChanges, Option<Scan>)>,
+    changes: Option<(FolderChanges, Option<Arc<Scan>>)>,
 }
 
 impl FolderWatch {
@@ -112,14 +113,15 @@ impl FolderWatch {
     }
 
     /// Scans the folder unless nothing in it changed since the last
-    /// reading, which is then returned again.
-    pub fn look(&mut self, real_now: SystemTime) -> Result<Scan, ScanError> {
+    /// reading, which is then returned again: the same reading, so a caller
+    /// that keeps it knows by [`Arc::ptr_eq`] that nothing was read since.
+    pub fn look(&mut self, real_now: SystemTime) -> Result<Arc<Scan>, ScanError> {
         if let Some((changes, Some(last))) = self.changes.as_mut()
             && !changes.must_read()
         {
             return Ok(last.clone());
         }
-        let scan = self.scan(real_now);
+        let scan = self.scan(real_now).map(Arc::new);
         if let Some((changes, last)) = self.changes.as_mut() {
             // A failed reading is tried again at the next look.
             changes.read(scan.as_ref().map_or(true, |s| !s.settling.is_empty()));
