@@ -140,9 +140,11 @@ impl Outputs {
     }
 }
 
-/// The station the box runs: the MP3 programme on air from 10:00, the FLAC
-/// as filler before it, the WAV as emergency source, a simulated clock at
-/// speed 1, and the status page on a free port. Its streams do not listen
+/// The station the box runs: the MP3 programme on air from 10:00 after a
+/// month of hourly programmes already aired (the folder a station keeps,
+/// which the director reads), the FLAC as filler before it, the WAV as
+/// emergency source, a simulated clock at speed 1, and the status page on
+/// a free port. Its streams do not listen
 /// back: the runs beside it (the same work at full speed, Liquidsoap) do
 /// not either, and the comparison is of the same work.
 pub fn write_station(
@@ -165,6 +167,13 @@ pub fn write_station(
         let _ = std::fs::remove_file(&to);
         if std::fs::hard_link(from, &to).is_err() {
             std::fs::copy(from, &to).map_err(io("copy the programme file to", &to))?;
+        }
+    }
+    for name in aired_programmes() {
+        let to = dir.join("programmes").join(name);
+        let _ = std::fs::remove_file(&to);
+        if std::fs::hard_link(&files.mp3, &to).is_err() {
+            std::fs::copy(&files.mp3, &to).map_err(io("copy the programme file to", &to))?;
         }
     }
     let config = dir.join("bench.toml");
@@ -227,6 +236,19 @@ listen_url = ""
     }
     std::fs::write(&config, text).map_err(io("write the station configuration", &config))?;
     Ok(config)
+}
+
+/// A month of hourly programmes before the benchmark's, in the names a
+/// station gives them: 30 days x 24, all over before the clock starts.
+pub fn aired_programmes() -> Vec<String> {
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 5, 2).expect("a date");
+    (0..30)
+        .flat_map(|day| (0..24).map(move |hour| (day, hour)))
+        .map(|(day, hour)| {
+            let date = first + chrono::Days::new(day);
+            format!("{}_{hour:02}00_aired-show.mp3", date.format("%Y%m%d"))
+        })
+        .collect()
 }
 
 /// The box over its measured stretch.

@@ -641,9 +641,23 @@ fn the_generated_station_loads_with_its_programme_after_the_clock_start() {
         SystemTime::now() + Duration::from_secs(10),
     )
     .unwrap();
-    assert_eq!(scan.programmes.len(), 1, "{:?}", scan.ignored);
-    let start = scan.programmes[0].start;
+    // A month of hourly programmes aired before it, then the measured one.
+    assert!(scan.ignored.is_empty(), "{:?}", scan.ignored);
+    assert_eq!(scan.programmes.len(), 30 * 24 + 1);
+    let aired = &scan.programmes[..30 * 24];
+    assert_eq!(
+        aired[0].start.to_rfc3339(),
+        "2026-05-02T00:00:00+00:00",
+        "the first aired"
+    );
+    assert!(
+        aired
+            .windows(2)
+            .all(|w| w[1].start - w[0].start == TimeDelta::hours(1))
+    );
+    let start = scan.programmes[30 * 24].start;
     assert_eq!(start.to_rfc3339(), "2026-06-01T10:00:00+00:00");
+    assert!(start - aired[aired.len() - 1].start >= TimeDelta::hours(10));
     // The box starts on filler a few seconds before the programme.
     let clock_start = clock.start.and_utc();
     assert!(clock_start < start && start - clock_start <= TimeDelta::seconds(5));
