@@ -82,8 +82,9 @@ impl Heartbeat {
         let desk = Arc::new(Desk::default());
         let writer = {
             let (file, desk) = (file.clone(), desk.clone());
+            // Fifteen characters: all of a thread's name `top` and /proc show.
             std::thread::Builder::new()
-                .name("as-run heartbeat".to_string())
+                .name("asrun heartbeat".to_string())
                 .spawn(move || write_beats(&file, &desk))?
         };
         Ok(Heartbeat {
