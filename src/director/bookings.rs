@@ -32,7 +32,7 @@ pub struct Booked {
 }
 
 /// How long the last matching stands with the same folder and calendar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 struct Holds {
     /// The pre-air results it was made with.
     checks: u64,

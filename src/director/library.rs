@@ -159,6 +159,7 @@ impl Director {
         }
     }
 }
+
 /// The calendar's bookings matched with the folder: those this near now.
 const BOOKINGS_AROUND: TimeDelta = TimeDelta::days(2);
 

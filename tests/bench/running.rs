@@ -156,24 +156,23 @@ pub fn write_station(
         let path = dir.join(folder);
         std::fs::create_dir_all(&path).map_err(io("create the folder", &path))?;
     }
+    let aired = aired_programmes()
+        .into_iter()
+        .map(|name| (&files.mp3, dir.join("programmes").join(name)));
     for (from, to) in [
         (&files.mp3, dir.join("programmes").join(PROGRAMME_FILE)),
         (&files.flac, dir.join("filler").join("bench-filler.flac")),
         (&files.emergency, dir.join("emergency.wav")),
-    ] {
+    ]
+    .into_iter()
+    .chain(aired)
+    {
         // A link keeps the file's age, so the schedule sees it as settled.
         // One left by an earlier box is the same file: copying onto it
         // would empty it.
         let _ = std::fs::remove_file(&to);
         if std::fs::hard_link(from, &to).is_err() {
             std::fs::copy(from, &to).map_err(io("copy the programme file to", &to))?;
-        }
-    }
-    for name in aired_programmes() {
-        let to = dir.join("programmes").join(name);
-        let _ = std::fs::remove_file(&to);
-        if std::fs::hard_link(&files.mp3, &to).is_err() {
-            std::fs::copy(&files.mp3, &to).map_err(io("copy the programme file to", &to))?;
         }
     }
     let config = dir.join("bench.toml");
